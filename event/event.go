@@ -164,7 +164,7 @@ func (y Symbol) IsZero() bool { return y.n == 0 }
 
 // Event is one normalised liquidation.
 //
-// Fields are ordered by size so the struct has no padding holes; it is 96
+// Fields are ordered by size so the struct has few padding bytes; it is 88
 // bytes. Notional is NaN when the instrument's contract metadata was
 // unknown: never zero, never guessed.
 type Event struct {
@@ -179,8 +179,20 @@ type Event struct {
 	Side     Side
 	Basis    Basis
 	Conn     uint8 // which redundant connection delivered it (0-based)
+	Flags    Flags
 	Symbol   Symbol
 }
+
+// Flags qualify an event without changing its identity.
+type Flags uint8
+
+const (
+	// FlagBacklog marks an event that the venue replayed from before the
+	// subscription (OKX sends a burst of old ones): it is logged, never alerted.
+	FlagBacklog Flags = 1 << iota
+	// FlagReplay marks an event re-delivered from the log after a restart.
+	FlagReplay
+)
 
 // NotionalKnown reports whether Notional holds a real figure.
 func (e *Event) NotionalKnown() bool {

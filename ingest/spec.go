@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// Spec says how to hold one liquidation stream of a venue open: where to
+// connect, what to send after connecting, how to keep the connection alive
+// and when to give up on it. The Client is venue-agnostic; everything that
+// differs between exchanges lives in a Spec and its Decoder.
+type Spec struct {
+	Venue  event.Venue
+	Stream string // stable name for metrics and the gap ledger, e.g. "forceOrder@arr"
+	URL    string // full WebSocket URL including any stream path or query
+
+	// Subscribe returns the text frames to send right after the handshake,
+	// in order. It may call the venue's REST API (Bybit needs the symbol
+	// list). Nil means the URL alone subscribes.
+	Subscribe func(ctx context.Context) ([][]byte, error)
+
+	// Ping is an application-level keepalive text frame sent every
+	// PingEvery (Bybit {"op":"ping"}, OKX "ping"). Nil: the venue pings us
+	// with WebSocket control frames instead (Binance), which are answered.
+	Ping      []byte
+	PingEvery time.Duration
+	// IsPong recognises the venue's reply to Ping, so the keepalive
+	// round-trip can be measured. Optional.
+	IsPong func(frame []byte) bool
+
+	// StaleAfter: a connection that delivers no frame of any kind (data,
+	// keepalive reply, control) for this long is dead and is replaced.
+	// Liquidation streams are quiet for minutes, so this must be longer than
+	// the venue's keepalive period, not a guess at the liquidation rate.
+	StaleAfter time.Duration
+	// MaxLifetime: the connection is rotated (make-before-break) after this
+	// long, before the venue's own cut (Binance: 24 h).
+	MaxLifetime time.Duration
+	// BacklogWindow: events that arrive within this long after subscribing
+	// and are older than the subscription are flagged event.FlagBacklog
+	// (logged, not alerted). Zero disables it.
+	BacklogWindow time.Duration
+
+	Decoder Decoder
+}
