@@ -1,0 +1,519 @@
+// Package store is liqbox's durable log: a bbolt file holding every event,
+// the dedup keys that survive restarts, each sink's delivery checkpoint and
+// small key-value state for other packages (chat settings, Telegram offset,
+// outbox, enrichment results, gap ledger).
+//
+// One process writes. The pipeline hands events to Append, which copies them
+// into a bounded queue and never waits; Run, the single writer goroutine,
+// commits them in groups (one fsync per batch). Read-only opens work while
+// the writer runs: they fetch a consistent snapshot from the writer over a
+// unix socket beside the file (see snapshot.go).
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// SchemaVersion is the layout this binary writes. Files with a lower
+// version are migrated at open; files with a higher one are refused.
+const SchemaVersion = 1
+
+// Bucket names. The first group is the store's own; the second is for
+// other packages through Get, Put, Delete and ForEach.
+var (
+	bucketMeta        = []byte("meta")
+	bucketEvents      = []byte("events")
+	bucketDedup       = []byte("dedup")
+	bucketCheckpoints = []byte("checkpoints")
+	bucketGaps        = []byte("gaps")
+
+	// BucketChats holds Telegram chat settings (threshold, symbols, mutes).
+	BucketChats = []byte("tg_chats")
+	// BucketTelegram holds Telegram bot state such as the update offset.
+	BucketTelegram = []byte("tg_state")
+	// BucketOutbox holds messages waiting to be sent or edited.
+	BucketOutbox = []byte("outbox")
+	// BucketEnrich holds enrichment results per alert.
+	BucketEnrich = []byte("enrich")
+	// BucketLLMUsage holds token and cost accounting for the LLM budget.
+	BucketLLMUsage = []byte("llm_usage")
+)
+
+var (
+	keySchema = []byte("schema")
+
+	internalBuckets = [][]byte{bucketMeta, bucketEvents, bucketDedup, bucketCheckpoints, bucketGaps}
+	genericBuckets  = [][]byte{BucketChats, BucketTelegram, BucketOutbox, BucketEnrich, BucketLLMUsage}
+)
+
+// Options configure a Store. The zero value is usable: defaults fill in.
+type Options struct {
+	// ReadOnly opens for reading; if a writer holds the file, a snapshot is
+	// fetched from it so reads work while `liqbox run` runs.
+	ReadOnly bool
+	// OpenTimeout is how long to wait for the file lock (default 200 ms).
+	// A second writer fails with ErrAlreadyRunning after it.
+	OpenTimeout time.Duration
+	// BatchMax is the most events committed in one transaction, and the
+	// queue depth that triggers a commit before BatchDelay (default 512).
+	BatchMax int
+	// BatchDelay is the longest an event waits in the queue before its
+	// batch is committed (default 5 ms).
+	BatchDelay time.Duration
+	// QueueLen bounds the events held in memory waiting for the disk,
+	// including while the disk fails (default 65536).
+	QueueLen int
+	// Retention limits the log by age and size; zero fields mean no limit.
+	Retention Retention
+	// DedupTTL is how long an event's dedup key is kept (default 10 min).
+	DedupTTL time.Duration
+	// Metrics receives the store's metrics; nil means a private set.
+	Metrics *metrics.Set
+	// Logger receives the store's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Retention bounds the event log.
+type Retention struct {
+	MaxAge   time.Duration // events older than this by RecvNs are deleted
+	MaxBytes int64         // live data above this deletes the oldest events
+	Interval time.Duration // how often retention runs (default 30 s)
+}
+
+func (o *Options) setDefaults() {
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 200 * time.Millisecond
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 512
+	}
+	if o.BatchDelay <= 0 {
+		o.BatchDelay = 5 * time.Millisecond
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 65536
+	}
+	if o.QueueLen < o.BatchMax {
+		o.QueueLen = o.BatchMax
+	}
+	if o.DedupTTL <= 0 {
+		o.DedupTTL = 10 * time.Minute
+	}
+	if o.Retention.Interval <= 0 {
+		o.Retention.Interval = 30 * time.Second
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is an open log. Its methods are safe for concurrent use; Run must
+// be called by exactly one goroutine in a writing store.
+type Store struct {
+	db   *bolt.DB
+	path string // the file the caller named (not the snapshot copy)
+	opts Options
+	log  *slog.Logger
+	m    storeMetrics
+
+	// snapPath is the temporary snapshot a read-only open works on, removed
+	// at Close; empty when the file itself is open.
+	snapPath string
+	srv      *snapshotServer
+
+	// qmu guards the queue ring: qbuf, qhead, qlen.
+	qmu   sync.Mutex
+	qbuf  []event.Event
+	qhead int
+	qlen  int
+	wake  chan struct{} // cap 1: Append nudges the writer
+
+	// amu guards acks and ackDirty, the checkpoints not yet persisted.
+	amu      sync.Mutex
+	acks     map[string]uint64
+	ackDirty map[string]struct{}
+
+	lastSeq   atomic.Uint64 // highest seq appended (queued or durable)
+	durable   atomic.Uint64 // highest seq committed to disk
+	fileBytes atomic.Int64
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	// failWrite, when set (tests only), is consulted before each commit to
+	// simulate a failing disk.
+	failWrite func() error
+}
+
+type storeMetrics struct {
+	appended, dropped, batches, writeErrors *metrics.Counter
+	redelivered, skipped, retained         *metrics.Counter
+	batchSize, commitSeconds               *metrics.PrometheusHistogram
+}
+
+// Open opens or creates the log at path.
+func Open(path string, o Options) (*Store, error) {
+	o.setDefaults()
+	s := &Store{
+		path:     path,
+		opts:     o,
+		log:      o.Logger.With("component", "store"),
+		acks:     make(map[string]uint64),
+		ackDirty: make(map[string]struct{}),
+		wake:     make(chan struct{}, 1),
+	}
+	if o.ReadOnly {
+		if err := s.openReadOnly(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.openWriter(); err != nil {
+			return nil, err
+		}
+		s.qbuf = make([]event.Event, o.QueueLen)
+	}
+	if err := s.load(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.registerMetrics()
+	if !o.ReadOnly {
+		srv, err := startSnapshotServer(s)
+		if err != nil {
+			// Readers then fail with a clear message; the writer still works.
+			s.log.Warn("cannot serve snapshots to read-only commands", "err", err)
+		}
+		s.srv = srv
+	}
+	return s, nil
+}
+
+func (s *Store) openWriter() error {
+	db, err := openBolt(s.path, &bolt.Options{Timeout: s.opts.OpenTimeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("cannot open log %s: %w", s.path, ErrAlreadyRunning)
+		}
+		return fmt.Errorf("cannot open log %s: %w", s.path, err)
+	}
+	s.db = db
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) openReadOnly() error {
+	if _, err := os.Stat(s.path); err != nil {
+		return fmt.Errorf("cannot open log %s: %w", s.path, err)
+	}
+	// A running writer serves a consistent snapshot; reading its live file
+	// from another process is not safe, since the writer reuses freed pages
+	// that a foreign reader may still be walking.
+	snap, err := fetchSnapshot(s.path)
+	switch {
+	case err == nil:
+		s.snapPath = snap
+		db, err := openBolt(snap, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
+		if err != nil {
+			_ = os.Remove(snap)
+			return fmt.Errorf("cannot open snapshot of log %s: %w", s.path, err)
+		}
+		s.db = db
+	case errors.Is(err, errNoWriter):
+		db, err := openBolt(s.path, &bolt.Options{ReadOnly: true, Timeout: s.opts.OpenTimeout})
+		if err != nil {
+			if errors.Is(err, berrors.ErrTimeout) {
+				return fmt.Errorf("cannot open log %s read-only: a writer holds it and serves no snapshot: %w", s.path, err)
+			}
+			return fmt.Errorf("cannot open log %s: %w", s.path, err)
+		}
+		s.db = db
+	default:
+		return fmt.Errorf("cannot open log %s read-only: %w", s.path, err)
+	}
+	return s.checkSchemaReadOnly()
+}
+
+// openBolt opens a bbolt file and turns the panics and format errors that a
+// damaged file produces into ErrCorrupt.
+func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, bo)
+	if err != nil && isCorruption(err) {
+		return nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, err, recoveryHint)
+	}
+	if err == nil {
+		// Touch the roots once, inside recover, so a damaged file fails
+		// here with a clear error rather than later in the pipeline.
+		if cerr := probe(db); cerr != nil {
+			_ = db.Close()
+			return nil, cerr
+		}
+	}
+	return db, err
+}
+
+func isCorruption(err error) bool {
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrInvalidMapping) {
+		return true
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	// bbolt reports short files and bad page sizes as plain errors from
+	// its mmap and meta-page checks.
+	return !errors.Is(err, berrors.ErrTimeout)
+}
+
+// probe walks the top of the tree and the ends of every bucket. Cheap, and
+// it catches truncation of the pages that every operation reads.
+func probe(db *bolt.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+		}
+	}()
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Size() > fileSize(db.Path()) {
+			return fmt.Errorf("%w (file is %d bytes, its meta page says %d)%s",
+				ErrCorrupt, fileSize(db.Path()), tx.Size(), recoveryHint)
+		}
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			c := b.Cursor()
+			c.First()
+			c.Last()
+			return nil
+		})
+	})
+	return err
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// migrate brings the file to SchemaVersion. Version 0 is a file without a
+// meta bucket (new, or written before versioning): its buckets are created.
+func (s *Store) migrate() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		v := uint64(0)
+		if b := meta.Get(keySchema); len(b) == 8 {
+			v = binary.BigEndian.Uint64(b)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("file has schema %d, this binary knows up to %d; upgrade liqbox: %w", v, SchemaVersion, ErrNewerSchema)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("cannot migrate schema %d to %d: %w", v, v+1, err)
+			}
+			s.log.Info("log schema migrated", "from", v, "to", v+1)
+		}
+		var vb [8]byte
+		binary.BigEndian.PutUint64(vb[:], SchemaVersion)
+		return meta.Put(keySchema, vb[:])
+	})
+	if err != nil {
+		return fmt.Errorf("cannot prepare log %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// migrations[v] upgrades a file from schema v to v+1.
+var migrations = [SchemaVersion]func(*bolt.Tx) error{
+	0: func(tx *bolt.Tx) error {
+		for _, name := range append(append([][]byte{}, internalBuckets...), genericBuckets...) {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+func (s *Store) checkSchemaReadOnly() error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("no schema version: not a liqbox log, or never opened by `liqbox run`")
+		}
+		b := meta.Get(keySchema)
+		if len(b) != 8 {
+			return fmt.Errorf("bad schema version record: %w", ErrCorrupt)
+		}
+		v := binary.BigEndian.Uint64(b)
+		if v > SchemaVersion {
+			return fmt.Errorf("file has schema %d, this binary knows up to %d; upgrade liqbox: %w", v, SchemaVersion, ErrNewerSchema)
+		}
+		if v < SchemaVersion {
+			return fmt.Errorf("file has old schema %d; open it once with `liqbox run` to migrate it", v)
+		}
+		return nil
+	})
+	if err != nil {
+		s.closeFiles()
+		return fmt.Errorf("cannot open log %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// load reads the last sequence number and the checkpoints.
+func (s *Store) load() error {
+	return s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketEvents); b != nil {
+			if k, _ := b.Cursor().Last(); len(k) == seqKeyLen {
+				seq := binary.BigEndian.Uint64(k)
+				s.lastSeq.Store(seq)
+				s.durable.Store(seq)
+			}
+		}
+		if b := tx.Bucket(bucketCheckpoints); b != nil {
+			if err := b.ForEach(func(k, v []byte) error {
+				if len(v) == 8 {
+					s.acks[string(k)] = binary.BigEndian.Uint64(v)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		s.fileBytes.Store(tx.Size())
+		return nil
+	})
+}
+
+func (s *Store) registerMetrics() {
+	set := s.opts.Metrics
+	s.m = storeMetrics{
+		appended:      set.NewCounter("liqbox_store_appended_total"),
+		dropped:       set.NewCounter("liqbox_store_dropped_total"),
+		batches:       set.NewCounter("liqbox_store_batches_total"),
+		writeErrors:   set.NewCounter("liqbox_store_write_errors_total"),
+		redelivered:   set.NewCounter("liqbox_store_redelivered_total"),
+		skipped:       set.NewCounter("liqbox_store_redeliver_skipped_total"),
+		retained:      set.NewCounter("liqbox_store_retention_deleted_total"),
+		batchSize:     set.NewPrometheusHistogramExt("liqbox_store_batch_events", metrics.ExponentialBuckets(1, 4, 8)),
+		commitSeconds: set.NewPrometheusHistogramExt("liqbox_store_commit_seconds", metrics.ExponentialBuckets(0.0005, 2, 12)),
+	}
+	set.NewGauge("liqbox_store_queue_depth", func() float64 {
+		s.qmu.Lock()
+		n := s.qlen
+		s.qmu.Unlock()
+		return float64(n)
+	})
+	set.NewGauge("liqbox_store_file_bytes", func() float64 { return float64(s.fileBytes.Load()) })
+	set.NewGauge("liqbox_store_last_durable_seq", func() float64 { return float64(s.durable.Load()) })
+}
+
+// view runs fn in a read transaction, turning a bbolt panic on a damaged
+// page into ErrCorrupt.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction with the same panic guard.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+		}
+	}()
+	return s.db.Update(fn)
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Size returns the log file's size in bytes.
+func (s *Store) Size() int64 {
+	if s.snapPath != "" {
+		return fileSize(s.snapPath)
+	}
+	return fileSize(s.path)
+}
+
+// Close stops serving snapshots and closes the file. It does not flush the
+// queue: cancel Run's context and wait for it first.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			s.srv.close()
+		}
+		s.closed.Store(true)
+		err = s.closeFiles()
+	})
+	return err
+}
+
+func (s *Store) closeFiles() error {
+	var err error
+	if s.db != nil {
+		if cerr := s.db.Close(); cerr != nil {
+			err = fmt.Errorf("cannot close log %s: %w", s.path, cerr)
+		}
+	}
+	if s.snapPath != "" {
+		_ = os.Remove(s.snapPath)
+	}
+	return err
+}
+
+// waitCtx sleeps for d or until ctx ends, whichever first.
+func waitCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,398 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// Append copies ev into the write queue and returns at once. It returns
+// false, and counts liqbox_store_dropped_total, when the queue is full
+// (the disk is slow or failing). It does not allocate. ev.Seq must be
+// higher than every Seq appended before.
+func (s *Store) Append(ev *event.Event) bool {
+	s.qmu.Lock()
+	if s.qlen == len(s.qbuf) {
+		s.qmu.Unlock()
+		s.m.dropped.Inc()
+		return false
+	}
+	i := s.qhead + s.qlen
+	if i >= len(s.qbuf) {
+		i -= len(s.qbuf)
+	}
+	s.qbuf[i] = *ev
+	s.qlen++
+	n := s.qlen
+	s.qmu.Unlock()
+	s.lastSeq.Store(ev.Seq)
+	s.m.appended.Inc()
+	// Wake the writer on the first event of a batch (it then waits
+	// BatchDelay for company) and when a batch is full (it commits now).
+	if n == 1 || n == s.opts.BatchMax {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// LastSeq returns the highest sequence number appended, or found in the
+// log at open. The pipeline continues numbering after it.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// Durable returns the highest sequence number committed to disk.
+func (s *Store) Durable() uint64 { return s.durable.Load() }
+
+// Ack records that sink has delivered every event up to seq. It does not
+// wait: the checkpoint is persisted with the next batch. Checkpoints only
+// move forward.
+func (s *Store) Ack(sink string, seq uint64) {
+	s.amu.Lock()
+	if cur, ok := s.acks[sink]; !ok || seq > cur {
+		s.acks[sink] = seq
+		if _, ok := s.ackDirty[sink]; !ok {
+			s.ackDirty[sink] = struct{}{}
+		}
+		s.amu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	s.amu.Unlock()
+}
+
+// Checkpoint returns the highest sequence number sink has acknowledged, or 0.
+func (s *Store) Checkpoint(sink string) uint64 {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	return s.acks[sink]
+}
+
+// writer is the state owned by Run's goroutine.
+type writer struct {
+	batch   []event.Event // events taken from the queue, not yet durable
+	keys    []byte        // event keys for the current transaction
+	vals    []byte        // encoded records for the current transaction
+	dkeys   []byte        // dedup entries for the current transaction
+	acks    []ackEntry
+	lastLog time.Time
+	errs    int // write errors since the last log line
+	backoff time.Duration
+}
+
+type ackEntry struct {
+	sink string
+	seq  uint64
+}
+
+const (
+	logEvery   = 10 * time.Second
+	backoffMin = 50 * time.Millisecond
+	backoffMax = 5 * time.Second
+	retainStep = 2000 // events deleted per retention transaction
+)
+
+// Run is the single writer: it commits queued events in groups, persists
+// checkpoints, and applies retention. A failing disk is retried with
+// backoff while events wait in memory (up to QueueLen; beyond that Append
+// drops). When ctx ends Run flushes what is queued and returns; it returns
+// an error only if that final flush fails.
+func (s *Store) Run(ctx context.Context) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	w := &writer{
+		batch: make([]event.Event, 0, s.opts.BatchMax),
+		keys:  make([]byte, 0, s.opts.BatchMax*seqKeyLen),
+		vals:  make([]byte, 0, s.opts.BatchMax*maxRecordLen),
+		dkeys: make([]byte, 0, s.opts.BatchMax*dedupEntryLen),
+	}
+	retain := time.NewTicker(s.opts.Retention.Interval)
+	defer retain.Stop()
+	delay := time.NewTimer(time.Hour)
+	delay.Stop()
+	defer delay.Stop()
+
+	for {
+		if len(w.batch) == 0 && !s.takeBatch(w) && !s.acksDirty() {
+			select {
+			case <-ctx.Done():
+				return s.flush(w)
+			case <-s.wake:
+			case <-retain.C:
+				s.retain(ctx, time.Now())
+			}
+			continue
+		}
+		// Let a small batch gather company for BatchDelay; a full one goes now.
+		if len(w.batch) < s.opts.BatchMax && w.backoff == 0 {
+			delay.Reset(s.opts.BatchDelay)
+			select {
+			case <-ctx.Done():
+				delay.Stop()
+				return s.flush(w)
+			case <-delay.C:
+			case <-s.wake:
+				delay.Stop()
+			}
+			s.takeBatch(w)
+		}
+		if err := s.commit(w); err != nil {
+			s.writeFailed(w, err)
+			if !waitCtx(ctx, w.backoff) {
+				return s.flush(w)
+			}
+			continue
+		}
+		w.backoff = 0
+		select {
+		case <-retain.C:
+			s.retain(ctx, time.Now())
+		default:
+		}
+	}
+}
+
+// takeBatch moves queued events into w.batch up to BatchMax and reports
+// whether the batch is non-empty.
+func (s *Store) takeBatch(w *writer) bool {
+	s.qmu.Lock()
+	n := s.opts.BatchMax - len(w.batch)
+	if n > s.qlen {
+		n = s.qlen
+	}
+	for i := 0; i < n; i++ {
+		w.batch = append(w.batch, s.qbuf[s.qhead])
+		s.qhead++
+		if s.qhead == len(s.qbuf) {
+			s.qhead = 0
+		}
+	}
+	s.qlen -= n
+	s.qmu.Unlock()
+	return len(w.batch) > 0
+}
+
+func (s *Store) acksDirty() bool {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	return len(s.ackDirty) > 0
+}
+
+// takeAcks copies the dirty checkpoints into w.acks. They are cleared only
+// after a successful commit, by clearAcks.
+func (s *Store) takeAcks(w *writer) {
+	w.acks = w.acks[:0]
+	s.amu.Lock()
+	for sink := range s.ackDirty {
+		w.acks = append(w.acks, ackEntry{sink, s.acks[sink]})
+	}
+	s.amu.Unlock()
+}
+
+func (s *Store) clearAcks(w *writer) {
+	s.amu.Lock()
+	for _, a := range w.acks {
+		// A newer Ack that raced the commit stays dirty.
+		if s.acks[a.sink] == a.seq {
+			delete(s.ackDirty, a.sink)
+		}
+	}
+	s.amu.Unlock()
+}
+
+// commit writes w.batch, its dedup keys and the dirty checkpoints in one
+// transaction (one fsync).
+func (s *Store) commit(w *writer) error {
+	s.takeAcks(w)
+	if len(w.batch) == 0 && len(w.acks) == 0 {
+		return nil
+	}
+	if s.failWrite != nil {
+		if err := s.failWrite(); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	ttl := s.opts.DedupTTL.Nanoseconds()
+	w.keys, w.vals, w.dkeys = w.keys[:0], w.vals[:0], w.dkeys[:0]
+	err := s.update(func(tx *bolt.Tx) error {
+		evb := tx.Bucket(bucketEvents)
+		ddb := tx.Bucket(bucketDedup)
+		// The log is append-only by key: packed pages, no splits in half.
+		evb.FillPercent = 1.0
+		for i := range w.batch {
+			ev := &w.batch[i]
+			ko := len(w.keys)
+			w.keys = binary.BigEndian.AppendUint64(w.keys, ev.Seq)
+			vo := len(w.vals)
+			w.vals = appendRecord(w.vals, ev)
+			if err := evb.Put(w.keys[ko:ko+seqKeyLen], w.vals[vo:]); err != nil {
+				return fmt.Errorf("cannot put event %d: %w", ev.Seq, err)
+			}
+			do := len(w.dkeys)
+			w.dkeys = binary.BigEndian.AppendUint64(w.dkeys, uint64(ev.RecvNs+ttl))
+			w.dkeys = binary.BigEndian.AppendUint64(w.dkeys, ev.Key())
+			if err := ddb.Put(w.dkeys[do:do+dedupEntryLen], nil); err != nil {
+				return fmt.Errorf("cannot put dedup key: %w", err)
+			}
+		}
+		cpb := tx.Bucket(bucketCheckpoints)
+		for _, a := range w.acks {
+			var v [8]byte
+			binary.BigEndian.PutUint64(v[:], a.seq)
+			if err := cpb.Put([]byte(a.sink), v[:]); err != nil {
+				return fmt.Errorf("cannot put checkpoint %q: %w", a.sink, err)
+			}
+		}
+		s.fileBytes.Store(tx.Size())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot commit batch of %d events: %w", len(w.batch), err)
+	}
+	s.m.commitSeconds.UpdateDuration(start)
+	if n := len(w.batch); n > 0 {
+		s.m.batches.Inc()
+		s.m.batchSize.Update(float64(n))
+		s.durable.Store(w.batch[n-1].Seq)
+	}
+	s.clearAcks(w)
+	w.batch = w.batch[:0]
+	return nil
+}
+
+// writeFailed counts the error, logs it at most once per logEvery, and
+// grows the backoff. The batch stays in w for the retry.
+func (s *Store) writeFailed(w *writer, err error) {
+	s.m.writeErrors.Inc()
+	w.errs++
+	if now := time.Now(); now.Sub(w.lastLog) >= logEvery {
+		s.log.Error("cannot write to the log; events wait in memory and alerts keep flowing",
+			"err", err, "errors_since_last_log", w.errs, "pending", len(w.batch))
+		w.lastLog, w.errs = now, 0
+	}
+	if w.backoff == 0 {
+		w.backoff = backoffMin
+	} else if w.backoff *= 2; w.backoff > backoffMax {
+		w.backoff = backoffMax
+	}
+}
+
+// flush commits everything still queued, at shutdown.
+func (s *Store) flush(w *writer) error {
+	for {
+		s.takeBatch(w)
+		if len(w.batch) == 0 && !s.acksDirty() {
+			return nil
+		}
+		if err := s.commit(w); err != nil {
+			s.qmu.Lock()
+			lost := len(w.batch) + s.qlen
+			s.qmu.Unlock()
+			s.m.dropped.Add(lost)
+			return fmt.Errorf("cannot flush log at shutdown, %d events lost: %w", lost, err)
+		}
+	}
+}
+
+// retain deletes events beyond the age and size limits, and expired dedup
+// keys, in small transactions so the writer is never held for long.
+func (s *Store) retain(ctx context.Context, now time.Time) {
+	if err := s.retainOnce(ctx, now); err != nil {
+		s.log.Warn("cannot apply log retention", "err", err)
+	}
+}
+
+func (s *Store) retainOnce(ctx context.Context, now time.Time) error {
+	// Expired dedup keys sort first (the key starts with the expiry).
+	limit := make([]byte, 8)
+	binary.BigEndian.PutUint64(limit, uint64(now.UnixNano()))
+	for ctx.Err() == nil {
+		n, err := s.deleteFront(bucketDedup, func(k, _ []byte) bool { return bytes.Compare(k[:8], limit) < 0 })
+		if err != nil || n < retainStep {
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
+	if age := s.opts.Retention.MaxAge; age > 0 {
+		cut := now.Add(-age).UnixNano()
+		for ctx.Err() == nil {
+			n, err := s.deleteFront(bucketEvents, func(_, v []byte) bool {
+				ns, ok := recordRecvNs(v)
+				return !ok || ns < cut
+			})
+			if err != nil {
+				return err
+			}
+			s.m.retained.Add(n)
+			if n < retainStep {
+				break
+			}
+		}
+	}
+	if max := s.opts.Retention.MaxBytes; max > 0 {
+		for ctx.Err() == nil && s.liveBytes() > max {
+			n, err := s.deleteFront(bucketEvents, func(_, _ []byte) bool { return true })
+			if err != nil {
+				return err
+			}
+			s.m.retained.Add(n)
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// liveBytes is the file size minus its free pages: what the data needs.
+// The file itself does not shrink (bbolt reuses freed pages), so this is
+// what retention by size bounds.
+func (s *Store) liveBytes() int64 {
+	st := s.db.Stats()
+	var size int64
+	_ = s.view(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	return size - int64(st.FreePageN+st.PendingPageN)*int64(s.db.Info().PageSize)
+}
+
+// deleteFront deletes up to retainStep keys from the start of bucket while
+// del says so, and returns how many it deleted.
+func (s *Store) deleteFront(bucket []byte, del func(k, v []byte) bool) (int, error) {
+	n := 0
+	if s.failWrite != nil {
+		if err := s.failWrite(); err != nil {
+			return 0, err
+		}
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.First(); k != nil && n < retainStep; k, v = c.First() {
+			if !del(k, v) {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return n, fmt.Errorf("cannot delete old entries from %s: %w", bucket, err)
+	}
+	return n, err
+}
