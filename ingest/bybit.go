@@ -1,0 +1,290 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// Default Bybit v5 public stream URLs.
+const (
+	DefaultBybitLinearURL  = "wss://stream.bybit.com/v5/public/linear"
+	DefaultBybitInverseURL = "wss://stream.bybit.com/v5/public/inverse"
+)
+
+const (
+	// bybitPingEvery is Bybit's recommended heartbeat period.
+	bybitPingEvery = 20 * time.Second
+	// bybitStaleAfter: three missed pong replies.
+	bybitStaleAfter = 60 * time.Second
+	// bybitArgsBudget bounds the characters of one subscribe request's args
+	// array. Bybit allows 21,000; half leaves room for any accounting
+	// difference (quotes, commas) on their side.
+	bybitArgsBudget = 10000
+)
+
+// bybitPing is Bybit's application heartbeat; the reply is
+// {"success":true,"ret_msg":"pong",…,"op":"ping"}.
+var bybitPing = []byte(`{"op":"ping"}`)
+
+var errNoBybitSymbols = errors.New("no Bybit symbols to subscribe to")
+
+// BybitDecoder decodes Bybit v5 `allLiquidation.<SYMBOL>` frames (data is an
+// array, every element an event) and the deprecated `liquidation.<SYMBOL>`
+// topic (data is one object; v2 and v5 field names) for replaying old data.
+//
+// `S`/`side` is the liquidated POSITION's side: Buy means a long was
+// liquidated (the opposite of Binance). `p` is the bankruptcy price. Linear:
+// `v` is base units, notional = v × p (BasisLinear). Inverse: `v` is USD
+// (1 USD contracts), base = v / p (BasisInverse). Which market a symbol is
+// in comes from the instrument table, else from the endpoint the decoder
+// serves, else from Bybit's symbol naming (…USDT, …USDC, …PERP and dated
+// "-" symbols are linear; …USD and …USD<month><yy> are inverse); a symbol
+// none of these settles gets NaN and BasisUnknown.
+type BybitDecoder struct {
+	inst   *Instruments
+	market event.Market // the endpoint's market, or MarketUnknown
+}
+
+// NewBybitDecoder returns a Bybit decoder. market is the endpoint's market
+// (Linear or Inverse) when the decoder serves one endpoint, MarketUnknown
+// for frames of unknown origin.
+func NewBybitDecoder(inst *Instruments, market event.Market) *BybitDecoder {
+	return &BybitDecoder{inst: inst, market: market}
+}
+
+// Decode implements Decoder.
+func (d *BybitDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
+	s := view(frame)
+	var topic, data gjson.Result
+	var control bool
+	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "topic":
+			topic = v
+		case "data":
+			data = v
+		case "op", "success":
+			control = true
+		}
+		return true
+	})
+	switch {
+	case topic.Type == gjson.String && strings.HasPrefix(topic.Str, "allLiquidation."):
+		if !data.IsArray() {
+			return dst, ErrMalformed
+		}
+		t := d.inst.Load()
+		n0 := len(dst)
+		var err error
+		data.ForEach(func(_, el gjson.Result) bool {
+			dst, err = d.element(dst, el, t, recvNs)
+			return err == nil
+		})
+		if err != nil {
+			return dst[:n0], err
+		}
+		return dst, nil
+	case topic.Type == gjson.String && strings.HasPrefix(topic.Str, "liquidation."):
+		if !data.IsObject() {
+			return dst, ErrMalformed
+		}
+		return d.element(dst, data, d.inst.Load(), recvNs)
+	case topic.Exists():
+		return dst, ErrUnexpected
+	case control:
+		return dst, nil
+	}
+	if !gjson.Valid(s) {
+		return dst, ErrMalformed
+	}
+	return dst, ErrUnexpected
+}
+
+// element decodes one liquidation object: allLiquidation {T,s,S,v,p},
+// v5 liquidation {updatedTime|updateTime,symbol,side,size,price} or v2
+// liquidation {time,symbol,side,qty,price}.
+func (d *BybitDecoder) element(dst []event.Event, el gjson.Result, t *Table, recvNs int64) ([]event.Event, error) {
+	if !el.IsObject() {
+		return dst, ErrMalformed
+	}
+	var sym, side, v, p string
+	var ts int64
+	var haveT bool
+	el.ForEach(func(k, val gjson.Result) bool {
+		switch k.Str {
+		case "s", "symbol":
+			sym = val.Str
+		case "S", "side":
+			side = val.Str
+		case "v", "size", "qty":
+			v = val.Str
+			if val.Type == gjson.Number {
+				v = val.Raw
+			}
+		case "p", "price":
+			p = val.Str
+			if val.Type == gjson.Number {
+				p = val.Raw
+			}
+		case "T", "updatedTime", "updateTime", "time":
+			ts, haveT = parseMs(val.Raw)
+		}
+		return true
+	})
+	var e event.Event
+	switch side {
+	case "Buy":
+		e.Side = event.Long
+	case "Sell":
+		e.Side = event.Short
+	default:
+		return dst, ErrMalformed
+	}
+	size, ok1 := parseDecimal(v)
+	price, ok2 := parseDecimal(p)
+	if !ok1 || !ok2 || sym == "" || !haveT {
+		return dst, ErrMalformed
+	}
+	e.Venue = event.Bybit
+	e.Symbol = event.MakeSymbol(sym)
+	e.TimeMs = ts
+	e.RecvNs = recvNs
+	e.Price = price
+	in, ok := d.instrument(t, sym)
+	applySize(&e, in, ok, size, price)
+	return append(dst, e), nil
+}
+
+// instrument resolves sym's market: table, then endpoint, then naming.
+func (d *BybitDecoder) instrument(t *Table, sym string) (Instrument, bool) {
+	if in, ok := t.Lookup(sym); ok {
+		return in, true
+	}
+	m := d.market
+	if m == event.MarketUnknown {
+		m = bybitMarketByName(sym)
+	}
+	switch m {
+	case event.Linear:
+		return Instrument{Market: event.Linear, Basis: event.BasisLinear, Size: 1}, true
+	case event.Inverse:
+		return Instrument{Market: event.Inverse, Basis: event.BasisInverse, Size: 1}, true
+	}
+	return Instrument{}, false
+}
+
+// bybitMarketByName applies Bybit's symbol naming: USDT/USDC perpetuals end
+// in USDT or PERP (USDC), dated linear futures carry a "-DDMMMYY" suffix,
+// inverse perpetuals end in USD and inverse futures in USD plus a month
+// code and a two-digit year (BTCUSDH25).
+func bybitMarketByName(s string) event.Market {
+	switch {
+	case strings.HasSuffix(s, "USDT"), strings.HasSuffix(s, "USDC"), strings.HasSuffix(s, "PERP"),
+		strings.IndexByte(s, '-') > 0:
+		return event.Linear
+	case strings.HasSuffix(s, "USD"):
+		return event.Inverse
+	}
+	if n := len(s); n > 6 && s[n-6:n-3] == "USD" && s[n-3] >= 'A' && s[n-3] <= 'Z' &&
+		isDigit(s[n-2]) && isDigit(s[n-1]) {
+		return event.Inverse
+	}
+	return event.MarketUnknown
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// Control implements ControlInspector: a rejected request comes back as
+// {"success":false,"ret_msg":"…",…}.
+func (d *BybitDecoder) Control(frame []byte) (bool, string) {
+	s := view(frame)
+	if r := gjson.Get(s, "success"); r.Type == gjson.False {
+		return true, strings.Clone(gjson.Get(s, "ret_msg").String())
+	}
+	return false, ""
+}
+
+// isBybitPong recognises the linear/inverse pong, whose op stays "ping".
+func isBybitPong(frame []byte) bool {
+	return bytes.Contains(frame, []byte(`"ret_msg":"pong"`)) || bytes.Contains(frame, []byte(`"op":"pong"`))
+}
+
+// BybitSpec returns the Spec of Bybit's linear or inverse allLiquidation
+// stream. Bybit has one topic per symbol, so Subscribe takes the trading
+// symbols of that market from inst (refreshing it once if it is empty) and
+// sends them in requests whose args stay within Bybit's size limit. Symbols
+// listed later are picked up on the next reconnect.
+func BybitSpec(o VenueConfig, inst *Instruments, market event.Market) Spec {
+	url, stream := orDefault(o.StreamURL, DefaultBybitLinearURL), "allLiquidation.linear"
+	if market == event.Inverse {
+		url, stream = orDefault(o.InverseStreamURL, DefaultBybitInverseURL), "allLiquidation.inverse"
+	}
+	return Spec{
+		Venue:      event.Bybit,
+		Stream:     stream,
+		URL:        url,
+		Subscribe:  func(ctx context.Context) ([][]byte, error) { return bybitSubscribe(ctx, inst, market) },
+		Ping:       bybitPing,
+		PingEvery:  bybitPingEvery,
+		IsPong:     isBybitPong,
+		StaleAfter: orDuration(o.StaleAfter, bybitStaleAfter),
+		Decoder:    NewBybitDecoder(inst, market),
+	}
+}
+
+func bybitSubscribe(ctx context.Context, inst *Instruments, market event.Market) ([][]byte, error) {
+	syms := inst.Load().Symbols(market)
+	if len(syms) == 0 && inst != nil {
+		if err := inst.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("cannot list Bybit %s symbols: %w", market, err)
+		}
+		syms = inst.Load().Symbols(market)
+	}
+	if len(syms) == 0 {
+		return nil, fmt.Errorf("cannot subscribe to Bybit %s: %w", market, errNoBybitSymbols)
+	}
+	return bybitSubscribeFrames(syms, bybitArgsBudget), nil
+}
+
+// bybitSubscribeFrames builds subscribe requests for allLiquidation.<sym>,
+// each with an args array (brackets, quotes, commas included) of at most
+// budget characters.
+func bybitSubscribeFrames(syms []string, budget int) [][]byte {
+	var out [][]byte
+	var cur []byte
+	argsLen := 0
+	flush := func() {
+		if cur != nil {
+			cur = append(cur, "]}"...)
+			out = append(out, cur)
+			cur, argsLen = nil, 0
+		}
+	}
+	for _, s := range syms {
+		arg := len(`"allLiquidation.`) + len(s) + len(`"`)
+		if cur != nil && argsLen+1+arg+1 > budget {
+			flush()
+		}
+		if cur == nil {
+			cur = append(cur, `{"op":"subscribe","args":[`...)
+			argsLen = 1 // the opening bracket
+		} else {
+			cur = append(cur, ',')
+			argsLen++
+		}
+		cur = append(cur, `"allLiquidation.`...)
+		cur = append(cur, s...)
+		cur = append(cur, '"')
+		argsLen += arg
+	}
+	flush()
+	return out
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Builds the expected decoder output for every line of ../frames/<venue>.jsonl.
+
+Written from the venue rules in shared/testdata/frames/PROTOCOLS.md, the
+issues and shared/testdata/instruments/SOURCES.md, independently of the Go
+decoders. Contract metadata below is copied by hand from the embedded
+snapshots (embed/instruments); a symbol missing there is unknown: notional
+null, basis "unknown". Float operations follow the formula order
+(qty = n * size, notional = qty * price; or notional = n * size,
+qty = notional / price), so results match IEEE arithmetic bit for bit.
+
+Run: python3 gen.py  (writes <venue>.json beside this file)
+"""
+import json, os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FRAMES = os.path.join(HERE, "..", "frames")
+
+# Binance COIN-M contractSize (USD/contract) in the embedded snapshot: the
+# frames' BTCUSD_200925 (2020) is in neither file, so it is unknown.
+COINM = {}
+# OKX ctVal*ctMult and ctType from okx_swap.json / okx_futures.json (2025-05-08).
+OKX = {
+    "IOST-USDT-SWAP": ("linear", 1000.0),
+    "APT-USDT-SWAP": ("linear", 1.0),
+    "BTC-USDT-SWAP": ("linear", 0.01),
+    # XRP-USD-230929 (expired 2023) and CNPY-USDT-SWAP (listed 2026) are absent.
+}
+# BitMEX: XBTUSD inverse, 1 USD/contract (-1e8/-1e8); XBTUSDT linear,
+# 1/1e6 XBT per contract; ETHUSD quanto (USD needs an XBT price: unknown);
+# TRXZ19 absent.
+BITMEX = {"XBTUSD": ("inverse", 1.0), "XBTUSDT": ("linear", 1 / 1000000.0), "ETHUSD": ("quanto", None)}
+
+
+def ev(symbol, side, market, qty, price, notional, basis, time_ms, flags=0):
+    return dict(symbol=symbol, side=side, market=market, qty=qty, price=price,
+                notional=notional, basis=basis, time_ms=time_ms, flags=flags)
+
+
+def binance(line, coinm):
+    f = json.loads(line)
+    if "data" in f:
+        f = f["data"]
+    o = f["o"]
+    side = {"SELL": "long", "BUY": "short"}[o["S"]]
+    q = float(o["q"])
+    price = float(o["ap"]) if float(o["ap"]) != 0 else float(o["p"])
+    if not coinm:
+        return [ev(o["s"], side, "linear", q, price, q * price, "linear", o["T"])]
+    cs = COINM.get(o["s"])
+    if cs is None:
+        return [ev(o["s"], side, "inverse", None, price, None, "unknown", o["T"])]
+    usd = q * cs
+    return [ev(o["s"], side, "inverse", usd / price, price, usd, "contracts×contractSize", o["T"])]
+
+
+def bybit_market(sym):
+    if sym.endswith(("USDT", "USDC", "PERP")):
+        return "linear"
+    if sym.endswith("USD"):
+        return "inverse"
+    raise ValueError(sym)
+
+
+def bybit(line):
+    f = json.loads(line)
+    d = f["data"]
+    rows = d if isinstance(d, list) else [d]
+    out = []
+    for r in rows:
+        sym = r.get("s", r.get("symbol"))
+        side = {"Buy": "long", "Sell": "short"}[r.get("S", r.get("side"))]
+        v = float(r.get("v", r.get("size", r.get("qty"))))
+        p = float(r.get("p", r.get("price")))
+        t = r.get("T", r.get("updatedTime", r.get("updateTime", r.get("time"))))
+        if bybit_market(sym) == "linear":
+            out.append(ev(sym, side, "linear", v, p, v * p, "linear", t))
+        else:
+            out.append(ev(sym, side, "inverse", v / p, p, v, "inverse", t))
+    return out
+
+
+def okx(line):
+    f = json.loads(line)
+    out = []
+    for el in f["data"]:
+        inst = el["instId"]
+        meta = OKX.get(inst)
+        market = meta[0] if meta else ("inverse" if "-USD-" in inst else "linear")
+        for d in el["details"]:
+            ps, s = d["posSide"], d["side"]
+            side = "long" if ps == "long" or (ps == "net" and s == "sell") else "short"
+            sz, px = float(d["sz"]), float(d["bkPx"])
+            if meta is None:
+                out.append(ev(inst, side, market, None, px, None, "unknown", int(d["ts"])))
+            elif meta[0] == "linear":
+                base = sz * meta[1]
+                out.append(ev(inst, side, "linear", base, px, base * px, "contracts×ctVal×ctMult×price", int(d["ts"])))
+            else:
+                usd = sz * meta[1]
+                out.append(ev(inst, side, "inverse", usd / px, px, usd, "inverse", int(d["ts"])))
+    return out
+
+
+def bitmex(line):
+    f = json.loads(line)
+    if f["action"] not in ("insert", "partial"):
+        return []
+    flags = 1 if f["action"] == "partial" else 0
+    out = []
+    for r in f["data"]:
+        sym = r["symbol"]
+        side = {"Sell": "long", "Buy": "short"}[r["side"]]
+        n, p = float(r["leavesQty"]), float(r["price"])
+        meta = BITMEX.get(sym)
+        # time_ms -1 means "the frame's receive time" (BitMEX rows carry none)
+        if meta is None:
+            out.append(ev(sym, side, "unknown", None, p, None, "unknown", -1, flags))
+        elif meta[0] == "inverse":
+            usd = n * meta[1]
+            out.append(ev(sym, side, "inverse", usd / p, p, usd, "inverse", -1, flags))
+        elif meta[0] == "linear":
+            base = n * meta[1]
+            out.append(ev(sym, side, "linear", base, p, base * p, "contracts×ctVal×ctMult×price", -1, flags))
+        else:
+            out.append(ev(sym, side, "unknown", None, p, None, "unknown", -1, flags))
+    return out
+
+
+for name, fn in [("binance_usdm", lambda l: binance(l, False)), ("binance_coinm", lambda l: binance(l, True)),
+                 ("bybit", bybit), ("okx", okx), ("bitmex", bitmex)]:
+    with open(os.path.join(FRAMES, name + ".jsonl")) as fh:
+        lines = [l.rstrip("\n") for l in fh if l.strip()]
+    with open(os.path.join(HERE, name + ".json"), "w") as fh:
+        json.dump([fn(l) for l in lines], fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
