@@ -1,0 +1,53 @@
+package enrich
+
+import (
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// enrichMetrics are declared once in New; nothing is looked up per event.
+type enrichMetrics struct {
+	requests         *metrics.Counter
+	retries          *metrics.Counter
+	dropped          *metrics.Counter
+	belowMin         *metrics.Counter
+	symOverflow      *metrics.Counter
+	failures         map[string]*metrics.Counter // by cause; read-only after New
+	skipped          map[string]*metrics.Counter // batches answered by rules without a request, by reason
+	analyses         map[string]*metrics.Counter // by source
+	batchSize        *metrics.PrometheusHistogram
+	latency          *metrics.PrometheusHistogram
+	promptTokens     *metrics.Counter
+	completionTokens *metrics.Counter
+	usd              *metrics.FloatCounter
+	breaker          *metrics.Gauge
+}
+
+func newEnrichMetrics(s *metrics.Set, queueDepth func() int) *enrichMetrics {
+	m := &enrichMetrics{
+		requests:         s.NewCounter("liqbox_enrich_requests_total"),
+		retries:          s.NewCounter("liqbox_enrich_retries_total"),
+		dropped:          s.NewCounter("liqbox_enrich_dropped_total"),
+		belowMin:         s.NewCounter("liqbox_enrich_below_min_usd_total"),
+		symOverflow:      s.NewCounter("liqbox_enrich_symbol_table_full_total"),
+		failures:         make(map[string]*metrics.Counter, len(allCauses)),
+		skipped:          make(map[string]*metrics.Counter),
+		analyses:         make(map[string]*metrics.Counter),
+		batchSize:        s.NewPrometheusHistogramExt("liqbox_enrich_batch_size", []float64{1, 2, 4, 8, 16, 32, 64, 128}),
+		latency:          s.NewPrometheusHistogramExt("liqbox_enrich_request_duration_seconds", []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64}),
+		promptTokens:     s.NewCounter("liqbox_enrich_prompt_tokens_total"),
+		completionTokens: s.NewCounter("liqbox_enrich_completion_tokens_total"),
+		usd:              s.NewFloatCounter("liqbox_enrich_spent_usd_total"),
+		breaker:          s.NewGauge("liqbox_enrich_breaker_state", nil),
+	}
+	for _, c := range allCauses {
+		m.failures[c] = s.NewCounter(`liqbox_enrich_failures_total{cause="` + c + `"}`)
+	}
+	for _, r := range [...]string{skipOff, skipAuth, skipBudget, skipRateLimited, skipBreaker, skipShutdown} {
+		m.skipped[r] = s.NewCounter(`liqbox_enrich_skipped_batches_total{reason="` + r + `"}`)
+	}
+	for _, src := range [...]string{SourceLLM, SourceRules} {
+		m.analyses[src] = s.NewCounter(`liqbox_enrich_analyses_total{source="` + src + `"}`)
+	}
+	s.NewGauge("liqbox_enrich_queue_depth", func() float64 { return float64(queueDepth()) })
+	return m
+}
