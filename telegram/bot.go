@@ -1,0 +1,438 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/mymmrac/telego"
+	telegoapi "github.com/mymmrac/telego/telegoapi"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// KV buckets the bot uses.
+var (
+	bucketChats  = []byte("telegram_chats")
+	bucketState  = []byte("telegram_state")
+	bucketOutbox = []byte("telegram_outbox")
+	keyOffset    = []byte("update_offset")
+)
+
+// Bot delivers alerts to Telegram chats and answers commands.
+type Bot struct {
+	o     Options
+	api   *telego.Bot
+	log   *slog.Logger
+	allow map[int64]bool
+	lim   *limiter
+	m     botMetrics
+	lat   latencyLog
+
+	// active is the immutable list of chats Offer delivers to; it is
+	// replaced (never modified) under mu whenever a chat subscribes or
+	// unsubscribes.
+	active atomic.Pointer[[]*chat]
+
+	mu       sync.Mutex // guards chats, refused, runCtx, running
+	chats    map[int64]*chat
+	refused  map[int64]time.Time // user id → last refusal
+	runCtx   context.Context
+	running  bool
+	wg       sync.WaitGroup
+	startErr error
+}
+
+type botMetrics struct {
+	offered, enqueued, dropped, backlog *metrics.Counter
+	sent, edits, digests, replies       *metrics.Counter
+	retryAfter, retries, failed, gone   *metrics.Counter
+	annDropped, annEdits, annReplies    *metrics.Counter
+	skippedOld, redelivered, refusals   *metrics.Counter
+	handoff, request                    *metrics.Histogram
+}
+
+func newBotMetrics(s *metrics.Set) botMetrics {
+	return botMetrics{
+		offered:     s.NewCounter(`liqbox_telegram_offered_total`),
+		enqueued:    s.NewCounter(`liqbox_telegram_enqueued_total`),
+		dropped:     s.NewCounter(`liqbox_telegram_dropped_total{reason="queue_full"}`),
+		backlog:     s.NewCounter(`liqbox_telegram_skipped_total{reason="backlog"}`),
+		skippedOld:  s.NewCounter(`liqbox_telegram_skipped_total{reason="too_old"}`),
+		sent:        s.NewCounter(`liqbox_telegram_sent_total{kind="alert"}`),
+		digests:     s.NewCounter(`liqbox_telegram_sent_total{kind="digest"}`),
+		replies:     s.NewCounter(`liqbox_telegram_sent_total{kind="reply"}`),
+		edits:       s.NewCounter(`liqbox_telegram_edits_total{kind="digest"}`),
+		annEdits:    s.NewCounter(`liqbox_telegram_edits_total{kind="analysis"}`),
+		annReplies:  s.NewCounter(`liqbox_telegram_sent_total{kind="analysis_reply"}`),
+		annDropped:  s.NewCounter(`liqbox_telegram_dropped_total{reason="analysis_queue_full"}`),
+		retryAfter:  s.NewCounter(`liqbox_telegram_errors_total{kind="retry_after"}`),
+		retries:     s.NewCounter(`liqbox_telegram_errors_total{kind="retryable"}`),
+		failed:      s.NewCounter(`liqbox_telegram_errors_total{kind="rejected"}`),
+		gone:        s.NewCounter(`liqbox_telegram_unsubscribed_total{reason="forbidden"}`),
+		redelivered: s.NewCounter(`liqbox_telegram_redelivered_total`),
+		refusals:    s.NewCounter(`liqbox_telegram_refusals_total`),
+		handoff:     s.NewHistogram(`liqbox_telegram_handoff_seconds`),
+		request:     s.NewHistogram(`liqbox_telegram_request_seconds`),
+	}
+}
+
+// New builds a Bot: it loads persisted chat settings from KV but makes no
+// request (telegram-test-api and similar servers reject a parameterless
+// getMe, and a box must start even when Telegram is unreachable).
+func New(o Options) (*Bot, error) {
+	o.fill()
+	if o.Token == "" {
+		return nil, ErrNoToken
+	}
+	if o.KV == nil {
+		return nil, ErrNoKV
+	}
+	if _, ok := languages[o.Lang]; !ok {
+		return nil, fmt.Errorf("cannot use language %q: known are %s", o.Lang, strings.Join(langCodes(), ", "))
+	}
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	api, err := telego.NewBot(o.Token,
+		telego.WithHTTPClient(hc),
+		telego.WithAPIServer(strings.TrimRight(o.APIURL, "/")),
+		telego.WithDiscardLogger())
+	if err != nil {
+		return nil, fmt.Errorf("cannot create telegram client: %w", scrub(err, o.Token))
+	}
+	b := &Bot{
+		o:       o,
+		api:     api,
+		log:     o.Logger.With("component", "telegram"),
+		allow:   make(map[int64]bool, len(o.AllowUsers)),
+		lim:     newLimiter(o.Limits),
+		m:       newBotMetrics(o.Metrics),
+		chats:   map[int64]*chat{},
+		refused: map[int64]time.Time{},
+	}
+	b.lat.init(4096)
+	for _, u := range o.AllowUsers {
+		b.allow[u] = true
+	}
+	if o.Shadow {
+		// One synthetic chat stands for the shadow target; its settings
+		// are the defaults, so the shadow sees what a fresh chat would.
+		c := b.newChat(o.ShadowChat)
+		s := b.defaults()
+		s.Subscribed = true
+		c.cfg.Store(s.prepare())
+		b.chats[o.ShadowChat] = c
+	} else {
+		if err := b.loadChats(); err != nil {
+			return nil, err
+		}
+	}
+	b.publishLocked()
+	return b, nil
+}
+
+func (b *Bot) defaults() *settings {
+	return &settings{MinUSD: b.o.MinUSD, Lang: b.o.Lang, Mutes: map[string]int64{}}
+}
+
+func (b *Bot) loadChats() error {
+	err := b.o.KV.ForEach(bucketChats, func(k, v []byte) error {
+		id, err := strconv.ParseInt(string(k), 10, 64)
+		if err != nil {
+			return fmt.Errorf("cannot parse chat id %q: %w", k, err)
+		}
+		s := b.defaults()
+		if err := json.Unmarshal(v, s); err != nil {
+			return fmt.Errorf("cannot decode settings of chat %d: %w", id, err)
+		}
+		if s.Mutes == nil {
+			s.Mutes = map[string]int64{}
+		}
+		if _, ok := languages[s.Lang]; !ok {
+			s.Lang = b.o.Lang
+		}
+		if s.MinUSD <= 0 {
+			s.MinUSD = b.o.MinUSD
+		}
+		s.pruneMutes(time.Now())
+		c := b.newChat(id)
+		c.cfg.Store(s.prepare())
+		b.chats[id] = c
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot load telegram chat settings: %w", err)
+	}
+	for _, id := range b.o.Chats {
+		if _, ok := b.chats[id]; ok {
+			continue // the chat's own choice (/stop included) wins
+		}
+		c := b.newChat(id)
+		s := b.defaults()
+		s.Subscribed = true
+		c.cfg.Store(s.prepare())
+		b.chats[id] = c
+	}
+	return nil
+}
+
+// publishLocked rebuilds the active list. b.mu must be held (or b not yet
+// shared).
+func (b *Bot) publishLocked() {
+	list := make([]*chat, 0, len(b.chats))
+	for _, c := range b.chats {
+		if c.cfg.Load().Subscribed {
+			list = append(list, c)
+		}
+	}
+	b.active.Store(&list)
+}
+
+// Run polls for updates and runs one scheduler per chat until ctx ends.
+// It returns nil on a clean stop.
+func (b *Bot) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return errors.New("telegram: bot already running")
+	}
+	b.running = true
+	b.runCtx = ctx
+	for _, c := range b.chats {
+		b.startChatLocked(c)
+	}
+	b.mu.Unlock()
+	if !b.o.Shadow {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.poll(ctx)
+		}()
+	}
+	<-ctx.Done()
+	b.wg.Wait()
+	b.mu.Lock()
+	b.running = false
+	b.mu.Unlock()
+	return nil
+}
+
+// startChatLocked starts c's scheduler once. b.mu must be held.
+func (b *Bot) startChatLocked(c *chat) {
+	if c.started || !b.running || b.runCtx.Err() != nil {
+		return
+	}
+	c.started = true
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runChat(b.runCtx, c)
+	}()
+}
+
+// Offer hands one deduplicated event to every chat whose filters accept
+// it. It never blocks and never allocates: a chat whose queue is full
+// counts a drop.
+func (b *Bot) Offer(ev *event.Event) {
+	b.m.offered.Inc()
+	if ev.Flags&event.FlagBacklog != 0 {
+		b.m.backlog.Inc()
+		return
+	}
+	list := b.active.Load()
+	if list == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	for _, c := range *list {
+		if !c.cfg.Load().accepts(ev, now) {
+			continue
+		}
+		if c.push(ev) {
+			b.m.enqueued.Inc()
+		} else {
+			b.m.dropped.Inc()
+		}
+	}
+}
+
+// Annotate queues an edit of a.Seq's alert in every chat that received it,
+// adding the analysis. It never blocks; a full queue drops the annotation.
+func (b *Bot) Annotate(a event.Analysis) {
+	list := b.active.Load()
+	if list == nil {
+		return
+	}
+	for _, c := range *list {
+		if !c.pushAnalysis(a) {
+			b.m.annDropped.Inc()
+		}
+	}
+}
+
+// chat is one chat's state shared between Offer (producer) and its
+// scheduler (consumer).
+type chat struct {
+	id  int64
+	cfg atomic.Pointer[settings]
+
+	mu   sync.Mutex // guards q, head, n, ann
+	q    []event.Event
+	head int
+	n    int
+	ann  []event.Analysis
+	wake chan struct{} // capacity 1: a pending wake-up
+	done chan struct{} // closed when the scheduler stops for good (403)
+	stop atomic.Bool
+
+	started bool // guarded by Bot.mu
+}
+
+const annQueue = 256
+
+func (b *Bot) newChat(id int64) *chat {
+	return &chat{
+		id:   id,
+		q:    make([]event.Event, b.o.QueueSize),
+		ann:  make([]event.Analysis, 0, annQueue),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+func (c *chat) push(ev *event.Event) bool {
+	c.mu.Lock()
+	if c.n == len(c.q) {
+		c.mu.Unlock()
+		return false
+	}
+	c.q[(c.head+c.n)%len(c.q)] = *ev
+	c.n++
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+func (c *chat) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *chat) pushAnalysis(a event.Analysis) bool {
+	c.mu.Lock()
+	if len(c.ann) == annQueue {
+		c.mu.Unlock()
+		return false
+	}
+	c.ann = append(c.ann, a)
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// drain moves up to room waiting events into dst.
+func (c *chat) drain(dst []event.Event, room int) []event.Event {
+	c.mu.Lock()
+	for room > 0 && c.n > 0 {
+		dst = append(dst, c.q[c.head])
+		c.head = (c.head + 1) % len(c.q)
+		c.n--
+		room--
+	}
+	c.mu.Unlock()
+	return dst
+}
+
+func (c *chat) takeAnalysis() (event.Analysis, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ann) == 0 {
+		return event.Analysis{}, false
+	}
+	a := c.ann[0]
+	copy(c.ann, c.ann[1:])
+	c.ann = c.ann[:len(c.ann)-1]
+	return a, true
+}
+
+// getChat returns the chat for id, creating (and starting) it with the
+// default settings when new.
+func (b *Bot) getChat(id int64) *chat {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.chats[id]
+	if !ok {
+		c = b.newChat(id)
+		c.cfg.Store(b.defaults().prepare())
+		b.chats[id] = c
+	}
+	return c
+}
+
+// update applies change to a copy of the chat's settings, persists and
+// publishes it.
+func (b *Bot) update(c *chat, change func(s *settings)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := c.cfg.Load().clone()
+	change(s)
+	s.pruneMutes(time.Now())
+	v, err := s.marshal()
+	if err != nil {
+		return fmt.Errorf("cannot encode settings of chat %d: %w", c.id, err)
+	}
+	if err := b.o.KV.Put(bucketChats, []byte(strconv.FormatInt(c.id, 10)), v); err != nil {
+		return fmt.Errorf("cannot save settings of chat %d: %w", c.id, err)
+	}
+	c.cfg.Store(s.prepare())
+	if s.Subscribed {
+		b.startChatLocked(c)
+	}
+	b.publishLocked()
+	return nil
+}
+
+// scrubbed is an error whose text has the bot token removed (telego's
+// errors may quote the request URL, which carries it). It unwraps only to
+// what callers branch on and that never holds the URL: the API's
+// *telegoapi.Error or a context error.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+func scrub(err error, token string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "<token>")
+	}
+	var inner error
+	var apiErr *telegoapi.Error
+	switch {
+	case errors.As(err, &apiErr):
+		inner = apiErr
+	case errors.Is(err, context.Canceled):
+		inner = context.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		inner = context.DeadlineExceeded
+	}
+	return &scrubbed{msg: msg, err: inner}
+}

@@ -1,0 +1,346 @@
+package telegram
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// MaxText is Telegram's limit on a message's text, in characters after
+// entity parsing; we hold the raw HTML under it, which is stricter.
+const MaxText = 4096
+
+// appendEscaped appends s with the three characters Telegram's HTML mode
+// reserves replaced by entities. Invalid UTF-8 becomes U+FFFD, since
+// Telegram rejects a message that is not valid UTF-8.
+func appendEscaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '<':
+			dst = append(dst, "&lt;"...)
+		case c == '>':
+			dst = append(dst, "&gt;"...)
+		case c == '&':
+			dst = append(dst, "&amp;"...)
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				dst = append(dst, "\uFFFD"...)
+			} else {
+				dst = append(dst, s[i:i+n]...)
+			}
+			i += n
+			continue
+		}
+		i++
+	}
+	return dst
+}
+
+// escape is appendEscaped for cold paths.
+func escape(s string) string { return string(appendEscaped(nil, s)) }
+
+// appendSymbol escapes an event's symbol without allocating.
+func appendSymbol(dst []byte, y *event.Symbol) []byte {
+	for _, c := range y.Bytes() {
+		switch c {
+		case '<':
+			dst = append(dst, "&lt;"...)
+		case '>':
+			dst = append(dst, "&gt;"...)
+		case '&':
+			dst = append(dst, "&amp;"...)
+		default:
+			if c < 0x20 || c >= 0x7f {
+				c = '?' // symbols are ASCII; anything else is noise
+			}
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// AppendUSD appends a compact dollar amount: $950, $12.5K, $1.25M, $2.1B.
+// NaN and infinities append unknown.
+func AppendUSD(dst []byte, v float64, unknown string) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(dst, unknown...)
+	}
+	if v < 0 {
+		dst = append(dst, '-')
+		v = -v
+	}
+	dst = append(dst, '$')
+	switch {
+	case v >= 1e9:
+		return appendTrim(dst, v/1e9, 'B')
+	case v >= 1e6:
+		return appendTrim(dst, v/1e6, 'M')
+	case v >= 1e3:
+		return appendTrim(dst, v/1e3, 'K')
+	}
+	return strconv.AppendFloat(dst, math.Round(v), 'f', 0, 64)
+}
+
+// appendTrim writes v with at most two decimals and no trailing zeros,
+// then the unit.
+func appendTrim(dst []byte, v float64, unit byte) []byte {
+	dst = strconv.AppendFloat(dst, v, 'f', 2, 64)
+	for dst[len(dst)-1] == '0' {
+		dst = dst[:len(dst)-1]
+	}
+	if dst[len(dst)-1] == '.' {
+		dst = dst[:len(dst)-1]
+	}
+	return append(dst, unit)
+}
+
+// usd is AppendUSD for cold paths.
+func usd(v float64, unknown string) string { return string(AppendUSD(nil, v, unknown)) }
+
+// AppendPrice appends a price with enough significant digits to be useful
+// at any magnitude (65432.1, 0.00001234).
+func AppendPrice(dst []byte, p float64) []byte {
+	if math.IsNaN(p) || math.IsInf(p, 0) || p <= 0 {
+		return append(dst, '?')
+	}
+	prec := 2
+	switch {
+	case p >= 1000:
+		prec = 1
+	case p >= 1:
+		prec = 4
+	default:
+		// Six significant digits below one.
+		prec = 6 - int(math.Floor(math.Log10(p))) - 1
+		if prec > 12 {
+			prec = 12
+		}
+	}
+	n := len(dst)
+	dst = strconv.AppendFloat(dst, p, 'f', prec, 64)
+	if prec > 0 {
+		for len(dst) > n+1 && dst[len(dst)-1] == '0' {
+			dst = dst[:len(dst)-1]
+		}
+		if dst[len(dst)-1] == '.' {
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+// appendClock appends an exchange time as HH:MM:SS.mmm UTC.
+func appendClock(dst []byte, ms int64) []byte {
+	t := time.UnixMilli(ms).UTC()
+	h, m, s := t.Clock()
+	dst = append2(dst, h)
+	dst = append(dst, ':')
+	dst = append2(dst, m)
+	dst = append(dst, ':')
+	dst = append2(dst, s)
+	dst = append(dst, '.')
+	milli := t.Nanosecond() / 1e6
+	dst = append(dst, byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10))
+	return append(dst, " UTC"...)
+}
+
+func append2(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+
+// appendLatency appends a duration in ms with two decimals, or µs below 0.1 ms.
+func appendLatency(dst []byte, d time.Duration) []byte {
+	if d < 0 {
+		d = 0
+	}
+	if d < 100*time.Microsecond {
+		dst = strconv.AppendInt(dst, int64(d/time.Microsecond), 10)
+		return append(dst, " µs"...)
+	}
+	dst = strconv.AppendFloat(dst, float64(d)/1e6, 'f', 2, 64)
+	return append(dst, " ms"...)
+}
+
+// AppendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
+// USD notional, price, exchange time and the on-box latency (receive to
+// now). Every byte from the exchange is escaped. The result is a few
+// hundred bytes, far under MaxText.
+func AppendAlertHTML(dst []byte, ev *event.Event, t *texts, now time.Time) []byte {
+	if ev.Side == event.Long {
+		dst = append(dst, "🔴 "...)
+	} else {
+		dst = append(dst, "🟢 "...)
+	}
+	dst = append(dst, "<b>"...)
+	side := ev.Side
+	if side > event.Short {
+		side = event.SideUnknown
+	}
+	dst = append(dst, t.Liquidated[side]...)
+	dst = append(dst, "</b> · "...)
+	dst = append(dst, ev.Venue.String()...)
+	dst = append(dst, "\n<b>"...)
+	dst = appendSymbol(dst, &ev.Symbol)
+	dst = append(dst, "</b> <b>"...)
+	n := ev.Notional
+	if !ev.NotionalKnown() {
+		n = math.NaN()
+	}
+	dst = AppendUSD(dst, n, t.UnknownUSD)
+	dst = append(dst, "</b> "...)
+	dst = append(dst, t.At...)
+	dst = append(dst, ' ')
+	dst = AppendPrice(dst, ev.Price)
+	dst = append(dst, '\n')
+	dst = append(dst, t.TimeLabel...)
+	dst = append(dst, ' ')
+	dst = appendClock(dst, ev.TimeMs)
+	dst = append(dst, " · "...)
+	dst = append(dst, t.OnBoxLabel...)
+	dst = append(dst, ' ')
+	dst = appendLatency(dst, now.Sub(time.Unix(0, ev.RecvNs)))
+	return dst
+}
+
+// appendAnalysisHTML appends the enrichment's analysis below an alert,
+// marked as the model's or the rules', with all its text escaped.
+func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
+	dst = append(dst, "\n\n<i>"...)
+	if a.Source == "llm" {
+		model := a.Model
+		if model == "" {
+			model = "?"
+		}
+		dst = append(dst, escape(fmt.Sprintf(t.AnalysisLLM, model))...)
+	} else {
+		dst = append(dst, escape(t.AnalysisRules)...)
+	}
+	dst = append(dst, "</i> · <b>"...)
+	r := a.Risk
+	if int(r) >= len(t.Risk) {
+		r = event.RiskUnknown
+	}
+	dst = append(dst, t.Risk[r]...)
+	dst = append(dst, "</b>\n"...)
+	dst = appendEscaped(dst, clip(a.Summary, 1200))
+	if a.Recommendation != "" {
+		dst = append(dst, "\n<b>"...)
+		dst = append(dst, t.Recommend...)
+		dst = append(dst, ":</b> "...)
+		dst = appendEscaped(dst, clip(a.Recommendation, 800))
+	}
+	return dst
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// chartURL is the venue's trading page for a symbol, for the Chart button.
+func chartURL(v event.Venue, m event.Market, symbol string) string {
+	switch v {
+	case event.BinanceUSDM:
+		return "https://www.binance.com/en/futures/" + url.PathEscape(symbol)
+	case event.BinanceCOINM:
+		return "https://www.binance.com/en/delivery/" + url.PathEscape(strings.ToLower(symbol))
+	case event.Bybit:
+		if m == event.Inverse {
+			return "https://www.bybit.com/trade/inverse/" + url.PathEscape(symbol)
+		}
+		return "https://www.bybit.com/trade/usdt/" + url.PathEscape(symbol)
+	case event.OKX:
+		return "https://www.okx.com/trade-swap/" + url.PathEscape(strings.ToLower(symbol))
+	case event.BitMEX:
+		return "https://www.bitmex.com/app/trade/" + url.PathEscape(symbol)
+	}
+	return "https://www.tradingview.com/symbols/" + url.PathEscape(symbol) + "/"
+}
+
+// ParseUSD reads a threshold such as 250k, 250000, 1.5m, $2M or 1,000,000.
+// It rejects zero, negatives, NaN, infinities, anything above $10B and junk.
+func ParseUSD(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "$")
+	s = strings.ReplaceAll(s, ",", "")
+	s = strings.ReplaceAll(s, "_", "")
+	if s == "" {
+		return 0, false
+	}
+	mult := 1.0
+	switch s[len(s)-1] {
+	case 'k', 'K':
+		mult = 1e3
+	case 'm', 'M':
+		mult = 1e6
+	case 'b', 'B':
+		mult = 1e9
+	}
+	if mult != 1 {
+		s = s[:len(s)-1]
+	}
+	for _, c := range s {
+		// ParseFloat also takes "inf", "nan", hex and exponents: none is a
+		// threshold anyone types on purpose.
+		if (c < '0' || c > '9') && c != '.' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
+	}
+	v *= mult
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 1 || v > 10e9 {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseWindow reads a duration such as 30m, 1h, 24h, 7d.
+func parseWindow(s string, max time.Duration) (time.Duration, bool) {
+	if len(s) < 2 {
+		return 0, false
+	}
+	unit := time.Duration(0)
+	switch s[len(s)-1] {
+	case 'm':
+		unit = time.Minute
+	case 'h':
+		unit = time.Hour
+	case 'd':
+		unit = 24 * time.Hour
+	default:
+		return 0, false
+	}
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil || n <= 0 || time.Duration(n) > max/unit {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
+
+// windowName prints a window as the user typed it (1h, 24h, 7d).
+func windowName(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/time.Minute)) + "m"
+}

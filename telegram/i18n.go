@@ -1,0 +1,106 @@
+package telegram
+
+import "sort"
+
+// texts holds every string the bot writes, for one language. Strings with
+// verbs are fmt formats; their arguments are already HTML-escaped where
+// they come from outside. Adding a language is adding a file that
+// registers one of these.
+type texts struct {
+	Code string // "en", "vi"
+	Name string // the language's own name
+
+	// Alerts and digests.
+	Liquidated    [3]string // by event.Side: unknown, long, short
+	UnknownUSD    string
+	At            string // before the price
+	TimeLabel     string
+	OnBoxLabel    string
+	MuteButton    string // %s = symbol
+	ChartButton   string
+	DigestTitle   string // %d = count
+	DigestLongs   string
+	DigestShorts  string
+	DigestLargest string
+	DigestSpan    string
+	DigestOpen    string // the cascade is still going
+	AnalysisLLM   string // %s = model
+	AnalysisRules string
+	Risk          [4]string // by event.Risk
+	Recommend     string
+
+	// Commands.
+	Help           string
+	Started        string // %s = threshold
+	Stopped        string
+	NotAllowed     string
+	UnknownCmd     string
+	ThresholdSet   string // %s
+	ThresholdUsage string
+	SymbolsAll     string
+	SymbolsShow    string // %s
+	SymbolsUsage   string
+	SideSet        string // %s
+	SideUsage      string
+	VenuesAll      string
+	VenuesShow     string // %s
+	VenuesUsage    string // %s = known venues
+	MuteSet        string // %s symbol, %s until
+	MuteUsage      string
+	Unmuted        string // %s
+	NotMuted       string // %s
+	MutesNone      string
+	MutesHeader    string
+	StatsUsage     string
+	StatsTitle     string // %s = window
+	StatsNone      string
+	StatsLatency   string
+	StatsExchBox   string
+	StatsBoxTG     string
+	StatsLongs     string
+	StatsShorts    string
+	TopUsage       string
+	TopTitle       string // %s
+	ChartUsage     string
+	ChartCaption   string // %s window, %s symbol or all
+	ChartAll       string
+	NoHistory      string
+	NoStatus       string
+	NoCost         string
+	LangSet        string
+	LangUsage      string // %s = codes
+	StatusTitle    string
+	StatusVenue    string // %s venue, %d open, %d configured, %s last frame age, %d gaps
+	StatusNoFrame  string
+	StatusRing     string // %d depth, %d cap, %d drops
+	StatusDisk     string // %s used, %s limit
+	StatusEnrich   string // %s
+	StatusVersion  string // %s version, %s uptime
+	CallbackMuted  string // %s symbol
+	CallbackBad    string
+	Failed         string
+}
+
+// languages maps a code to its texts. It is filled once by each language
+// file's init and only read afterwards.
+var languages = map[string]*texts{}
+
+func register(t *texts) { languages[t.Code] = t }
+
+// lang returns the texts for code, falling back to English.
+func lang(code string) *texts {
+	if t, ok := languages[code]; ok {
+		return t
+	}
+	return languages["en"]
+}
+
+// langCodes lists the registered languages, sorted.
+func langCodes() []string {
+	out := make([]string, 0, len(languages))
+	for c := range languages {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}

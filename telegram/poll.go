@@ -1,0 +1,59 @@
+package telegram
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/mymmrac/telego"
+)
+
+// poll fetches updates until ctx ends. The offset is persisted after each
+// handled update, so a restart neither replays nor skips one. Calls are
+// spaced by PollInterval because some servers (telegram-test-api) answer
+// at once whatever the timeout.
+func (b *Bot) poll(ctx context.Context) {
+	offset := 0
+	if v, err := b.o.KV.Get(bucketState, keyOffset); err != nil {
+		b.log.Error("cannot read update offset: starting from the server's", "err", err)
+	} else if len(v) == 8 {
+		offset = int(binary.BigEndian.Uint64(v))
+	}
+	var backoff time.Duration
+	for ctx.Err() == nil {
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, b.o.PollTimeout+b.o.RequestTimeout)
+		ups, err := b.api.GetUpdates(rctx, &telego.GetUpdatesParams{
+			Offset:         offset,
+			Timeout:        int(b.o.PollTimeout / time.Second),
+			AllowedUpdates: []string{"message", "callback_query"},
+		})
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if backoff == 0 {
+				backoff = baseBackoff
+			} else if backoff *= 2; backoff > maxBackoff {
+				backoff = maxBackoff
+			}
+			b.log.Warn("cannot get telegram updates", "err", scrub(err, b.o.Token), "backoff", backoff)
+			sleepUntil(ctx, time.Now().Add(backoff))
+			continue
+		}
+		backoff = 0
+		for i := range ups {
+			u := &ups[i]
+			if u.UpdateID < offset {
+				continue // a server that ignores offset sends old ones again
+			}
+			b.handleUpdate(ctx, u)
+			offset = u.UpdateID + 1
+			if err := b.o.KV.Put(bucketState, keyOffset, binary.BigEndian.AppendUint64(nil, uint64(offset))); err != nil {
+				b.log.Error("cannot save update offset", "err", err)
+			}
+		}
+		sleepUntil(ctx, start.Add(b.o.PollInterval))
+	}
+}

@@ -1,0 +1,182 @@
+package telegram
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+const maxWindow = 7 * 24 * time.Hour
+
+// windowArg reads an optional [1h|24h|7d] argument.
+func windowArg(args []string, def time.Duration) (time.Duration, bool) {
+	if len(args) == 0 {
+		return def, true
+	}
+	if len(args) > 1 {
+		return 0, false
+	}
+	return parseWindow(strings.ToLower(args[0]), maxWindow)
+}
+
+type symSide struct {
+	sym  string
+	side event.Side
+}
+
+type agg struct {
+	n   int
+	usd float64
+}
+
+func (b *Bot) statsCmd(args []string, t *texts) string {
+	win, ok := windowArg(args, 24*time.Hour)
+	if !ok {
+		return escape(t.StatsUsage)
+	}
+	if b.o.History == nil {
+		return escape(t.NoHistory)
+	}
+	to := time.Now()
+	from := to.Add(-win)
+	by := map[symSide]*agg{}
+	var total [3]agg
+	var exch []time.Duration
+	err := b.o.History.Scan(from, to, func(ev *event.Event) error {
+		k := symSide{ev.Symbol.String(), ev.Side}
+		a := by[k]
+		if a == nil {
+			a = &agg{}
+			by[k] = a
+		}
+		side := ev.Side
+		if side > event.Short {
+			side = event.SideUnknown
+		}
+		a.n++
+		total[side].n++
+		if ev.NotionalKnown() {
+			a.usd += ev.Notional
+			total[side].usd += ev.Notional
+		}
+		if d := time.Duration(ev.RecvNs - ev.TimeMs*int64(time.Millisecond)); d >= 0 && d < time.Hour {
+			exch = append(exch, d)
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.Error("cannot scan the event log for /stats", "err", err)
+		return escape(t.NoHistory)
+	}
+	var sb strings.Builder
+	sb.WriteString("<b>" + escape(fmt.Sprintf(t.StatsTitle, windowName(win))) + "</b>\n")
+	if len(by) == 0 {
+		sb.WriteString(escape(t.StatsNone))
+	} else {
+		fmt.Fprintf(&sb, "🔴 %s: %d · %s\n🟢 %s: %d · %s\n", escape(t.StatsLongs), total[event.Long].n, usd(total[event.Long].usd, ""),
+			escape(t.StatsShorts), total[event.Short].n, usd(total[event.Short].usd, ""))
+		keys := make([]symSide, 0, len(by))
+		for k := range by {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return by[keys[i]].usd > by[keys[j]].usd })
+		if len(keys) > 20 {
+			keys = keys[:20]
+		}
+		sb.WriteString("<pre>")
+		for _, k := range keys {
+			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), k.side.Upper(), by[k].n, usd(by[k].usd, ""))
+		}
+		sb.WriteString("</pre>")
+	}
+	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (avg/p50/p95/p99/max)\n")
+	sb.WriteString(escape(t.StatsExchBox) + ": " + latencyLine(exch) + "\n")
+	sb.WriteString(escape(t.StatsBoxTG) + ": " + latencyLine(b.lat.since(from.UnixNano())))
+	return sb.String()
+}
+
+func latencyLine(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	f := func(d time.Duration) string { return string(appendLatency(nil, d)) }
+	return f(sum/time.Duration(len(ds))) + " / " + f(pct(ds, .5)) + " / " + f(pct(ds, .95)) + " / " + f(pct(ds, .99)) + " / " + f(ds[len(ds)-1])
+}
+
+func (b *Bot) topCmd(args []string, t *texts) string {
+	win, ok := windowArg(args, time.Hour)
+	if !ok {
+		return escape(t.TopUsage)
+	}
+	if b.o.History == nil {
+		return escape(t.NoHistory)
+	}
+	var d digest // its top-5 keeper is exactly what /top needs
+	to := time.Now()
+	err := b.o.History.Scan(to.Add(-win), to, func(ev *event.Event) error {
+		d.fold(ev)
+		return nil
+	})
+	if err != nil {
+		b.log.Error("cannot scan the event log for /top", "err", err)
+		return escape(t.NoHistory)
+	}
+	var sb strings.Builder
+	sb.WriteString("<b>" + escape(fmt.Sprintf(t.TopTitle, windowName(win))) + "</b>")
+	if d.ntop == 0 {
+		return sb.String() + "\n" + escape(t.StatsNone)
+	}
+	for i := 0; i < d.ntop; i++ {
+		ev := &d.top[i]
+		line := AppendUSD(nil, ev.Notional, t.UnknownUSD)
+		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, ev.Side.Upper(), string(appendSymbol(nil, &ev.Symbol)), line,
+			AppendPrice(nil, ev.Price), ev.Venue.String(), time.UnixMilli(ev.TimeMs).UTC().Format("01-02 15:04:05 UTC"))
+	}
+	return sb.String()
+}
+
+func (b *Bot) statusCmd(t *texts) string {
+	if b.o.Status == nil {
+		return escape(t.NoStatus)
+	}
+	st := b.o.Status.Status()
+	var sb strings.Builder
+	sb.WriteString("<b>" + escape(t.StatusTitle) + "</b>")
+	for _, v := range st.Venues {
+		if v.LastFrame < 0 {
+			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusNoFrame, v.Venue, v.Connections, v.Configured, v.Gaps24h)))
+		} else {
+			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVenue, v.Venue, v.Connections, v.Configured, v.LastFrame.Round(time.Millisecond), v.Gaps24h)))
+		}
+	}
+	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusRing, st.RingDepth, st.RingCap, st.RingDrops)))
+	limit := "–"
+	if st.DiskLimit > 0 {
+		limit = bytesName(st.DiskLimit)
+	}
+	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDisk, bytesName(st.DiskBytes), limit)))
+	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVersion, st.Version, st.Uptime.Round(time.Second))))
+	return sb.String()
+}
+
+func bytesName(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
