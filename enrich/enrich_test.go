@@ -1,0 +1,491 @@
+package enrich
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+func TestGoodJSON(t *testing.T) {
+	srv := newLLM(t, respond(goodAnswer, 1000, 500))
+	env := start(t, srv.srv.URL, nil)
+	for i := uint64(1); i <= 3; i++ {
+		env.offer(ev(i, "BTCUSDT", event.Long, 250_000, time.Duration(i)*time.Second))
+	}
+	got := env.sink.wait(t, 3)
+	for i, a := range got {
+		if a.Source != SourceLLM || a.Risk != event.RiskHigh || a.Model != "deepseek-v3.2" || a.Lang != "en" {
+			t.Errorf("analysis %d = %+v, want llm HIGH", i, a)
+		}
+		if a.Seq != uint64(i+1) || a.Summary != "Model summary for "+string(rune('1'+i)) {
+			t.Errorf("analysis %d = %+v", i, a)
+		}
+	}
+	reqs := srv.reqs()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want one for the batch", len(reqs))
+	}
+	r := reqs[0]
+	if r.auth != "Bearer "+testKey {
+		t.Errorf("Authorization = %q", r.auth)
+	}
+	body := gjson.ParseBytes(r.body)
+	if body.Get("model").String() != "deepseek-v3.2" || body.Get("response_format.type").String() != "json_object" {
+		t.Errorf("request = %s", r.body)
+	}
+	if !strings.Contains(body.Get("messages.0.content").String(), "in English") {
+		t.Errorf("system prompt does not name the language")
+	}
+	// The third alert's context counts all three, on the long side, in every window.
+	a3 := gjson.Get(r.prompt, "alerts.2")
+	for _, w := range []string{"1m", "5m", "1h"} {
+		if got := a3.Get("context.liquidated_usd_" + w + ".long").Float(); got != 750_000 {
+			t.Errorf("context %s long = %v, want 750000", w, got)
+		}
+	}
+	if a3.Get("context.same_side_liquidations_1m").Int() != 3 || a3.Get("notional_usd").Float() != 250_000 || a3.Get("side").String() != "long" {
+		t.Errorf("alert context = %s", a3.Raw)
+	}
+	wantUSD := 1000.0/1e6*0.28 + 500.0/1e6*0.42
+	if got := env.metric("liqbox_enrich_spent_usd_total"); math.Abs(got-wantUSD) > 1e-12 {
+		t.Errorf("spent = %v, want %v", got, wantUSD)
+	}
+	if env.metric("liqbox_enrich_prompt_tokens_total") != 1000 || env.metric("liqbox_enrich_completion_tokens_total") != 500 {
+		t.Errorf("tokens not counted:\n%s", env.metricsText())
+	}
+	if s := env.e.State(); s.State != StateOK {
+		t.Errorf("state = %v", s)
+	}
+	// Results are stored for replay.
+	a, ok, err := LoadAnalysis(env.kv, 2)
+	if err != nil || !ok || a.Source != SourceLLM || a.Risk != event.RiskHigh {
+		t.Errorf("LoadAnalysis = %+v %v %v", a, ok, err)
+	}
+	n := 0
+	if err := ForEachAnalysis(env.kv, func(a event.Analysis) error { n++; return nil }); err != nil || n != 3 {
+		t.Errorf("ForEachAnalysis saw %d, err %v", n, err)
+	}
+}
+
+func TestJSONInProse(t *testing.T) {
+	for name, wrap := range map[string]func(string) string{
+		"fenced": func(js string) string { return "Sure! Here is the analysis:\n```json\n" + js + "\n```\nLet me know." },
+		"prose":  func(js string) string { return "Analysis {see below}: " + js + " -- done." },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newLLM(t, respond(func(b []byte) string { return wrap(goodAnswer(b)) }, 10, 10))
+			env := start(t, srv.srv.URL, nil)
+			env.offer(ev(7, "ETHUSDT", event.Short, 90_000, 0))
+			if a := env.sink.wait(t, 1)[0]; a.Source != SourceLLM || a.Summary != "Model summary for 7" {
+				t.Errorf("analysis = %+v", a)
+			}
+		})
+	}
+}
+
+func TestMalformedJSON(t *testing.T) {
+	srv := newLLM(t, respond(func([]byte) string { return `{"alerts": [{"id": "1", "risk_level": "HIGH"` }, 10, 10))
+	env := start(t, srv.srv.URL, nil)
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
+		t.Errorf("analysis = %+v, want rules", a)
+	}
+	if env.metric(`liqbox_enrich_failures_total{cause="bad_json"}`) != 1 {
+		t.Errorf("bad_json not counted")
+	}
+	// Usage is still counted: the tokens were spent.
+	if env.e.Cost(time.Now()).Today.Tokens() != 20 {
+		t.Errorf("usage of a bad answer not counted")
+	}
+}
+
+func TestMissingUnknownAndInvalidIDs(t *testing.T) {
+	answer := `{"alerts":[
+		{"id":"999","risk_level":"HIGH","summary":"unknown","recommendation":"x"},
+		{"id":1,"risk_level":"low","summary":"first","recommendation":"ok"},
+		{"id":"2","risk_level":"EXTREME","summary":"bad level","recommendation":"x"},
+		{"id":"4","risk_level":"MEDIUM","summary":"","recommendation":"empty summary"},
+		{"id":"1","risk_level":"HIGH","summary":"duplicate","recommendation":"x"}]}`
+	srv := newLLM(t, respond(func([]byte) string { return answer }, 10, 10))
+	env := start(t, srv.srv.URL, nil)
+	for i := uint64(1); i <= 4; i++ {
+		env.offer(ev(i, "SOLUSDT", event.Long, 60_000, 0))
+	}
+	got := env.sink.wait(t, 4)
+	bySeq := map[uint64]event.Analysis{}
+	for _, a := range got {
+		bySeq[a.Seq] = a
+	}
+	if a := bySeq[1]; a.Source != SourceLLM || a.Risk != event.RiskLow || a.Summary != "first" {
+		t.Errorf("seq 1 = %+v", a)
+	}
+	for _, s := range []uint64{2, 3, 4} {
+		if a := bySeq[s]; a.Source != SourceRules {
+			t.Errorf("seq %d = %+v, want rules", s, a)
+		}
+	}
+	if len(got) != 4 || len(env.sink.all()) != 4 {
+		t.Errorf("unknown id produced an analysis: %+v", env.sink.all())
+	}
+}
+
+func TestOverLongTextIsCut(t *testing.T) {
+	long := strings.Repeat("Thanh lý dây chuyền ", 40) // multi-byte runes
+	srv := newLLM(t, respond(func(b []byte) string {
+		return `{"alerts":[{"id":"1","risk_level":"MEDIUM","summary":"` + long + `","recommendation":"line1\nline2\u0007"}]}`
+	}, 10, 10))
+	env := start(t, srv.srv.URL, func(o *Options) { o.Lang = "vi" })
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	a := env.sink.wait(t, 1)[0]
+	if n := utf8.RuneCountInString(a.Summary); a.Source != SourceLLM || n > maxSummaryRunes || !utf8.ValidString(a.Summary) || !strings.HasSuffix(a.Summary, "…") {
+		t.Errorf("summary (%d runes) = %q", n, a.Summary)
+	}
+	if a.Recommendation != "line1 line2" || a.Lang != "vi" {
+		t.Errorf("recommendation = %q lang %q", a.Recommendation, a.Lang)
+	}
+	if !strings.Contains(gjson.GetBytes(srv.reqs()[0].body, "messages.0.content").String(), "Vietnamese") {
+		t.Errorf("system prompt does not ask for Vietnamese")
+	}
+}
+
+func TestOverLargeReply(t *testing.T) {
+	for name, chunked := range map[string]bool{"content-length": false, "chunked": true} {
+		t.Run(name, func(t *testing.T) {
+			srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+				body := chatBody(strings.Repeat("x", 4096), 10, 10, "")
+				if chunked {
+					w.Write(body[:100])
+					w.(http.Flusher).Flush()
+					w.Write(body[100:])
+					return
+				}
+				w.Write(body)
+			})
+			env := start(t, srv.srv.URL, func(o *Options) { o.MaxResponseBytes = 1024 })
+			env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
+				t.Errorf("analysis = %+v", a)
+			}
+			if env.metric(`liqbox_enrich_failures_total{cause="too_large"}`) != 1 {
+				t.Errorf("too_large not counted")
+			}
+		})
+	}
+}
+
+func TestSlowDripAndHangTimeOut(t *testing.T) {
+	for name, h := range map[string]func(stop <-chan struct{}) http.HandlerFunc{
+		"drip": func(stop <-chan struct{}) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				for _, c := range chatBody("{}", 1, 1, "") {
+					select {
+					case <-stop:
+						return
+					case <-r.Context().Done():
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					w.Write([]byte{c})
+					w.(http.Flusher).Flush()
+				}
+			}
+		},
+		"hang": func(stop <-chan struct{}) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-stop:
+				case <-r.Context().Done():
+				}
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			stop := make(chan struct{})
+			srv := newLLM(t, h(stop))
+			t.Cleanup(func() { close(stop) })
+			env := start(t, srv.srv.URL, func(o *Options) { o.Timeout = 300 * time.Millisecond })
+			env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
+				t.Errorf("analysis = %+v", a)
+			}
+			if env.metric(`liqbox_enrich_failures_total{cause="timeout"}`) != 1 {
+				t.Errorf("timeout not counted:\n%s", env.metricsText())
+			}
+		})
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	var n atomic.Int32
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		w.Write(chatBody(goodAnswer(body), 10, 10, ""))
+	})
+	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3 })
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	if a := env.sink.wait(t, 1)[0]; a.Source != SourceLLM {
+		t.Errorf("analysis = %+v, want llm after the retry", a)
+	}
+	reqs := srv.reqs()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	// RetryBase is 10 ms: only Retry-After explains a wait of about a second.
+	if gap := reqs[1].at.Sub(reqs[0].at); gap < 900*time.Millisecond {
+		t.Errorf("retried after %v, before Retry-After", gap)
+	}
+	if env.metric(`liqbox_enrich_failures_total{cause="rate_limited"}`) != 1 || env.metric("liqbox_enrich_retries_total") != 1 {
+		t.Errorf("metrics:\n%s", env.metricsText())
+	}
+}
+
+func TestLongRetryAfterPausesRequests(t *testing.T) {
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	clock := newClock(baseTime)
+	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3; o.Clock = clock.now })
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	env.sink.wait(t, 1)
+	env.offer(ev(2, "BTCUSDT", event.Long, 100_000, 0))
+	if a := env.sink.wait(t, 2)[1]; a.Source != SourceRules {
+		t.Errorf("analysis = %+v", a)
+	}
+	if srv.count() != 1 {
+		t.Errorf("%d requests, want 1: a 120 s Retry-After must not be retried at once", srv.count())
+	}
+	if s := env.e.State(); s.State != StateRateLimited {
+		t.Errorf("state = %v", s)
+	}
+	clock.advance(121 * time.Second)
+	env.offer(ev(3, "BTCUSDT", event.Long, 100_000, 0))
+	env.sink.wait(t, 3)
+	if srv.count() != 2 {
+		t.Errorf("%d requests after the pause, want 2", srv.count())
+	}
+}
+
+func TestAuthFailureDisables(t *testing.T) {
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		// A careless server echoing the header: the key must still not leak.
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":{"message":"Incorrect API key provided: ` + r.Header.Get("Authorization") + `"}}`))
+	})
+	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3 })
+	for i := uint64(1); i <= 3; i++ {
+		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
+		env.sink.wait(t, int(i))
+	}
+	for _, a := range env.sink.all() {
+		if a.Source != SourceRules {
+			t.Errorf("analysis = %+v", a)
+		}
+	}
+	if srv.count() != 1 {
+		t.Errorf("%d requests, want exactly 1 (no retry storm)", srv.count())
+	}
+	s := env.e.State()
+	if s.State != StateAuthFailed || !strings.Contains(s.Detail, "HTTP 401") {
+		t.Errorf("state = %v", s)
+	}
+	logs := env.logs.String()
+	if strings.Count(logs, "enrichment disabled") != 1 {
+		t.Errorf("want one clear log line, got:\n%s", logs)
+	}
+	for what, text := range map[string]string{"logs": logs, "status": s.String(), "metrics": env.metricsText()} {
+		if strings.Contains(text, testKey) {
+			t.Errorf("API key leaked into %s: %s", what, text)
+		}
+	}
+	if !strings.Contains(s.LastError, "[redacted]") {
+		t.Errorf("last error = %q, want the echoed key redacted", s.LastError)
+	}
+}
+
+func TestBreakerOpensAndCloses(t *testing.T) {
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	clock := newClock(baseTime)
+	env := start(t, srv.srv.URL, func(o *Options) {
+		o.MaxAttempts = 2
+		o.BreakerThreshold = 2
+		o.BreakerCooldown = time.Minute
+		o.Clock = clock.now
+	})
+	seq := uint64(0)
+	step := func() event.Analysis {
+		seq++
+		env.offer(ev(seq, "BTCUSDT", event.Long, 100_000, 0))
+		return env.sink.wait(t, int(seq))[seq-1]
+	}
+	step()
+	step()
+	if srv.count() != 4 || env.e.State().State != StateBreakerOpen || env.metric("liqbox_enrich_breaker_state") != 2 {
+		t.Fatalf("after 2 failed batches: %d requests, %v", srv.count(), env.e.State())
+	}
+	if a := step(); a.Source != SourceRules || srv.count() != 4 {
+		t.Errorf("open breaker let a request through: %d", srv.count())
+	}
+	// After the cool-down one probe goes; it fails, and the breaker opens again.
+	clock.advance(61 * time.Second)
+	step()
+	if srv.count() != 6 || env.e.State().State != StateBreakerOpen {
+		t.Errorf("failed probe: %d requests, %v", srv.count(), env.e.State())
+	}
+	srv.set(respond(goodAnswer, 10, 10))
+	clock.advance(61 * time.Second)
+	if a := step(); a.Source != SourceLLM {
+		t.Errorf("probe answer = %+v", a)
+	}
+	if env.e.State().State != StateOK || env.metric("liqbox_enrich_breaker_state") != 0 {
+		t.Errorf("breaker did not close: %v", env.e.State())
+	}
+	if env.metric(`liqbox_enrich_failures_total{cause="server"}`) != 6 {
+		t.Errorf("server failures:\n%s", env.metricsText())
+	}
+}
+
+// TestHungServerNeverBlocksHotPath holds the LLM hung while a burst of
+// events and alerts goes through Observe and Offer, and checks every call
+// returned while the server was still hung, and that the Sink still got
+// rule-based reads.
+func TestHungServerNeverBlocksHotPath(t *testing.T) {
+	release := make(chan struct{})
+	var inflight atomic.Int32
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	var once atomic.Bool
+	releaseOnce := func() {
+		if once.CompareAndSwap(false, true) {
+			close(release)
+		}
+	}
+	t.Cleanup(releaseOnce)
+	env := start(t, srv.srv.URL, func(o *Options) {
+		o.Timeout = time.Hour // only the breaker and shutdown can end it
+		o.QueueLen = 32
+		o.MaxBatch = 8
+	})
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	deadline := time.Now().Add(5 * time.Second)
+	for inflight.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("request never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	const events, alerts = 20000, 2000
+	for i := 0; i < events; i++ {
+		e := ev(uint64(100+i), "ETHUSDT", event.Side(1+i%2), float64(1000+i), time.Duration(i)*time.Millisecond)
+		env.e.Observe(&e)
+		if i%(events/alerts) == 0 {
+			env.e.Offer(&e)
+		}
+	}
+	if inflight.Load() == 0 {
+		t.Fatal("the server stopped hanging before the burst finished: the test proves nothing")
+	}
+	if env.metric("liqbox_enrich_dropped_total") != alerts-32 { // the first alert is in flight, not queued
+		t.Errorf("dropped = %v, want %d", env.metric("liqbox_enrich_dropped_total"), alerts-32)
+	}
+	// Shutdown cancels the hung request; every queued alert gets the rules read.
+	env.cancel()
+	got := env.sink.wait(t, 33)
+	for _, a := range got {
+		if a.Source != SourceRules {
+			t.Errorf("analysis = %+v", a)
+		}
+	}
+	releaseOnce()
+}
+
+func TestHungServerBreakerFallsBack(t *testing.T) {
+	release := make(chan struct{})
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	env := start(t, srv.srv.URL, func(o *Options) {
+		o.Timeout = 200 * time.Millisecond
+		o.BreakerThreshold = 1
+	})
+	for i := uint64(1); i <= 3; i++ {
+		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
+		env.sink.wait(t, int(i))
+	}
+	if srv.count() != 1 || env.e.State().State != StateBreakerOpen {
+		t.Errorf("%d requests, state %v", srv.count(), env.e.State())
+	}
+	for _, a := range env.sink.all() {
+		if a.Source != SourceRules {
+			t.Errorf("analysis = %+v", a)
+		}
+	}
+}
+
+func TestDisabledUsesRules(t *testing.T) {
+	srv := newLLM(t, respond(goodAnswer, 1, 1))
+	env := start(t, srv.srv.URL, func(o *Options) { o.Enabled = false; o.APIKey = "" })
+	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
+	if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules || a.Model != "" {
+		t.Errorf("analysis = %+v", a)
+	}
+	if srv.count() != 0 || env.e.State().State != StateOff {
+		t.Errorf("%d requests, state %v", srv.count(), env.e.State())
+	}
+}
+
+func TestMinUSD(t *testing.T) {
+	srv := newLLM(t, respond(goodAnswer, 1, 1))
+	env := start(t, srv.srv.URL, func(o *Options) { o.MinUSD = 50_000 })
+	env.offer(ev(1, "BTCUSDT", event.Long, 49_999, 0))
+	env.offer(ev(2, "BTCUSDT", event.Long, 50_000, 0))
+	if a := env.sink.wait(t, 1)[0]; a.Seq != 2 {
+		t.Errorf("analysis = %+v", a)
+	}
+	if env.metric("liqbox_enrich_below_min_usd_total") != 1 {
+		t.Errorf("below-min not counted")
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	sink := newSink()
+	for name, o := range map[string]Options{
+		"lang":     {Sink: sink, Lang: "fr"},
+		"no sink":  {},
+		"no key":   {Sink: sink, Enabled: true},
+		"url":      {Sink: sink, BaseURL: "ftp://x"},
+		"model":    {Sink: sink, Model: "no-such-model"},
+		"price":    {Sink: sink, Prices: map[string]Price{"x": {InputPerM: -1}}},
+		"negative": {Sink: sink, MaxBatch: -1},
+	} {
+		if _, err := New(o); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
