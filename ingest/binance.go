@@ -63,6 +63,17 @@ func (d *BinanceDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) (
 		t = d.inst.Load()
 	}
 	var err error
+	// The combined envelope (the default URL's) always starts with
+	// "stream": one path lookup reaches the order without scanning "data"
+	// twice. Other shapes take the general route below.
+	if strings.HasPrefix(s, `{"stream":`) {
+		if o := gjson.Get(s, "data.o"); o.Exists() {
+			if dst, err = d.order(dst, o, t, recvNs); err != nil {
+				return dst[:n0], err
+			}
+			return dst, nil
+		}
+	}
 	if o := gjson.Get(s, "o"); o.Exists() {
 		dst, err = d.order(dst, o, t, recvNs)
 	} else if data := gjson.Get(s, "data"); data.Exists() {
@@ -108,22 +119,26 @@ func (d *BinanceDecoder) order(dst []event.Event, o gjson.Result, t *Table, recv
 	var sym, side, q, p, ap string
 	var ts int64
 	var haveT bool
+	// seen stops the walk once every field we use has appeared: live
+	// frames carry trailing fields (X, l, z, ps, st) we never read.
+	var seen uint8
 	o.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "s":
-			sym = v.Str
+			sym, seen = v.Str, seen|1
 		case "S":
-			side = v.Str
+			side, seen = v.Str, seen|2
 		case "q":
-			q = v.Str
+			q, seen = v.Str, seen|4
 		case "p":
-			p = v.Str
+			p, seen = v.Str, seen|8
 		case "ap":
-			ap = v.Str
+			ap, seen = v.Str, seen|16
 		case "T":
 			ts, haveT = parseMs(v.Raw)
+			seen |= 32
 		}
-		return true
+		return seen != 63
 	})
 	var e event.Event
 	switch side {

@@ -58,19 +58,11 @@ func (d *OKXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]ev
 		}
 		return dst, ErrUnexpected
 	}
-	var data gjson.Result
-	var control bool
-	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "data":
-			data = v
-		case "event":
-			control = true
-		}
-		return true
-	})
+	// Get skips the members it does not match without unescaping them, so
+	// an error reply with escaped text costs no allocation.
+	data := gjson.Get(s, "data")
 	if !data.Exists() {
-		if control {
+		if gjson.Get(s, "event").Exists() {
 			return dst, nil
 		}
 		if !gjson.Valid(s) {
