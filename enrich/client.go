@@ -64,9 +64,9 @@ type client struct {
 	temp      float64
 	timeout   time.Duration
 	maxBody   int64
-	// jsonMode sends response_format json_object. A server that rejects it
-	// with 400 gets one retry without it, and it stays off from then on.
-	// Only the enrichment goroutine touches it.
+	// jsonMode sends response_format json_object (see Enricher.ask for how
+	// a server that rejects it is handled). Only the enrichment goroutine
+	// touches it.
 	jsonMode bool
 }
 
@@ -97,19 +97,6 @@ func (c *client) redact(s string) string {
 // complete sends one request. It returns within c.timeout whatever the
 // server does.
 func (c *client) complete(ctx context.Context, system, user string) (completion, error) {
-	cmp, err := c.completeOnce(ctx, system, user)
-	var ce *callError
-	if c.jsonMode && errors.As(err, &ce) && ce.status == http.StatusBadRequest {
-		c.jsonMode = false
-		cmp, err = c.completeOnce(ctx, system, user)
-		if err != nil {
-			c.jsonMode = true // the 400 was about something else: keep asking for JSON
-		}
-	}
-	return cmp, err
-}
-
-func (c *client) completeOnce(ctx context.Context, system, user string) (completion, error) {
 	req := chatRequest{
 		Model:       c.model,
 		Messages:    []chatMessage{{Role: "system", Content: system}, {Role: "user", Content: user}},

@@ -517,6 +517,7 @@ func (e *Enricher) process(ctx context.Context, batch []item) {
 // ask sends the batch, retrying what is worth retrying, records usage and
 // returns the validated verdicts by batch index.
 func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]int) (map[int]verdict, error) {
+	plainTried := false
 	for attempt := 1; ; attempt++ {
 		e.m.requests.Inc()
 		start := time.Now()
@@ -536,6 +537,17 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 			return nil, err // cancelled
 		}
 		e.m.failures[ce.cause].Inc()
+		if ce.status == http.StatusBadRequest && e.cl.jsonMode && !plainTried {
+			// Some compatible servers reject response_format: ask once
+			// without it, and keep it off if that is what made the difference.
+			plainTried = true
+			e.cl.jsonMode = false
+			attempt--
+			continue
+		}
+		if plainTried && ce.status == http.StatusBadRequest && !e.cl.jsonMode {
+			e.cl.jsonMode = true // the 400 was about something else
+		}
 		if ce.cause == causeAuth {
 			e.disable(ce)
 			return nil, err

@@ -489,3 +489,26 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseFormatRejected(t *testing.T) {
+	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if gjson.GetBytes(body, "response_format").Exists() {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":{"message":"response_format is not supported"}}`))
+			return
+		}
+		w.Write(chatBody("Here you go: "+goodAnswer(body), 10, 10, ""))
+	})
+	env := start(t, srv.srv.URL, nil)
+	for i := uint64(1); i <= 2; i++ {
+		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
+		if a := env.sink.wait(t, int(i))[i-1]; a.Source != SourceLLM {
+			t.Errorf("analysis = %+v", a)
+		}
+	}
+	// One rejected request, then plain ones only.
+	if srv.count() != 3 || env.metric("liqbox_enrich_requests_total") != 3 {
+		t.Errorf("%d requests (metric %v), want 3", srv.count(), env.metric("liqbox_enrich_requests_total"))
+	}
+}
