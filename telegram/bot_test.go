@@ -375,7 +375,10 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 
 	up := newFakeAPI(t)
 	var acked atomic.Uint64
-	h := newHarness(t, up, kv, func(o *Options) { o.Chats = []int64{5}; o.Acker = ackFunc(func(s string, seq uint64) { acked.Store(seq) }) })
+	h := newHarness(t, up, kv, func(o *Options) {
+		o.Chats = []int64{5}
+		o.Acker = ackFunc(func(s string, seq uint64) { acked.Store(seq) })
+	})
 	r := up.waitN("sendMessage", 1)[0]
 	if !strings.Contains(r.text(), "ETHUSDT") {
 		t.Errorf("redelivered %q", r.text())
@@ -565,8 +568,6 @@ func TestChartPNG(t *testing.T) {
 }
 
 func BenchmarkOffer(b *testing.B) {
-	f := &fakeAPI{}
-	_ = f
 	bot, err := New(Options{Token: testToken, APIURL: "http://127.0.0.1:1", KV: newMemKV(), QueueSize: 1 << 16})
 	if err != nil {
 		b.Fatal(err)
