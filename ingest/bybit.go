@@ -269,6 +269,9 @@ func bybitSubscribeFrames(syms []string, budget int) [][]byte {
 		}
 	}
 	for _, s := range syms {
+		if !plainSymbol(s) {
+			continue // never splice a symbol that would need JSON escaping
+		}
 		arg := len(`"allLiquidation.`) + len(s) + len(`"`)
 		if cur != nil && argsLen+1+arg+1 > budget {
 			flush()
@@ -287,4 +290,19 @@ func bybitSubscribeFrames(syms []string, budget int) [][]byte {
 	}
 	flush()
 	return out
+}
+
+// plainSymbol reports whether s is made of the characters exchange symbols
+// use, so it can be written into JSON without escaping.
+func plainSymbol(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || isDigit(c) || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
