@@ -18,7 +18,8 @@ import (
 
 func TestGoodJSON(t *testing.T) {
 	srv := newLLM(t, respond(goodAnswer, 1000, 500))
-	env := start(t, srv.srv.URL, nil)
+	// The batch closes on size, not on the window, so a loaded machine cannot split it.
+	env := start(t, srv.srv.URL, func(o *Options) { o.MaxBatch = 3; o.Window = time.Minute })
 	for i := uint64(1); i <= 3; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 250_000, time.Duration(i)*time.Second))
 	}
@@ -117,7 +118,7 @@ func TestMissingUnknownAndInvalidIDs(t *testing.T) {
 		{"id":"4","risk_level":"MEDIUM","summary":"","recommendation":"empty summary"},
 		{"id":"1","risk_level":"HIGH","summary":"duplicate","recommendation":"x"}]}`
 	srv := newLLM(t, respond(func([]byte) string { return answer }, 10, 10))
-	env := start(t, srv.srv.URL, nil)
+	env := start(t, srv.srv.URL, func(o *Options) { o.MaxBatch = 4; o.Window = time.Minute })
 	for i := uint64(1); i <= 4; i++ {
 		env.offer(ev(i, "SOLUSDT", event.Long, 60_000, 0))
 	}

@@ -25,7 +25,7 @@ func TestMockLLMInterop(t *testing.T) {
 	}
 
 	t.Run("batch answered", func(t *testing.T) {
-		env := start(t, base, func(o *Options) { o.Window = 100 * time.Millisecond })
+		env := start(t, base, func(o *Options) { o.MaxBatch = 2; o.Window = time.Minute })
 		env.offer(ev(9001, "BTCUSDT", event.Long, 2_500_000, 0))
 		env.offer(ev(9002, "ETHUSDT", event.Short, 60_000, time.Second))
 		got := env.sink.wait(t, 2)
