@@ -54,9 +54,9 @@ type KV interface {
 const (
 	// UsageBucket holds token and USD usage per UTC day ("day/2006-01-02")
 	// and month ("month/2006-01"), as JSON.
-	UsageBucket = "enrich_usage"
+	UsageBucket = "llm_usage"
 	// ResultsBucket holds each analysis under its alert's big-endian seq, as JSON.
-	ResultsBucket = "enrich_results"
+	ResultsBucket = "enrich"
 )
 
 // Errors returned by New.
