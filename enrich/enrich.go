@@ -50,7 +50,7 @@ type KV interface {
 	ForEach(bucket []byte, fn func(k, v []byte) error) error
 }
 
-// Buckets enrich writes in the KV store.
+// Buckets enrich writes in the KV store (the store declares them as BucketLLMUsage and BucketEnrich).
 const (
 	// UsageBucket holds token and USD usage per UTC day ("day/2006-01-02")
 	// and month ("month/2006-01"), as JSON.
