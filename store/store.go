@@ -68,8 +68,9 @@ type Options struct {
 	// OpenTimeout is how long to wait for the file lock (default 200 ms).
 	// A second writer fails with ErrAlreadyRunning after it.
 	OpenTimeout time.Duration
-	// BatchMax is the most events committed in one transaction, and the
-	// queue depth that triggers a commit before BatchDelay (default 512).
+	// BatchMax is the queue depth that triggers a commit before
+	// BatchDelay (default 512). A backlog is committed up to 8×BatchMax
+	// per transaction.
 	BatchMax int
 	// BatchDelay is the longest an event waits in the queue before its
 	// batch is committed (default 5 ms).
@@ -164,8 +165,8 @@ type Store struct {
 
 type storeMetrics struct {
 	appended, dropped, batches, writeErrors *metrics.Counter
-	redelivered, skipped, retained         *metrics.Counter
-	batchSize, commitSeconds               *metrics.PrometheusHistogram
+	redelivered, skipped, retained          *metrics.Counter
+	batchSize, commitSeconds                *metrics.PrometheusHistogram
 }
 
 // Open opens or creates the log at path.
@@ -261,6 +262,9 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
 	db, err = bolt.Open(path, 0o600, bo)
 	if err != nil && isCorruption(err) {
 		return nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, err, recoveryHint)

@@ -112,11 +112,12 @@ func (s *Store) Run(ctx context.Context) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	max := s.maxTx()
 	w := &writer{
-		batch: make([]event.Event, 0, s.opts.BatchMax),
-		keys:  make([]byte, 0, s.opts.BatchMax*seqKeyLen),
-		vals:  make([]byte, 0, s.opts.BatchMax*maxRecordLen),
-		dkeys: make([]byte, 0, s.opts.BatchMax*dedupEntryLen),
+		batch: make([]event.Event, 0, max),
+		keys:  make([]byte, 0, max*seqKeyLen),
+		vals:  make([]byte, 0, max*maxRecordLen),
+		dkeys: make([]byte, 0, max*dedupEntryLen),
 	}
 	retain := time.NewTicker(s.opts.Retention.Interval)
 	defer retain.Stop()
@@ -164,11 +165,19 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// takeBatch moves queued events into w.batch up to BatchMax and reports
+// maxTx is the most events one transaction takes. A backlog (a burst, or
+// the disk coming back after a failure) is committed in transactions larger
+// than BatchMax: fsync dominates, so fewer, larger commits catch up faster.
+func (s *Store) maxTx() int { return txBatchFactor * s.opts.BatchMax }
+
+// txBatchFactor bounds a backlog transaction at this many BatchMax.
+const txBatchFactor = 8
+
+// takeBatch moves queued events into w.batch up to maxTx and reports
 // whether the batch is non-empty.
 func (s *Store) takeBatch(w *writer) bool {
 	s.qmu.Lock()
-	n := s.opts.BatchMax - len(w.batch)
+	n := s.maxTx() - len(w.batch)
 	if n > s.qlen {
 		n = s.qlen
 	}
