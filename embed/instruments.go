@@ -1,4 +1,3 @@
-// Package embed holds everything the liqbox binary carries with it.
 package embed
 
 import "embed"
