@@ -84,7 +84,8 @@ type Options struct {
 	DedupTTL time.Duration
 	// Metrics receives the store's metrics; nil means a private set.
 	Metrics *metrics.Set
-	// Logger receives the store's logs; nil means slog.Default().
+	// Logger is the store's child logger; nil means slog.Default() with
+	// component=store.
 	Logger *slog.Logger
 }
 
@@ -121,7 +122,7 @@ func (o *Options) setDefaults() {
 		o.Metrics = metrics.NewSet()
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.Default().With("component", "store")
 	}
 }
 
@@ -175,7 +176,7 @@ func Open(path string, o Options) (*Store, error) {
 	s := &Store{
 		path:     path,
 		opts:     o,
-		log:      o.Logger.With("component", "store"),
+		log:      o.Logger,
 		acks:     make(map[string]uint64),
 		ackDirty: make(map[string]struct{}),
 		wake:     make(chan struct{}, 1),
