@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func cmdRun(ctx context.Context, a *app, args []string) error {
+	fs := a.flags()
+	cfgPath := fs.String("config", "", "config file (default: the embedded defaults; see `liqbox config init`)")
+	dataDir := fs.String("data-dir", "", "override general.data_dir")
+	listen := fs.String("listen", "", "override http.listen (host:port)")
+	shadow := fs.Bool("shadow", false, "shadow mode: Telegram only to telegram.shadow_chat, or nowhere")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *dataDir != "" {
+		cfg.General.DataDir = *dataDir
+	}
+	tgToken, err := readSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	if err != nil {
+		return err
+	}
+	llmKey, err := readSecret("HOLYSHEEP_API_KEY", cfg.Enrich.APIKeyFile)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(a.stderr, cfg)
+	svc, err := newService(serviceOptions{
+		Config: cfg, Logger: logger, Stdout: a.stdout, Color: isTerminal(a.stdout),
+		Shadow: *shadow, TGToken: tgToken, LLMKey: llmKey, Listener: *listen,
+	})
+	if err != nil {
+		return err
+	}
+	return svc.run(ctx)
+}

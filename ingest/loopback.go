@@ -1,0 +1,223 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Loopback is a WebSocket exchange on 127.0.0.1 that plays frames to every
+// connected client. `liqbox demo` and `liqbox bench` feed the real clients
+// through it, and tests use its misbehaviours (abrupt close, silence,
+// garbage) to prove the client recovers.
+type Loopback struct {
+	ln  net.Listener
+	srv *http.Server
+	o   LoopbackOptions
+
+	mu      sync.Mutex // guards clients
+	clients map[*loopClient]struct{}
+
+	silent   atomic.Bool
+	accepted atomic.Int64
+	sent     atomic.Int64
+	slowKick atomic.Int64
+}
+
+// LoopbackOptions configure a Loopback.
+type LoopbackOptions struct {
+	// Path is the URL path clients connect to, e.g. "/market/stream".
+	Path string
+	// PingEvery makes the server send WebSocket pings, as Binance does.
+	PingEvery time.Duration
+	// Queue is how many frames may wait per client before the server
+	// disconnects it as too slow, as real exchanges do [65536].
+	Queue int
+	// OnConnect, if set, is called with each new client's first text
+	// message handler: it gets every message the client sends (subscribe
+	// requests, application pings) and returns frames to send back.
+	OnMessage func(msg []byte) [][]byte
+}
+
+type loopClient struct {
+	ws   *websocket.Conn
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+// NewLoopback listens on 127.0.0.1 at a free port and serves.
+func NewLoopback(o LoopbackOptions) (*Loopback, error) {
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	if o.Queue <= 0 {
+		o.Queue = 65536
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	l := &Loopback{ln: ln, o: o, clients: map[*loopClient]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc(o.Path, l.serveWS)
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go l.srv.Serve(ln)
+	return l, nil
+}
+
+// URL returns the ws:// URL for path (with any query), e.g.
+// URL("/market/stream?streams=!forceOrder@arr").
+func (l *Loopback) URL(pathAndQuery string) string {
+	return "ws://" + l.ln.Addr().String() + pathAndQuery
+}
+
+// Addr is the listening address.
+func (l *Loopback) Addr() string { return l.ln.Addr().String() }
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 64 << 10}
+
+func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), done: make(chan struct{})}
+	l.mu.Lock()
+	l.clients[c] = struct{}{}
+	l.mu.Unlock()
+	l.accepted.Add(1)
+	defer func() {
+		l.mu.Lock()
+		delete(l.clients, c)
+		l.mu.Unlock()
+		c.close()
+	}()
+	go l.writer(c)
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if l.o.OnMessage != nil {
+			for _, f := range l.o.OnMessage(msg) {
+				l.sendTo(c, f)
+			}
+		}
+	}
+}
+
+func (c *loopClient) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.ws.Close()
+	})
+}
+
+func (l *Loopback) writer(c *loopClient) {
+	var ping <-chan time.Time
+	if l.o.PingEvery > 0 {
+		t := time.NewTicker(l.o.PingEvery)
+		defer t.Stop()
+		ping = t.C
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case f := <-c.out:
+			if l.silent.Load() {
+				continue
+			}
+			c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+				c.close()
+				return
+			}
+			l.sent.Add(1)
+		case <-ping:
+			if l.silent.Load() {
+				continue
+			}
+			if err := c.ws.WriteControl(websocket.PingMessage, []byte("lb"), time.Now().Add(5*time.Second)); err != nil {
+				c.close()
+				return
+			}
+		}
+	}
+}
+
+func (l *Loopback) sendTo(c *loopClient, frame []byte) {
+	select {
+	case c.out <- frame:
+	default:
+		// Too slow: a real exchange drops such a client.
+		l.slowKick.Add(1)
+		c.close()
+	}
+}
+
+// Broadcast queues frame for every connected client. The frame must not be
+// modified afterwards.
+func (l *Loopback) Broadcast(frame []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.clients {
+		l.sendTo(c, frame)
+	}
+}
+
+// Clients is the number of connected clients.
+func (l *Loopback) Clients() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
+}
+
+// WaitClients waits until at least n clients are connected or ctx ends.
+func (l *Loopback) WaitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for l.Clients() < n {
+		select {
+		case <-ctx.Done():
+			return errors.New("loopback exchange: clients did not connect in time")
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Accepted is how many connections were accepted in total.
+func (l *Loopback) Accepted() int64 { return l.accepted.Load() }
+
+// Sent is how many data frames were written in total.
+func (l *Loopback) Sent() int64 { return l.sent.Load() }
+
+// DropAll closes every client connection abruptly (no close frame), as a
+// crashing exchange gateway would.
+func (l *Loopback) DropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.clients {
+		c.close()
+	}
+}
+
+// Silence stops (true) or resumes (false) all frames and pings while
+// keeping connections open: a half-open connection as seen by the client.
+func (l *Loopback) Silence(on bool) { l.silent.Store(on) }
+
+// Close stops the server and disconnects everyone.
+func (l *Loopback) Close() error {
+	l.DropAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return l.srv.Shutdown(ctx)
+}
