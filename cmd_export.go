@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// cmdExport writes the log's events as CSV or JSON lines, for spreadsheets
+// and notebooks.
+func cmdExport(_ context.Context, a *app, args []string) error {
+	fs := a.flags()
+	var q logQuery
+	q.register(fs, "")
+	format := fs.String("format", "csv", "csv or jsonl")
+	out := fs.String("out", "", "output file (default: stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *format != "csv" && *format != "jsonl" {
+		return fmt.Errorf("%w: --format %q: want csv or jsonl", errUsage, *format)
+	}
+	if err := q.parse(time.Now()); err != nil {
+		return err
+	}
+	st, err := q.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := a.stdout
+	var f *os.File
+	if *out != "" {
+		if f, err = os.Create(*out); err != nil {
+			return fmt.Errorf("cannot create %s: %w", *out, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	ew, err := newEventWriter(w, *format, false)
+	if err != nil {
+		return err
+	}
+	n := 0
+	err = q.scan(st, func(ev *event.Event) error { n++; return ew.write(ev) })
+	if ferr := ew.flush(); err == nil {
+		err = ferr
+	}
+	if err == nil && f != nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot export: %w", err)
+	}
+	if f != nil {
+		fmt.Fprintf(a.stderr, "exported %d events to %s\n", n, *out)
+	}
+	return nil
+}
