@@ -27,11 +27,17 @@ type command struct {
 // commands is the subcommand table. Keep summaries short: `liqbox help`
 // prints them as a list.
 var commands = map[string]command{
-	"run":     {cmdRun, "run the service: ingest, alert, log, serve /metrics"},
-	"demo":    {cmdDemo, "full pipeline on embedded real liquidations through a loopback exchange"},
-	"decode":  {cmdDecode, "raw frames on stdin to normalised JSON lines on stdout"},
-	"config":  {cmdConfig, "config init (print the default) | config check FILE"},
-	"version": {cmdVersion, "print version, commit and build details"},
+	"run":      {cmdRun, "run the service: ingest, alert, log, serve /metrics"},
+	"demo":     {cmdDemo, "full pipeline on embedded real liquidations through a loopback exchange"},
+	"decode":   {cmdDecode, "raw frames on stdin to normalised JSON lines on stdout"},
+	"config":   {cmdConfig, "config init (print the default) | config check FILE"},
+	"version":  {cmdVersion, "print version, commit and build details"},
+	"replay":   {cmdReplay, "play the log back: terminal, JSON lines, CSV or Telegram"},
+	"stats":    {cmdStats, "totals by venue, side and symbol, largest, busiest minutes"},
+	"export":   {cmdExport, "the log as CSV or JSON lines"},
+	"backtest": {cmdBacktest, "alerts a chat would have got at each threshold"},
+	"compact":  {cmdCompact, "rewrite the log compactly (offline)"},
+	"backup":   {cmdBackup, "consistent copy of the log, also while run runs"},
 }
 
 // errUsage marks an error that is the caller's command line; main prints
