@@ -104,18 +104,18 @@ func ranked[K comparable](m map[K]*tally, less func(a, b K) bool) []K {
 }
 
 func (s *logStats) write(a *app, q *logQuery) error {
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
-	p("window\t%s → %s\t\n", fmtWhen(q.fromT), fmtWhen(q.toT))
-	p("liquidations\t%d\t\n", s.total.n)
-	p("notional\t%s\t\n", usd(s.total.usd))
+	fmt.Fprintf(a.stdout, "window        %s → %s\n", fmtWhen(q.fromT), fmtWhen(q.toT))
+	fmt.Fprintf(a.stdout, "liquidations  %d\n", s.total.n)
+	fmt.Fprintf(a.stdout, "notional      %s\n", usd(s.total.usd))
 	if s.total.unknown > 0 {
-		p("unknown size\t%d\t\n", s.total.unknown)
+		fmt.Fprintf(a.stdout, "unknown size  %d\n", s.total.unknown)
 	}
 	if s.total.n == 0 {
-		return tw.Flush()
+		return nil
 	}
-	p("\t\t\t\n")
+	fmt.Fprintln(a.stdout)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("venue\tcount\tUSD\t\n")
 	for _, v := range ranked(s.venues, func(a, b event.Venue) bool { return a < b }) {
 		p("%s\t%d\t%s\t\n", v, s.venues[v].n, usd(s.venues[v].usd))
