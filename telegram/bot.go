@@ -58,8 +58,22 @@ type botMetrics struct {
 	retryAfter, retries, failed, gone   *metrics.Counter
 	annDropped, annEdits, annReplies    *metrics.Counter
 	skippedOld, redelivered, refusals   *metrics.Counter
-	handoff, request                    *metrics.Histogram
+	handoff, request, endToEnd          *metrics.PrometheusHistogram
+	apiErrs                             map[string]*metrics.Counter
 }
+
+// latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
+// the pipeline's, so the stages can be compared bucket by bucket.
+var latencyBuckets = []float64{
+	5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
+	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
+	1, 2.5, 5, 10, 30,
+}
+
+// apiErrCodes are the label values of liqbox_telegram_api_errors_total:
+// the Bot API codes that change what the bot does, the rest folded so the
+// label set stays fixed.
+var apiErrCodes = []string{"400", "403", "429", "5xx", "other", "network"}
 
 func newBotMetrics(s *metrics.Set) botMetrics {
 	return botMetrics{
@@ -81,9 +95,88 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		gone:        s.NewCounter(`liqbox_telegram_unsubscribed_total{reason="forbidden"}`),
 		redelivered: s.NewCounter(`liqbox_telegram_redelivered_total`),
 		refusals:    s.NewCounter(`liqbox_telegram_refusals_total`),
-		handoff:     s.NewHistogram(`liqbox_telegram_handoff_seconds`),
-		request:     s.NewHistogram(`liqbox_telegram_request_seconds`),
+		handoff:     s.NewPrometheusHistogramExt(`liqbox_stage_receive_to_telegram_seconds`, latencyBuckets),
+		request:     s.NewPrometheusHistogramExt(`liqbox_stage_telegram_request_seconds`, latencyBuckets),
+		endToEnd:    s.NewPrometheusHistogramExt(`liqbox_stage_end_to_end_seconds`, latencyBuckets),
+		apiErrs:     apiErrCounters(s),
 	}
+}
+
+func apiErrCounters(s *metrics.Set) map[string]*metrics.Counter {
+	m := make(map[string]*metrics.Counter, len(apiErrCodes))
+	for _, c := range apiErrCodes {
+		m[c] = s.NewCounter(`liqbox_telegram_api_errors_total{code="` + c + `"}`)
+	}
+	return m
+}
+
+// countAPIError counts one failed Bot API request by its error code.
+func (m *botMetrics) countAPIError(err error) {
+	code := "network"
+	var apiErr *telegoapi.Error
+	if errors.As(err, &apiErr) {
+		switch c := apiErr.ErrorCode; {
+		case c == 400 || c == 403 || c == 429:
+			code = strconv.Itoa(c)
+		case c >= 500:
+			code = "5xx"
+		default:
+			code = "other"
+		}
+	}
+	m.apiErrs[code].Inc()
+}
+
+// registerQueueMetrics exports the chats' backlogs in aggregate (chat ids
+// are personal data: they appear as labels only when the operator opts in
+// with Options.MetricsChatLabels).
+func (b *Bot) registerQueueMetrics(s *metrics.Set) {
+	s.NewGauge(`liqbox_telegram_queue_depth`, func() float64 {
+		sum, _, _ := b.queueDepths()
+		return float64(sum)
+	})
+	s.NewGauge(`liqbox_telegram_queue_depth_max`, func() float64 {
+		_, deepest, _ := b.queueDepths()
+		return float64(deepest)
+	})
+	s.NewGauge(`liqbox_telegram_active_chats`, func() float64 {
+		_, _, n := b.queueDepths()
+		return float64(n)
+	})
+}
+
+// queueDepths sums the waiting alerts of every active chat and finds the
+// deepest one.
+func (b *Bot) queueDepths() (sum, deepest, chats int) {
+	list := b.active.Load()
+	if list == nil {
+		return 0, 0, 0
+	}
+	for _, c := range *list {
+		d := c.depth()
+		sum += d
+		if d > deepest {
+			deepest = d
+		}
+	}
+	return sum, deepest, len(*list)
+}
+
+// registerChatGaugeLocked exports one chat's backlog labelled by its id,
+// only when the operator opted in. b.mu must be held.
+func (b *Bot) registerChatGaugeLocked(id int64) {
+	if !b.o.MetricsChatLabels {
+		return
+	}
+	b.o.Metrics.GetOrCreateGauge(`liqbox_telegram_chat_queue_depth{chat="`+strconv.FormatInt(id, 10)+`"}`, func() float64 {
+		b.mu.Lock()
+		c := b.chats[id]
+		b.mu.Unlock()
+		if c == nil {
+			return 0
+		}
+		return float64(c.depth())
+	})
 }
 
 // New builds a Bot: it loads persisted chat settings from KV but makes no
@@ -119,6 +212,7 @@ func New(o Options) (*Bot, error) {
 		refused: map[int64]time.Time{},
 	}
 	b.lat.init(4096)
+	b.registerQueueMetrics(o.Metrics)
 	for _, u := range o.AllowUsers {
 		b.allow[u] = true
 	}
@@ -233,6 +327,7 @@ func (b *Bot) startChatLocked(c *chat) {
 		return
 	}
 	c.started = true
+	b.registerChatGaugeLocked(c.id)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -296,6 +391,18 @@ type chat struct {
 	stop atomic.Bool
 
 	started bool // guarded by Bot.mu
+
+	// pending is how many events the scheduler holds (taken off q but not
+	// yet delivered), published for the queue-depth gauges.
+	pending atomic.Int64
+}
+
+// depth is the chat's backlog: queued plus held by its scheduler.
+func (c *chat) depth() int {
+	c.mu.Lock()
+	n := c.n
+	c.mu.Unlock()
+	return n + int(c.pending.Load())
 }
 
 const annQueue = 256

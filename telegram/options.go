@@ -115,6 +115,10 @@ type Options struct {
 	// for commands, so it can run beside the production bot on one token.
 	Shadow     bool
 	ShadowChat int64
+	// MetricsChatLabels exports each chat's backlog as
+	// liqbox_telegram_chat_queue_depth{chat="<id>"}. Off by default: chat
+	// ids identify people, and the aggregate gauges usually suffice.
+	MetricsChatLabels bool
 	// Limits are Telegram's limits (default DefaultLimits).
 	Limits Limits
 	// QueueSize bounds each chat's queue of waiting alerts (default 1024).

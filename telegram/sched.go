@@ -48,6 +48,7 @@ type sentAlert struct {
 func (b *Bot) runChat(ctx context.Context, c *chat) {
 	r := &chatRun{b: b, c: c, pending: make([]event.Event, 0, b.o.QueueSize), sent: map[uint64]sentAlert{}, buf: make([]byte, 0, 1024)}
 	r.loadOutbox()
+	r.c.pending.Store(int64(len(r.pending)))
 	for ctx.Err() == nil {
 		r.pull()
 		if len(r.pending) == 0 {
@@ -96,6 +97,7 @@ func (r *chatRun) pull() {
 	r.pending = r.c.drain(r.pending, cap(r.pending)-len(r.pending))
 	if len(r.pending) != n {
 		r.dirty = true
+		r.c.pending.Store(int64(len(r.pending)))
 	}
 	r.saveOutbox()
 }
@@ -142,7 +144,13 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 }
 
 func (r *chatRun) delivered(ev *event.Event) {
-	r.b.lat.add(ev.RecvNs, time.Now().UnixNano()-ev.RecvNs)
+	now := time.Now().UnixNano()
+	r.b.lat.add(ev.RecvNs, now-ev.RecvNs)
+	if ev.TimeMs > 0 && ev.Flags&event.FlagReplay == 0 {
+		// Exchange time to Telegram's answer: what the trader waits for.
+		// Redelivered events would only measure the restart.
+		r.b.m.endToEnd.Update(float64(now-ev.TimeMs*1e6) / 1e9)
+	}
 	if r.b.o.Acker != nil {
 		r.b.o.Acker.Ack("telegram:"+strconv.FormatInt(r.c.id, 10), ev.Seq)
 	}
@@ -151,11 +159,13 @@ func (r *chatRun) delivered(ev *event.Event) {
 func (r *chatRun) shift(n int) {
 	r.pending = r.pending[:copy(r.pending, r.pending[n:])]
 	r.dirty = true
+	r.c.pending.Store(int64(len(r.pending)))
 }
 
 // forget drops everything after the chat went away (403).
 func (r *chatRun) forget() {
 	r.pending = r.pending[:0]
+	r.c.pending.Store(0)
 	r.dg = nil
 	r.dirty = true
 	for len(r.c.drain(r.pending[:0], cap(r.pending))) > 0 {
@@ -351,6 +361,7 @@ func (b *Bot) sendMessage(ctx context.Context, chat int64, p *telego.SendMessage
 	msg, err := b.api.SendMessage(ctx, p)
 	b.m.request.UpdateDuration(start)
 	if err != nil {
+		b.m.countAPIError(err)
 		return nil, scrub(err, b.o.Token)
 	}
 	return msg, nil
@@ -378,6 +389,7 @@ func (b *Bot) editText(ctx context.Context, chat int64, msgID int, text string, 
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == 400 && strings.Contains(apiErr.Description, "not modified") {
 			return nil
 		}
+		b.m.countAPIError(err)
 		return scrub(err, b.o.Token)
 	}
 	return nil
