@@ -34,6 +34,14 @@ func cmdDecode(_ context.Context, a *app, args []string) error {
 	return decodeLines(a.stdin, a.stdout, a.stderr, dec)
 }
 
+// firstBytes quotes the start of a bad line so the operator can find it.
+func firstBytes(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
 // decodeLines decodes one frame per line. A bad line is reported on errOut
 // with its number and does not stop the run.
 func decodeLines(in io.Reader, out, errOut io.Writer, dec ingest.Decoder) error {
@@ -58,7 +66,7 @@ func decodeLines(in io.Reader, out, errOut io.Writer, dec ingest.Decoder) error 
 			if derr != nil {
 				failed++
 				w.Flush()
-				fmt.Fprintf(errOut, "line %d: %v\n", n, derr)
+				fmt.Fprintf(errOut, "line %d: %v: %q\n", n, derr, firstBytes(line, 80))
 			} else {
 				for i := range evs {
 					buf = evs[i].AppendJSON(buf[:0])

@@ -34,11 +34,19 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	return dst
 }
 
-// AppendFloat writes f in the shortest form that reads back exactly, or
-// null for NaN and infinities (which JSON cannot carry).
+// AppendFloat writes f rounded to 15 significant digits, in the shortest
+// form that reads back as that value, or null for NaN and infinities (which
+// JSON cannot carry). The rounding removes binary noise from a product of
+// decimals (0.288 × 39021 is 11238.047999999999 in float64) without losing
+// anything the exchange sent: its decimals have fewer digits.
 func AppendFloat(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
+	}
+	var tmp [32]byte
+	r, err := strconv.ParseFloat(string(strconv.AppendFloat(tmp[:0], f, 'g', 15, 64)), 64)
+	if err == nil {
+		f = r
 	}
 	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }

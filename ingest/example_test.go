@@ -26,5 +26,5 @@ func ExampleNewOfflineDecoder() {
 		fmt.Println(string(evs[i].AppendJSON(nil)))
 	}
 	// Output:
-	// {"venue":"bybit","symbol":"AVAXUSDT","side":"long","price":10.284,"qty":12.3,"notional_usd":126.49320000000002,"notional_basis":"linear","time_ms":1791594534957}
+	// {"venue":"bybit","symbol":"AVAXUSDT","side":"long","price":10.284,"qty":12.3,"notional_usd":126.4932,"notional_basis":"linear","time_ms":1791594534957}
 }
