@@ -72,7 +72,12 @@ type Stream struct {
 	gapCause string
 
 	decodeErrLog throttle
-	m            streamMetrics
+	// ctl inspects frames that decoded to no events for the venue's error
+	// replies (a rejected subscription stays silent otherwise); nil when
+	// the decoder cannot tell.
+	ctl         ControlInspector
+	venueErrLog throttle
+	m           streamMetrics
 }
 
 // ConnState is a snapshot of one connection for /status and the status page.
@@ -90,6 +95,7 @@ type ConnState struct {
 
 type streamMetrics struct {
 	frames, bytes, decodeErrs, oversized, ringDrops *metrics.Counter
+	venueErrs                                       *metrics.Counter
 	long, short, unknownSide                        *metrics.Counter
 	backlog                                         *metrics.Counter
 	gapSeconds                                      *metrics.FloatCounter
@@ -136,6 +142,8 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 	s := &Stream{spec: spec, o: o}
 	s.log = o.Logger.With("venue", spec.Venue.String(), "stream", spec.Stream)
 	s.decodeErrLog.every = 10 * time.Second
+	s.venueErrLog.every = 10 * time.Second
+	s.ctl, _ = spec.Decoder.(ControlInspector)
 	lbl := `{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `"}`
 	set := o.Metrics
 	s.m = streamMetrics{
@@ -144,6 +152,7 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 		decodeErrs:  set.NewCounter(`liqbox_ingest_decode_errors_total` + lbl),
 		oversized:   set.NewCounter(`liqbox_ingest_oversized_frames_total` + lbl),
 		ringDrops:   set.NewCounter(`liqbox_ring_dropped_total` + lbl),
+		venueErrs:   set.NewCounter(`liqbox_ingest_venue_errors_total` + lbl),
 		long:        set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="long"}`),
 		short:       set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="short"}`),
 		unknownSide: set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="unknown"}`),
@@ -537,6 +546,10 @@ func classify(err error) string {
 		return "stale"
 	case errors.Is(err, websocket.ErrReadLimit):
 		return "oversized_frame"
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		// 1006 is gorilla's name for a connection that ended without a
+		// close frame: an abrupt drop, not an orderly server close.
+		return "read_error"
 	case errors.As(err, &ce):
 		return "server_close"
 	}
@@ -673,6 +686,10 @@ func (c *conn) read() error {
 			}
 			continue
 		}
+		if len(evs) == 0 && s.ctl != nil {
+			c.inspectControl(buf, now)
+			continue
+		}
 		for i := range evs {
 			ev := &evs[i]
 			ev.Conn = uint8(sl.idx)
@@ -692,6 +709,21 @@ func (c *conn) read() error {
 				m.ringDrops.Inc()
 			}
 		}
+	}
+}
+
+// inspectControl counts and logs (throttled) a venue's error reply. It runs
+// only for frames that carried no liquidation, so the allocation of the
+// message copy stays off the hot path.
+func (c *conn) inspectControl(frame []byte, now time.Time) {
+	s := c.sl.s
+	isErr, msg := s.ctl.Control(frame)
+	if !isErr {
+		return
+	}
+	s.m.venueErrs.Inc()
+	if s.venueErrLog.allow(now) {
+		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", s.venueErrLog.takeSuppressed())
 	}
 }
 
