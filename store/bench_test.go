@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // the last event is on disk.
 func BenchmarkLogAppend(b *testing.B) {
 	b.ReportAllocs()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet()})
+	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func BenchmarkLogAppend(b *testing.B) {
 // fsync) per event, the same record and dedup key.
 func BenchmarkLogAppendTxPerEvent(b *testing.B) {
 	b.ReportAllocs()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet()})
+	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func BenchmarkLogAppendTxPerEvent(b *testing.B) {
 // drains it so the queue never fills.
 func BenchmarkAppend(b *testing.B) {
 	b.ReportAllocs()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), QueueLen: 1 << 20})
+	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), QueueLen: 1 << 20, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,3 +99,6 @@ func BenchmarkAppend(b *testing.B) {
 	cancel()
 	<-done
 }
+
+// quiet keeps benchmark output to the figures.
+var quiet = slog.New(slog.DiscardHandler)
