@@ -81,6 +81,7 @@ type service struct {
 	enr     *enrich.Enricher
 	term    *terminalSink
 	recent  *recentSink
+	minutes *usdMinutes
 	stages  *stageMetrics
 	http    *httpServer
 }
@@ -158,24 +159,25 @@ func newService(o serviceOptions) (*service, error) {
 	var sinks []pipeline.Sink
 	if c.Telegram.Enabled && o.TGToken != "" {
 		bot, err := telegram.New(telegram.Options{
-			Token:           o.TGToken,
-			APIURL:          c.Telegram.APIURL,
-			Chats:           c.Telegram.Chats,
-			AllowUsers:      c.Telegram.AllowUsers,
-			MinUSD:          c.Telegram.MinUSD,
-			Lang:            c.Telegram.Lang,
-			RedeliverMaxAge: c.Store.RedeliverMaxAge,
-			Shadow:          c.Telegram.Shadow || o.Shadow,
-			ShadowChat:      c.Telegram.ShadowChat,
-			Limits:          c.Telegram.Limits,
-			QueueSize:       c.Telegram.QueueSize,
-			KV:              st,
-			Acker:           st,
-			History:         st,
-			Status:          s,
-			Cost:            costSource{s},
-			Metrics:         s.set,
-			Logger:          s.log.With("component", "telegram"),
+			Token:             o.TGToken,
+			APIURL:            c.Telegram.APIURL,
+			Chats:             c.Telegram.Chats,
+			AllowUsers:        c.Telegram.AllowUsers,
+			MinUSD:            c.Telegram.MinUSD,
+			Lang:              c.Telegram.Lang,
+			RedeliverMaxAge:   c.Store.RedeliverMaxAge,
+			Shadow:            c.Telegram.Shadow || o.Shadow,
+			ShadowChat:        c.Telegram.ShadowChat,
+			Limits:            c.Telegram.Limits,
+			QueueSize:         c.Telegram.QueueSize,
+			MetricsChatLabels: c.Telegram.MetricsChatLabels,
+			KV:                st,
+			Acker:             st,
+			History:           st,
+			Status:            s,
+			Cost:              costSource{s},
+			Metrics:           s.set,
+			Logger:            s.log.With("component", "telegram"),
 		})
 		if err != nil {
 			st.Close()
@@ -190,7 +192,8 @@ func newService(o serviceOptions) (*service, error) {
 		s.term = newTerminalSink(o.Stdout, c.Alerts.MinUSD, o.Color, s.set)
 		sinks = append(sinks, s.term)
 	}
-	sinks = append(sinks, s.recent, s.stages, pipeline.SinkFunc(func(ev *event.Event) { st.Append(ev) }))
+	s.minutes = &usdMinutes{}
+	sinks = append(sinks, s.recent, s.minutes, s.stages, pipeline.SinkFunc(func(ev *event.Event) { st.Append(ev) }))
 
 	var annot enrich.Sink = annotFanout{s}
 	enr, err := enrich.New(enrich.Options{

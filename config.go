@@ -84,6 +84,8 @@ type TelegramConfig struct {
 	Shadow     bool
 	Limits     telegram.Limits
 	QueueSize  int
+	// MetricsChatLabels labels the per-chat queue gauge with chat ids.
+	MetricsChatLabels bool
 }
 
 // EnrichConfig is the [enrich] section.
@@ -332,6 +334,8 @@ func (c *Config) set(section, k, v string) error {
 			return fmt.Errorf("%q is not one chat id", v)
 		}
 		c.Telegram.ShadowChat = ids[0]
+	case "telegram.metrics_chat_labels":
+		return setBool(&c.Telegram.MetricsChatLabels, v)
 	case "telegram.queue":
 		return setInt(&c.Telegram.QueueSize, v, 1, 1<<20)
 	case "telegram.limits.per_chat":

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -22,10 +26,19 @@ type httpServer struct {
 	req string
 	ln  net.Listener
 	srv *http.Server
+	lat *stageLatency
+
+	// grace is how long a venue may go without a live connection before
+	// /healthz fails (reconnectGrace; tests shorten it).
+	grace time.Duration
+
+	mu       sync.Mutex // guards lastLive
+	lastLive map[event.Venue]time.Time
 }
 
 func newHTTPServer(addr string, s *service) *httpServer {
-	h := &httpServer{s: s, req: addr}
+	h := &httpServer{s: s, req: addr, lat: newStageLatency(s.set, s.started),
+		grace: reconnectGrace, lastLive: map[event.Venue]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("GET /healthz", h.healthz)
@@ -62,26 +75,39 @@ func (h *httpServer) addr() string {
 }
 
 func (h *httpServer) serve(ctx context.Context) error {
-	if h.ln == nil {
-		<-ctx.Done()
-		return nil
+	// The watcher notes when each venue was last live, so that the grace
+	// after a disconnect counts from the loss, not from the last connect.
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	h.watch(time.Now())
+	var errc chan error
+	if h.ln != nil {
+		errc = make(chan error, 1)
+		go func() { errc <- h.srv.Serve(h.ln) }()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- h.srv.Serve(h.ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := h.srv.Shutdown(sctx)
-		if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
-			err = e
+	for {
+		select {
+		case now := <-t.C:
+			h.watch(now)
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			if errc == nil {
+				return nil
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := h.srv.Shutdown(sctx)
+			if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+				err = e
+			}
+			return err
 		}
-		return err
 	}
 }
 
+// metrics writes liqbox's own metrics, then Go runtime (go_*) and process
+// (process_*) metrics.
 func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	h.s.set.WritePrometheus(w)
@@ -91,8 +117,9 @@ func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 // healthz is 200 while every enabled venue has a live stream or is within
 // its reconnect grace, 503 with the reasons otherwise.
 func (h *httpServer) healthz(w http.ResponseWriter, _ *http.Request) {
-	problems := h.s.health(time.Now())
+	problems := h.health(time.Now())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "unhealthy")
@@ -108,38 +135,44 @@ func (h *httpServer) healthz(w http.ResponseWriter, _ *http.Request) {
 // /healthz says so: long enough for a normal reconnect with backoff.
 const reconnectGrace = 45 * time.Second
 
-func (s *service) health(now time.Time) []string {
-	var problems []string
-	live := map[event.Venue]bool{}
-	lastUp := map[event.Venue]time.Time{}
-	for _, str := range s.streams {
-		v := str.Spec().Venue
+// watch records, at now, which venues have a live connection.
+func (h *httpServer) watch(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, str := range h.s.streams {
 		if str.Live() > 0 {
-			live[v] = true
-		}
-		for _, cs := range str.States() {
-			if cs.Since.After(lastUp[v]) {
-				lastUp[v] = cs.Since
-			}
+			h.lastLive[str.Spec().Venue] = now
 		}
 	}
-	for v := range s.insts {
-		if live[v] {
-			continue
-		}
-		since := s.started
-		if t := lastUp[v]; t.After(since) {
+}
+
+// health is the service's /healthz verdict at now (see httpServer.health).
+func (s *service) health(now time.Time) []string { return s.http.health(now) }
+
+// health lists what is wrong at now: each enabled venue with no live
+// connection for longer than the grace, counted from the last moment it
+// was seen live (or from the start).
+func (h *httpServer) health(now time.Time) []string {
+	h.watch(now)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var problems []string
+	for v := range h.s.insts {
+		since := h.s.started
+		if t := h.lastLive[v]; t.After(since) {
 			since = t
 		}
-		if now.Sub(since) > reconnectGrace {
-			problems = append(problems, v.String()+": no live connection")
+		if d := now.Sub(since); d > h.grace {
+			problems = append(problems, fmt.Sprintf("%s: no live connection for %s (grace %s)",
+				v, d.Round(time.Second), h.grace))
 		}
 	}
+	sort.Strings(problems)
 	return problems
 }
 
 func (h *httpServer) apiStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, h.s.statusJSON())
+	writeJSON(w, h.statusJSON(time.Now()))
 }
 
 func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
@@ -156,11 +189,16 @@ func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
+// index serves the status page: one embedded, self-contained HTML file
+// that polls /api/status and /api/recent. The CSP forbids anything it does
+// not need (no external origin, no inline event handlers from data).
 func (h *httpServer) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprint(w, `<!doctype html><meta charset="utf-8"><title>liqbox</title>
-<h1>liqbox</h1><ul><li><a href="/metrics">/metrics</a><li><a href="/healthz">/healthz</a>
-<li><a href="/api/status">/api/status</a><li><a href="/api/recent">/api/recent</a></ul>`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy",
+		"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:")
+	w.Write(embed.StatusPage)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -205,60 +243,137 @@ func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) recentJSON 
 	return r
 }
 
-// statusJSON is /api/status: the same facts as Telegram's /status.
-func (s *service) statusJSON() map[string]any {
-	st := s.Status()
-	var conns []map[string]any
-	for _, str := range s.streams {
-		for _, cs := range str.States() {
-			c := map[string]any{
-				"venue": cs.Venue, "stream": cs.Stream, "conn": cs.Conn, "connected": cs.Connected,
-				"frames": cs.Frames, "connects": cs.Reconnect, "rtt_ms": float64(cs.RTT) / 1e6,
-			}
-			if !cs.LastFrame.IsZero() {
-				c["last_frame_age_s"] = time.Since(cs.LastFrame).Seconds()
-			}
-			if !cs.Since.IsZero() {
-				c["since"] = cs.Since.UTC().Format(time.RFC3339)
-			}
-			conns = append(conns, c)
-		}
-	}
-	gaps, _ := s.store.Gaps(time.Now().Add(-24 * time.Hour))
-	var gj []map[string]any
-	for _, g := range gaps {
-		gj = append(gj, map[string]any{"venue": g.Venue, "stream": g.Stream,
-			"start": g.Start.UTC().Format(time.RFC3339), "end": g.End.UTC().Format(time.RFC3339),
-			"seconds": g.End.Sub(g.Start).Seconds(), "cause": g.Cause})
-	}
-	off := s.stages.clockOffset()
-	var offp *float64
-	if off == off { // not NaN
-		offp = &off
-	}
-	return map[string]any{
-		"version":          version,
-		"uptime_s":         st.Uptime.Seconds(),
-		"connections":      conns,
-		"gaps_24h":         gj,
-		"ring_depth":       st.RingDepth,
-		"ring_capacity":    st.RingCap,
-		"ring_drops":       st.RingDrops,
-		"disk_bytes":       st.DiskBytes,
-		"disk_limit":       st.DiskLimit,
-		"enrichment":       st.Enrichment,
-		"last_seq":         s.pipe.LastSeq(),
-		"clock_offset_s":   offp,
-		"clock_warn":       offp != nil && abs(off) > s.cfg.HTTP.ClockWarn.Seconds(),
-		"health_problems":  s.health(time.Now()),
-		"telegram_enabled": s.bot != nil,
-		"shadow":           s.cfg.Telegram.Shadow || s.o.Shadow,
-	}
+// statusJSON is /api/status: the facts of Telegram's /status plus what
+// the status page draws. Field meanings are in the README.
+type statusJSON struct {
+	Version        string         `json:"version"`
+	NowMs          int64          `json:"now_ms"`
+	UptimeS        float64        `json:"uptime_s"`
+	Healthy        bool           `json:"healthy"`
+	HealthProblems []string       `json:"health_problems"`
+	Venues         []venueJSON    `json:"venues"`
+	Connections    []connJSON     `json:"connections"`
+	Gaps24h        []gapJSON      `json:"gaps_24h"`
+	Stages         []stageJSON    `json:"stages"`
+	USDPerMinute   usdMinutesJSON `json:"usd_per_minute"`
+	ClockOffsetS   *float64       `json:"clock_offset_s"`
+	ClockWarnS     float64        `json:"clock_warn_s"`
+	ClockWarn      bool           `json:"clock_warn"`
+	Warnings       []string       `json:"warnings"`
+	RingDepth      int            `json:"ring_depth"`
+	RingCapacity   int            `json:"ring_capacity"`
+	RingDrops      uint64         `json:"ring_drops"`
+	LastSeq        uint64         `json:"last_seq"`
+	DiskBytes      int64          `json:"disk_bytes"`
+	DiskLimit      int64          `json:"disk_limit"`
+	Enrichment     string         `json:"enrichment"`
+	Telegram       bool           `json:"telegram_enabled"`
+	Shadow         bool           `json:"shadow"`
 }
 
-func abs(f float64) float64 {
-	if f < 0 {
-		return -f
+type venueJSON struct {
+	Venue      string   `json:"venue"`
+	Live       int      `json:"live"`
+	Configured int      `json:"configured"`
+	State      string   `json:"state"` // "live", "degraded" (some connections down), "down"
+	LastFrameS *float64 `json:"last_frame_age_s"`
+	Gaps24h    int      `json:"gaps_24h"`
+}
+
+type connJSON struct {
+	Venue      string   `json:"venue"`
+	Stream     string   `json:"stream"`
+	Conn       int      `json:"conn"`
+	Connected  bool     `json:"connected"`
+	Frames     uint64   `json:"frames"`
+	Connects   uint64   `json:"connects"`
+	RTTMs      float64  `json:"rtt_ms"`
+	LastFrameS *float64 `json:"last_frame_age_s"`
+	Since      string   `json:"since,omitempty"`
+}
+
+type gapJSON struct {
+	Venue   string  `json:"venue"`
+	Stream  string  `json:"stream"`
+	Start   string  `json:"start"`
+	End     string  `json:"end"`
+	Seconds float64 `json:"seconds"`
+	Cause   string  `json:"cause"`
+}
+
+func (h *httpServer) statusJSON(now time.Time) statusJSON {
+	s := h.s
+	st := s.Status()
+	out := statusJSON{
+		Version: version, NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
+		HealthProblems: h.health(now),
+		Venues:         []venueJSON{}, Connections: []connJSON{}, Gaps24h: []gapJSON{},
+		Stages:       h.lat.report(now),
+		USDPerMinute: s.minutes.series(now),
+		ClockWarnS:   s.cfg.HTTP.ClockWarn.Seconds(),
+		Warnings:     []string{},
+		RingDepth:    st.RingDepth, RingCapacity: st.RingCap, RingDrops: st.RingDrops,
+		LastSeq:   s.pipe.LastSeq(),
+		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
+		Enrichment: st.Enrichment,
+		Telegram:   s.bot != nil,
+		Shadow:     s.cfg.Telegram.Shadow || s.o.Shadow,
 	}
-	return f
+	out.Healthy = len(out.HealthProblems) == 0
+	if out.HealthProblems == nil {
+		out.HealthProblems = []string{}
+	}
+	live := map[string]int{}
+	for _, str := range s.streams {
+		live[str.Spec().Venue.String()] += str.Live()
+		for _, cs := range str.States() {
+			c := connJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
+				Frames: cs.Frames, Connects: cs.Reconnect, RTTMs: float64(cs.RTT) / 1e6}
+			if !cs.LastFrame.IsZero() {
+				age := now.Sub(cs.LastFrame).Seconds()
+				c.LastFrameS = &age
+			}
+			if !cs.Since.IsZero() {
+				c.Since = cs.Since.UTC().Format(time.RFC3339)
+			}
+			out.Connections = append(out.Connections, c)
+		}
+	}
+	for _, vs := range st.Venues {
+		v := venueJSON{Venue: vs.Venue, Live: live[vs.Venue], Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live"}
+		switch {
+		case v.Live == 0:
+			v.State = "down"
+		case v.Live < v.Configured:
+			v.State = "degraded"
+		}
+		if vs.LastFrame >= 0 {
+			age := vs.LastFrame.Seconds()
+			v.LastFrameS = &age
+		}
+		out.Venues = append(out.Venues, v)
+	}
+	if gaps, err := s.store.Gaps(now.Add(-24 * time.Hour)); err == nil {
+		for _, g := range gaps {
+			out.Gaps24h = append(out.Gaps24h, gapJSON{Venue: g.Venue, Stream: g.Stream,
+				Start: g.Start.UTC().Format(time.RFC3339), End: g.End.UTC().Format(time.RFC3339),
+				Seconds: g.End.Sub(g.Start).Seconds(), Cause: g.Cause})
+		}
+	}
+	if off := s.stages.clockOffset(); !math.IsNaN(off) {
+		out.ClockOffsetS = &off
+		if out.ClockWarnS > 0 && math.Abs(off) > out.ClockWarnS {
+			out.ClockWarn = true
+			out.Warnings = append(out.Warnings, fmt.Sprintf(
+				"clock offset estimate %.3f s exceeds %.3f s: exchange→box latency is unreliable; check NTP (chronyc tracking)",
+				off, out.ClockWarnS))
+		}
+	}
+	if st.RingDrops > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d events dropped at full rings since start", st.RingDrops))
+	}
+	for _, p := range out.HealthProblems {
+		out.Warnings = append(out.Warnings, "unhealthy: "+p)
+	}
+	return out
 }

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // command is one subcommand: it gets the remaining arguments and returns an
@@ -73,6 +75,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stderr)
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
+	// # HELP and # TYPE lines make /metrics lintable by promtool and typed
+	// for Prometheus; the switch is process-wide, so it is set here once.
+	metrics.ExposeMetadata(true)
 	a := &app{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	return cmd.run(ctx, a, args[1:])
 }

@@ -105,7 +105,7 @@ func New(o Options) *Pipeline {
 	p.m.ringWait = set.NewPrometheusHistogramExt(`liqbox_stage_receive_to_pipeline_seconds`, LatencyBuckets)
 	p.m.process = set.NewPrometheusHistogramExt(`liqbox_pipeline_event_process_seconds`, LatencyBuckets)
 	set.NewGauge(`liqbox_pipeline_last_seq`, func() float64 { return float64(p.seq.Load()) })
-	set.NewGauge(`liqbox_ring_depth_total`, func() float64 {
+	set.NewGauge(`liqbox_pipeline_ring_depth`, func() float64 {
 		n := 0
 		for _, r := range o.Rings {
 			n += r.Len()
