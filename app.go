@@ -313,6 +313,13 @@ func (s *service) run(ctx context.Context) error {
 	start(httpSt, "http", s.http.serve)
 	s.log.Info("liqbox is running", "version", version, "venues", len(s.insts), "streams", len(s.streams),
 		"http", s.http.addr(), "log", s.store.Path(), "last_seq", s.pipe.LastSeq())
+	// Under systemd (Type=notify): ready now that the log and the listener
+	// are up; the watchdog runs in the store stage, the last to stop.
+	sd := newSDNotifier(os.Getenv, os.Getpid())
+	start(storeSt, "watchdog", func(c context.Context) error { return s.watchdog(c, sd) })
+	if err := sd.ready(); err != nil {
+		s.log.Warn("cannot tell systemd the service is ready", "err", err)
+	}
 
 	var runErr error
 	select {
@@ -320,6 +327,7 @@ func (s *service) run(ctx context.Context) error {
 	case runErr = <-errs:
 		s.log.Error("component failed; stopping", "err", runErr)
 	}
+	sd.stop()
 	for _, st := range []*stage{ingestSt, pipeSt, sinkSt, httpSt, storeSt} {
 		if st.cancel == nil {
 			continue
