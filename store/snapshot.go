@@ -108,7 +108,13 @@ func fetchSnapshot(path string) (string, error) {
 		return "", fmt.Errorf("cannot read snapshot header: %w", err)
 	}
 	want := int64(binary.BigEndian.Uint64(hdr[:]))
-	f, err := os.CreateTemp("", "liqbox-snapshot-*.db")
+	// Beside the log first: that disk was sized for it, while /tmp on a
+	// small ARM box is often a RAM-backed tmpfs. A reader without write
+	// access there (another user) falls back to the temp directory.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".snapshot-*")
+	if err != nil {
+		f, err = os.CreateTemp("", "liqbox-snapshot-*.db")
+	}
 	if err != nil {
 		return "", fmt.Errorf("cannot create snapshot file: %w", err)
 	}
