@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,9 +110,11 @@ func (h *httpServer) serve(ctx context.Context) error {
 // metrics writes liqbox's own metrics, then Go runtime (go_*) and process
 // (process_*) metrics.
 func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
+	var buf bytes.Buffer
+	h.s.set.WritePrometheus(&buf)
+	metrics.WriteProcessMetrics(&buf)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	h.s.set.WritePrometheus(w)
-	metrics.WriteProcessMetrics(w)
+	writeMetricsWithHelp(w, buf.Bytes())
 }
 
 // healthz is 200 while every enabled venue has a live stream or is within

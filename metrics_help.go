@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+)
+
+// metricHelp is the # HELP text of each liqbox metric. VictoriaMetrics
+// writes the # HELP line with no text; writeMetricsWithHelp fills it in so
+// /metrics explains itself in Prometheus and passes `promtool check
+// metrics`. A metric missing here shows up as "no help text" in that
+// check (.ci/checks/promtool.sh fails on it) and in TestMetricsHaveHelp.
+var metricHelp = map[string]string{
+	"liqbox_build_info":                    "Build of the running binary (value is always 1).",
+	"liqbox_clock_offset_estimate_seconds": "Smallest exchange-to-receive delay in the last 5 min: network latency plus clock offset; negative means the local clock is behind.",
+
+	"liqbox_ingest_frames_total":           "WebSocket frames read, per venue and stream.",
+	"liqbox_ingest_bytes_total":            "WebSocket payload bytes read, per venue and stream.",
+	"liqbox_ingest_decode_errors_total":    "Frames that could not be decoded (logged, rate-limited, with their first bytes).",
+	"liqbox_ingest_oversized_frames_total": "Frames larger than the read buffer (the connection is reset).",
+	"liqbox_ingest_events_total":           "Liquidations decoded, by venue, stream and liquidated side.",
+	"liqbox_ingest_backlog_events_total":   "Events replayed by an exchange snapshot at connect (never alerted).",
+	"liqbox_ingest_gap_seconds_total":      "Seconds during which a stream had no live connection.",
+	"liqbox_ingest_gaps_total":             "Intervals during which a stream had no live connection.",
+	"liqbox_ingest_live_connections":       "Connections of a stream currently open and subscribed.",
+	"liqbox_ingest_reconnects_total":       "Connections lost or rotated, by cause.",
+	"liqbox_ingest_connects_total":         "Successful connects of a connection slot.",
+	"liqbox_ingest_keepalive_rtt_seconds":  "Round-trip time of WebSocket keepalive pings.",
+	"liqbox_ingest_connected":              "1 while the connection slot is connected, else 0.",
+	"liqbox_ingest_last_frame_age_seconds": "Seconds since the connection slot's last frame (-1 before the first).",
+	"liqbox_ingest_venue_errors_total":     "Error messages sent by the venue on the stream.",
+	"liqbox_instruments_refresh_total":     "Instrument metadata refreshes over REST, by result.",
+	"liqbox_instruments_fallback_total":    "Notionals computed with embedded or stale instrument metadata.",
+	"liqbox_instruments_embedded":          "1 while the venue's instrument metadata is the embedded snapshot.",
+	"liqbox_instruments":                   "Instruments known for the venue.",
+
+	"liqbox_ring_depth":         "Events waiting in a connection's rings for the pipeline.",
+	"liqbox_ring_dropped_total": "Events dropped because a ring was full (the pipeline fell behind).",
+
+	"liqbox_pipeline_events_total":          "Distinct events numbered and handed to the sinks.",
+	"liqbox_pipeline_duplicates_total":      "Events dropped as duplicates (dedup hits: redundant connections, reconnect overlaps).",
+	"liqbox_pipeline_event_process_seconds": "Time the pipeline goroutine spends on one event across all sinks.",
+	"liqbox_pipeline_last_seq":              "Last sequence number assigned.",
+	"liqbox_pipeline_ring_depth":            "Events waiting in all rings together.",
+	"liqbox_redundancy_wins_total":          "Times a connection delivered an event first while a redundant one delivered it too.",
+	"liqbox_redundancy_lead_seconds_total":  "Total lead of the winning connection over the redundant one.",
+
+	"liqbox_stage_exchange_to_receive_seconds": "Exchange event time to local receive: network plus exchange lag (plus clock offset).",
+	"liqbox_stage_receive_to_pipeline_seconds": "Local receive to the pipeline taking the event off the ring.",
+	"liqbox_stage_receive_to_telegram_seconds": "Local receive to the alert being handed to the Telegram client (includes waiting for a rate-limit slot).",
+	"liqbox_stage_telegram_request_seconds":    "Bot API request to Telegram's answer (sendMessage and editMessageText).",
+	"liqbox_stage_end_to_end_seconds":          "Exchange event time to Telegram's answer for the alert.",
+	"liqbox_stage_receive_to_terminal_seconds": "Local receive to the alert line written to the terminal.",
+
+	"liqbox_store_appended_total":          "Events appended to the log.",
+	"liqbox_store_dropped_total":           "Events not logged because the store queue was full.",
+	"liqbox_store_batches_total":           "Write transactions committed.",
+	"liqbox_store_write_errors_total":      "Write transactions that failed.",
+	"liqbox_store_redelivered_total":       "Logged events redelivered to a sink after a restart.",
+	"liqbox_store_redeliver_skipped_total": "Undelivered events too old to redeliver after a restart.",
+	"liqbox_store_retention_deleted_total": "Events deleted by retention.",
+	"liqbox_store_batch_events":            "Events per write transaction.",
+	"liqbox_store_commit_seconds":          "Duration of one write transaction including fsync.",
+	"liqbox_store_queue_depth":             "Events waiting to be written to the log.",
+	"liqbox_store_file_bytes":              "Size of the log file.",
+	"liqbox_store_last_durable_seq":        "Highest sequence number known durable.",
+
+	"liqbox_telegram_offered_total":      "Events offered to the Telegram sink.",
+	"liqbox_telegram_enqueued_total":     "Alerts queued for a chat (one per accepting chat).",
+	"liqbox_telegram_dropped_total":      "Alerts or analyses dropped, by reason.",
+	"liqbox_telegram_skipped_total":      "Alerts not sent, by reason.",
+	"liqbox_telegram_sent_total":         "Messages sent, by kind.",
+	"liqbox_telegram_edits_total":        "Messages edited, by kind.",
+	"liqbox_telegram_errors_total":       "Failed sends by what the bot did about them.",
+	"liqbox_telegram_api_errors_total":   "Failed Bot API requests by error code (5xx folded, network = no answer).",
+	"liqbox_telegram_unsubscribed_total": "Chats unsubscribed by the bot, by reason.",
+	"liqbox_telegram_redelivered_total":  "Outbox alerts delivered after a restart.",
+	"liqbox_telegram_refusals_total":     "Commands refused to users outside the allow-list.",
+	"liqbox_telegram_queue_depth":        "Alerts waiting for delivery, all chats together.",
+	"liqbox_telegram_queue_depth_max":    "Alerts waiting for delivery in the most backed-up chat.",
+	"liqbox_telegram_active_chats":       "Chats subscribed to alerts.",
+	"liqbox_telegram_chat_queue_depth":   "Alerts waiting for delivery per chat (only with telegram.metrics_chat_labels).",
+	"liqbox_terminal_dropped_total":      "Terminal lines dropped because the terminal was too slow.",
+
+	"liqbox_enrich_requests_total":           "Chat-completions requests sent.",
+	"liqbox_enrich_retries_total":            "Chat-completions requests retried.",
+	"liqbox_enrich_dropped_total":            "Alerts dropped because the enrichment queue was full.",
+	"liqbox_enrich_below_min_usd_total":      "Alerts below enrich.min_usd (not analysed).",
+	"liqbox_enrich_symbol_table_full_total":  "Events not aggregated because the symbol table was full.",
+	"liqbox_enrich_batch_size":               "Alerts per chat-completions request.",
+	"liqbox_enrich_request_duration_seconds": "Duration of one chat-completions request.",
+	"liqbox_enrich_prompt_tokens_total":      "Prompt tokens billed.",
+	"liqbox_enrich_completion_tokens_total":  "Completion tokens billed.",
+	"liqbox_enrich_spent_usd_total":          "US dollars spent on the LLM API, from the configured prices.",
+	"liqbox_enrich_breaker_state":            "Circuit breaker: 0 closed, 1 open, 2 half-open.",
+	"liqbox_enrich_failures_total":           "Failed chat-completions requests, by cause.",
+	"liqbox_enrich_skipped_batches_total":    "Batches not sent to the LLM, by reason (rule-based read instead).",
+	"liqbox_enrich_analyses_total":           "Analyses delivered, by source (llm or rules).",
+	"liqbox_enrich_queue_depth":              "Alerts waiting for enrichment.",
+}
+
+// writeMetricsWithHelp copies a Prometheus exposition from src to w,
+// filling each empty # HELP line from metricHelp (Go runtime and process
+// metrics get a pointer to where they are defined).
+func writeMetricsWithHelp(w io.Writer, src []byte) error {
+	out := make([]byte, 0, len(src)+len(src)/4)
+	for len(src) > 0 {
+		line := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			line, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		if name, ok := bytes.CutPrefix(line, []byte("# TYPE process_")); ok && bytes.HasSuffix(name, []byte("_total gauge")) {
+			// The library types its cumulative /proc I/O counts as gauges;
+			// they only ever grow, so rate() is what an operator wants.
+			out = append(out, "# TYPE process_"...)
+			out = append(out, name[:len(name)-len("gauge")]...)
+			out = append(out, "counter\n"...)
+			continue
+		}
+		out = append(out, line...)
+		if name, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok && bytes.IndexByte(name, ' ') < 0 {
+			if h := helpFor(string(name)); h != "" {
+				out = append(out, ' ')
+				out = append(out, h...)
+			}
+		}
+		out = append(out, '\n')
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+func helpFor(name string) string {
+	if h, ok := metricHelp[name]; ok {
+		return h
+	}
+	switch {
+	case strings.HasPrefix(name, "go_"):
+		return "Go runtime metric (runtime/metrics, written by VictoriaMetrics/metrics)."
+	case strings.HasPrefix(name, "process_"):
+		return "Process metric from /proc (written by VictoriaMetrics/metrics)."
+	}
+	return ""
+}
