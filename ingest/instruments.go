@@ -49,6 +49,11 @@ type Table struct {
 	Source  string    // SourceREST, SourceEmbedded or SourceNone
 	Fetched time.Time // when the REST call returned; zero for embedded data
 	bySym   map[string]Instrument
+	// byFamily maps a contract family (the symbol without its last
+	// "_"/"-" segment: BTCUSD for BTCUSD_PERP and BTCUSD_250926, XRP-USD
+	// for XRP-USD-SWAP) to the contract terms every listed member of the
+	// family shares. Families whose members disagree are left out.
+	byFamily map[string]Instrument
 }
 
 // NewTable builds a Table from a symbol map, which it takes ownership of.
@@ -56,17 +61,56 @@ func NewTable(source string, fetched time.Time, m map[string]Instrument) *Table 
 	if m == nil {
 		m = map[string]Instrument{}
 	}
-	return &Table{Source: source, Fetched: fetched, bySym: m}
+	fam := map[string]Instrument{}
+	conflict := map[string]bool{}
+	for sym, in := range m {
+		f, ok := family(sym)
+		if !ok || conflict[f] {
+			continue
+		}
+		if prev, seen := fam[f]; seen && (prev.Size != in.Size || prev.Basis != in.Basis || prev.Market != in.Market) {
+			conflict[f] = true
+			delete(fam, f)
+			continue
+		}
+		in.Trading = false // a family is not a subscribable symbol
+		fam[f] = in
+	}
+	return &Table{Source: source, Fetched: fetched, bySym: m, byFamily: fam}
+}
+
+// family returns sym without its last "_" or "-" segment: the contract
+// family that Binance COIN-M (pair) and OKX (instFamily) size contracts by.
+func family(sym string) (string, bool) {
+	for i := len(sym) - 1; i > 0; i-- {
+		if sym[i] == '_' || sym[i] == '-' {
+			return sym[:i], true
+		}
+	}
+	return "", false
 }
 
 // Lookup returns the instrument for sym. sym may be a zero-copy view: the map
 // lookup does not keep it. A nil Table knows nothing.
+//
+// A symbol missing from the table (a dated contract that expired before the
+// snapshot, or one listed after it) takes its family's contract terms when
+// every listed member of the family has the same ones: Binance COIN-M sizes
+// contracts by pair (every BTCUSD contract is 100 USD) and OKX by instrument
+// family. That is the venue's own metadata, not a guess; a family with no
+// listed member, or whose members differ, stays unknown.
 func (t *Table) Lookup(sym string) (Instrument, bool) {
 	if t == nil {
 		return Instrument{}, false
 	}
-	in, ok := t.bySym[sym]
-	return in, ok
+	if in, ok := t.bySym[sym]; ok {
+		return in, true
+	}
+	if f, ok := family(sym); ok {
+		in, ok := t.byFamily[f]
+		return in, ok
+	}
+	return Instrument{}, false
 }
 
 // Len is the number of instruments in the table.

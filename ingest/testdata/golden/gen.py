@@ -16,15 +16,20 @@ import json, os
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRAMES = os.path.join(HERE, "..", "frames")
 
-# Binance COIN-M contractSize (USD/contract) in the embedded snapshot: the
-# frames' BTCUSD_200925 (2020) is in neither file, so it is unknown.
-COINM = {}
+# Binance COIN-M contractSize (USD/contract). The frames' BTCUSD_200925
+# (2020) is in neither snapshot file, but Binance sizes contracts by pair and
+# every BTCUSD contract in the snapshot (BTCUSD_PERP, _221230, _230331) is
+# 100 USD, so the pair's size applies.
+COINM = {"BTCUSD_200925": 100.0}
 # OKX ctVal*ctMult and ctType from okx_swap.json / okx_futures.json (2025-05-08).
 OKX = {
     "IOST-USDT-SWAP": ("linear", 1000.0),
     "APT-USDT-SWAP": ("linear", 1.0),
     "BTC-USDT-SWAP": ("linear", 0.01),
-    # XRP-USD-230929 (expired 2023) and CNPY-USDT-SWAP (listed 2026) are absent.
+    # XRP-USD-230929 (expired 2023) is absent, but its family XRP-USD has one
+    # listed member, XRP-USD-SWAP: inverse, ctVal 10 USD, ctMult 1.
+    "XRP-USD-230929": ("inverse", 10.0),
+    # CNPY-USDT-SWAP (listed 2026) and its family are absent: unknown.
 }
 # BitMEX: XBTUSD inverse, 1 USD/contract (-1e8/-1e8); XBTUSDT linear,
 # 1/1e6 XBT per contract; ETHUSD quanto (USD needs an XBT price: unknown);
