@@ -1,0 +1,473 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/embed"
+	"github.com/liqbox/liqbox/ingest"
+)
+
+// testBox is a real service fed by a loopback exchange, serving HTTP on a
+// free loopback port.
+type testBox struct {
+	svc  *service
+	ex   *ingest.Loopback
+	base string
+	log  *logSink
+	stop func()
+}
+
+// logSink is a goroutine-safe log sink.
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startBox starts the service with the demo's configuration pointed at a
+// fresh loopback exchange; edit adjusts the config and options first.
+func startBox(t *testing.T, edit func(c *Config, o *serviceOptions)) *testBox {
+	t.Helper()
+	metrics.ExposeMetadata(true) // as run() does for every command
+	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoConfig(cfg, ex.URL("/market/stream?streams=!forceOrder@arr"), t.TempDir(), 1)
+	cfg.Alerts.Terminal = false
+	cfg.General.LogLevel = "info"
+	logBuf := &logSink{}
+	o := serviceOptions{Config: cfg, Logger: slog.New(slog.NewTextHandler(logBuf, nil)), Stdout: io.Discard, Listener: "127.0.0.1:0"}
+	if edit != nil {
+		edit(cfg, &o)
+	}
+	svc, err := newService(o)
+	if err != nil {
+		ex.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.run(ctx) }()
+	b := &testBox{svc: svc, ex: ex, log: logBuf}
+	var once sync.Once
+	b.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("service: %v", err)
+			}
+			ex.Close()
+		})
+	}
+	t.Cleanup(b.stop)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := ex.WaitClients(wctx, 1); err != nil {
+		t.Fatalf("service did not connect to the loopback exchange: %v", err)
+	}
+	for svc.http.addr() == "" {
+		select {
+		case <-wctx.Done():
+			t.Fatal("HTTP listener did not come up")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	b.base = "http://" + svc.http.addr()
+	return b
+}
+
+// play sends liquidations through the loopback exchange and waits until
+// the pipeline has numbered them all.
+func (b *testBox) play(t *testing.T, rows ...sampleRow) {
+	t.Helper()
+	want := b.svc.pipe.LastSeq() + uint64(len(rows))
+	for i := range rows {
+		b.ex.Broadcast(appendFrame(nil, &rows[i], time.Now().UnixMilli()))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.svc.pipe.LastSeq() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("pipeline reached seq %d, want %d", b.svc.pipe.LastSeq(), want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (b *testBox) get(t *testing.T, path string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(b.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func liq(sym, side, qty, price string) sampleRow {
+	return sampleRow{Symbol: sym, Side: side, Qty: qty, Price: price, AvgPrice: price, LastQty: qty, FilledQty: qty}
+}
+
+func TestStatusPageAndJSONAPI(t *testing.T) {
+	b := startBox(t, nil)
+	// SELL closes a long: a long was liquidated.
+	b.play(t, liq("BTCUSDT", "SELL", "2", "50000"), liq("ETHUSDT", "BUY", "100", "3000"))
+
+	t.Run("page", func(t *testing.T) {
+		resp, body := b.get(t, "/")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("CSP %q does not lock the page to itself", csp)
+		}
+		if !bytes.Equal(body, embed.StatusPage) {
+			t.Error("GET / is not the embedded status page")
+		}
+		for _, want := range []string{"/api/status", "/api/recent", "<canvas"} {
+			if !bytes.Contains(body, []byte(want)) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		// Exchange and LLM text reaches the page only through textContent.
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "http://", "https://"} {
+			if bytes.Contains(body, []byte(bad)) {
+				t.Errorf("page uses %q", bad)
+			}
+		}
+		if resp, _ := b.get(t, "/nope"); resp.StatusCode != 404 {
+			t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
+		}
+	})
+
+	t.Run("recent", func(t *testing.T) {
+		_, body := b.get(t, "/api/recent?n=10")
+		var rows []recentJSON
+		if err := json.Unmarshal(body, &rows); err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 {
+			t.Fatalf("got %d rows, want 2: %s", len(rows), body)
+		}
+		eth, btc := rows[0], rows[1]
+		if eth.Symbol != "ETHUSDT" || eth.Side != "short" || eth.NotionalUSD == nil || *eth.NotionalUSD != 300000 {
+			t.Errorf("newest row = %+v, want the ETHUSDT short of $300k", eth)
+		}
+		if btc.Symbol != "BTCUSDT" || btc.Side != "long" || btc.Seq >= eth.Seq || btc.Venue != "binance-usdm" {
+			t.Errorf("older row = %+v", btc)
+		}
+		_, body = b.get(t, "/api/recent?min_usd=200000")
+		rows = nil
+		json.Unmarshal(body, &rows)
+		if len(rows) != 1 || rows[0].Symbol != "ETHUSDT" {
+			t.Errorf("min_usd=200000 gave %s", body)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		resp, body := b.get(t, "/api/status")
+		if resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", resp.Header.Get("Content-Type"))
+		}
+		var st statusJSON
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatal(err)
+		}
+		if !st.Healthy || len(st.Venues) != 1 || st.Venues[0].State != "live" || st.Venues[0].Live != 1 {
+			t.Errorf("venues %+v healthy %v, want one live venue", st.Venues, st.Healthy)
+		}
+		if st.LastSeq != 2 || len(st.Connections) != 1 || !st.Connections[0].Connected || st.Connections[0].Frames < 2 {
+			t.Errorf("last_seq %d, connections %+v", st.LastSeq, st.Connections)
+		}
+		var long, short float64
+		for i := range st.USDPerMinute.Long {
+			long += st.USDPerMinute.Long[i]
+			short += st.USDPerMinute.Short[i]
+		}
+		if long != 100000 || short != 300000 || len(st.USDPerMinute.Long) != 60 {
+			t.Errorf("usd per minute: long %v short %v over %d minutes", long, short, len(st.USDPerMinute.Long))
+		}
+		stages := map[string]stageJSON{}
+		for _, s := range st.Stages {
+			stages[s.Name] = s
+		}
+		e := stages["exchange_to_receive"]
+		if e.Count != 2 || e.P50 == nil || e.P99 == nil || *e.P50 > *e.P99 {
+			t.Errorf("exchange_to_receive %+v", e)
+		}
+		if r := stages["receive_to_pipeline"]; r.Count < 2 || r.P99 == nil || *r.P99 > 1 {
+			t.Errorf("receive_to_pipeline %+v", r)
+		}
+		if st.ClockOffsetS == nil || st.ClockWarn {
+			t.Errorf("clock offset %v warn %v on one box", st.ClockOffsetS, st.ClockWarn)
+		}
+	})
+
+	t.Run("clock warning", func(t *testing.T) {
+		b.svc.cfg.HTTP.ClockWarn = time.Nanosecond
+		defer func() { b.svc.cfg.HTTP.ClockWarn = 250 * time.Millisecond }()
+		st := b.svc.http.statusJSON(time.Now())
+		if !st.ClockWarn || len(st.Warnings) == 0 || !strings.Contains(st.Warnings[0], "clock offset") {
+			t.Errorf("clock_warn %v warnings %q, want a clock warning", st.ClockWarn, st.Warnings)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		resp, body := b.get(t, "/metrics")
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+			t.Errorf("content type %q", resp.Header.Get("Content-Type"))
+		}
+		text := string(body)
+		for _, want := range []string{
+			"# TYPE liqbox_stage_exchange_to_receive_seconds histogram\n",
+			`liqbox_stage_exchange_to_receive_seconds_bucket{le="0.001"}`,
+			`liqbox_stage_exchange_to_receive_seconds_bucket{le="+Inf"} 2`,
+			`liqbox_ingest_events_total{venue="binance-usdm",stream="!forceOrder@arr",side="long"} 1`,
+			"liqbox_pipeline_duplicates_total ",
+			"liqbox_store_commit_seconds_bucket",
+			"liqbox_clock_offset_estimate_seconds ",
+			"# TYPE go_goroutines gauge\n",
+			"process_resident_memory_bytes ",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if name, ok := strings.CutPrefix(line, "# HELP "); ok && !strings.Contains(name, " ") {
+				t.Errorf("metric %s has no help text: add it to metricHelp", name)
+			}
+		}
+	})
+}
+
+func TestHealthzFollowsTheExchange(t *testing.T) {
+	b := startBox(t, nil)
+	b.svc.http.grace = 300 * time.Millisecond
+	resp, body := b.get(t, "/healthz")
+	if resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Fatalf("healthz with a live stream = %d %q", resp.StatusCode, body)
+	}
+	b.ex.Close() // the exchange goes away; reconnects are refused
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body = b.get(t, "/healthz")
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz still %d %q after the exchange stopped", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.HasPrefix(string(body), "unhealthy\nbinance-usdm: no live connection for ") {
+		t.Errorf("503 body %q does not name the venue", body)
+	}
+	var st statusJSON
+	_, js := b.get(t, "/api/status")
+	json.Unmarshal(js, &st)
+	if st.Healthy || len(st.HealthProblems) != 1 || st.Venues[0].State != "down" {
+		t.Errorf("status healthy=%v problems=%q venues=%+v", st.Healthy, st.HealthProblems, st.Venues)
+	}
+}
+
+func TestHealthzGraceCountsFromTheLoss(t *testing.T) {
+	b := startBox(t, nil)
+	h := b.svc.http
+	now := time.Now()
+	h.watch(now)
+	// Live now: healthy however long ago the service started.
+	if p := h.health(now.Add(time.Hour)); len(p) != 0 && b.svc.streams[0].Live() > 0 {
+		t.Errorf("live venue reported %q", p)
+	}
+	b.ex.Close()
+	for b.svc.streams[0].Live() > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	lost := time.Now()
+	h.mu.Lock()
+	h.lastLive[b.svc.streams[0].Spec().Venue] = lost
+	h.mu.Unlock()
+	if p := h.health(lost.Add(h.grace - time.Second)); len(p) != 0 {
+		t.Errorf("within the grace after the loss: %q", p)
+	}
+	if p := h.health(lost.Add(h.grace + time.Second)); len(p) != 1 {
+		t.Errorf("past the grace after the loss: %q, want one problem", p)
+	}
+}
+
+// fakeBotAPI speaks enough of the Telegram Bot API for alerts and edits
+// and records every call.
+type fakeBotAPI struct {
+	mu    sync.Mutex
+	calls []botCall
+	next  int
+}
+
+type botCall struct {
+	Method string
+	Chat   int64
+	Text   string
+}
+
+func (f *fakeBotAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		ChatID any    `json:"chat_id"`
+		Text   string `json:"text"`
+	}
+	json.Unmarshal(body, &req)
+	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+	var chat int64
+	if n, ok := req.ChatID.(float64); ok {
+		chat = int64(n)
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, botCall{Method: method, Chat: chat, Text: req.Text})
+	f.next++
+	id := f.next
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch method {
+	case "sendMessage", "editMessageText":
+		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":%d,"type":"private"},"text":"x"}}`, id, time.Now().Unix(), chat)
+	case "getUpdates":
+		fmt.Fprint(w, `{"ok":true,"result":[]}`)
+	default:
+		fmt.Fprint(w, `{"ok":true,"result":true}`)
+	}
+}
+
+func (f *fakeBotAPI) snapshot() []botCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]botCall(nil), f.calls...)
+}
+
+// TestShadowMode runs the whole box with --shadow against a loopback Bot
+// API: ingest, the log and enrichment (rule-based, no LLM key) all work,
+// and Telegram hears only about the shadow chat, or nothing at all.
+func TestShadowMode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shadow int64
+	}{{"to the shadow chat", -1009}, {"to nobody", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeBotAPI{}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			b := startBox(t, func(c *Config, o *serviceOptions) {
+				c.Telegram.Enabled = true
+				c.Telegram.APIURL = srv.URL
+				c.Telegram.Chats = []int64{111, 222}
+				c.Telegram.ShadowChat = tc.shadow
+				c.Telegram.MinUSD = 1000
+				c.Enrich.Enabled = true // no key: the rule-based read
+				c.Enrich.MinUSD = 1000
+				c.Enrich.Window = 10 * time.Millisecond
+				o.Shadow = true
+				o.TGToken = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZshadowtes"
+			})
+			b.play(t, liq("BTCUSDT", "SELL", "2", "50000"))
+
+			// The analysis edit is the last thing the bot does for an alert.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if tc.shadow != 0 && countCalls(api.snapshot(), "editMessageText") > 0 {
+					break
+				}
+				if tc.shadow == 0 && strings.Contains(b.log.String(), "shadow edit") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no analysis edit; calls %+v; log:\n%s", api.snapshot(), b.log.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.stop()
+
+			calls := api.snapshot()
+			for _, c := range calls {
+				if c.Method == "getUpdates" {
+					t.Errorf("a shadow bot polled for updates (it would steal the live bot's commands)")
+				}
+				if c.Chat != 0 && c.Chat != tc.shadow {
+					t.Errorf("%s went to chat %d, want only %d", c.Method, c.Chat, tc.shadow)
+				}
+			}
+			if tc.shadow == 0 {
+				if len(calls) != 0 {
+					t.Errorf("shadow to nobody called the Bot API: %+v", calls)
+				}
+				if !strings.Contains(b.log.String(), "shadow alert") || !strings.Contains(b.log.String(), "BTCUSDT") {
+					t.Errorf("the alert is not in the log:\n%s", b.log.String())
+				}
+			} else if n := countCalls(calls, "sendMessage"); n != 1 || !strings.Contains(calls[0].Text, "BTCUSDT") {
+				t.Errorf("shadow chat got %d alerts: %+v", n, calls)
+			}
+			// Everything else ran: the event is in the log and enrichment
+			// produced its read.
+			if b.svc.store.Durable() < 1 {
+				t.Errorf("the event was not logged (durable %d)", b.svc.store.Durable())
+			}
+			var m bytes.Buffer
+			b.svc.set.WritePrometheus(&m)
+			if !strings.Contains(m.String(), `liqbox_enrich_analyses_total{source="rules"} 1`) {
+				t.Errorf("enrichment did not run:\n%s", grepLines(m.String(), "liqbox_enrich_analyses_total"))
+			}
+		})
+	}
+}
+
+func countCalls(calls []botCall, method string) int {
+	n := 0
+	for _, c := range calls {
+		if c.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
