@@ -226,7 +226,14 @@ func newService(o serviceOptions) (*service, error) {
 		s.log.Warn("enrichment is enabled but HOLYSHEEP_API_KEY is not set: alerts get the rule-based read")
 	}
 	s.enr = enr
-	sinks = append(sinks, pipeline.SinkFunc(enr.Observe), pipeline.SinkFunc(enr.Offer))
+	sinks = append(sinks, pipeline.SinkFunc(enr.Observe), pipeline.SinkFunc(func(ev *event.Event) {
+		// A venue's replay of old events (OKX after subscribing, BitMEX's
+		// partial) was never alerted: analysing it would spend tokens on
+		// messages nobody got.
+		if ev.Flags&event.FlagBacklog == 0 {
+			enr.Offer(ev)
+		}
+	}))
 
 	s.pipe = pipeline.New(pipeline.Options{
 		Rings:       rings,
