@@ -74,6 +74,13 @@ func startBox(t *testing.T, edit func(c *Config, o *serviceOptions)) *testBox {
 		ex.Close()
 		t.Fatal(err)
 	}
+	// Bind before run, as the demo does, so the address is known here
+	// without racing the service's own listen.
+	if err := svc.http.listen(); err != nil {
+		svc.store.Close()
+		ex.Close()
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.run(ctx) }()
@@ -93,13 +100,6 @@ func startBox(t *testing.T, edit func(c *Config, o *serviceOptions)) *testBox {
 	defer wcancel()
 	if err := ex.WaitClients(wctx, 1); err != nil {
 		t.Fatalf("service did not connect to the loopback exchange: %v", err)
-	}
-	for svc.http.addr() == "" {
-		select {
-		case <-wctx.Done():
-			t.Fatal("HTTP listener did not come up")
-		case <-time.After(5 * time.Millisecond):
-		}
 	}
 	b.base = "http://" + svc.http.addr()
 	return b
