@@ -136,9 +136,9 @@ func (b *botAPI) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"ok":false,"error_code":401,"description":"Unauthorized"}`)
 		return
 	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-b.quit:
+		if !hang(r.Context(), b.quit, &b.fault) {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, `{"ok":false,"error_code":502,"description":"Bad Gateway"}`)
 		}
 		return
 	case faultGarbage:
@@ -164,6 +164,26 @@ func (b *botAPI) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"ok":true,"result":{"message_id":`+strconv.Itoa(m.MsgID)+`,"date":`+
 		strconv.FormatInt(now.Unix(), 10)+`,"chat":{"id":`+strconv.FormatInt(m.Chat, 10)+
 		`,"type":"private"},"text":`+string(text)+`}}`)
+}
+
+// hang holds a request until the client gives up or the server closes
+// (true), or until the fault is switched off (false: the caller answers 502,
+// as a proxy in front of a stuck server would).
+func hang(ctx context.Context, quit <-chan struct{}, fault *atomic.Int32) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-quit:
+			return true
+		case <-t.C:
+			if apiFault(fault.Load()) != faultHang {
+				return false
+			}
+		}
+	}
 }
 
 // llmAPI speaks chat completions: it answers every alert id in the prompt
@@ -208,9 +228,8 @@ func (l *llmAPI) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"error":{"message":"invalid key `+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+`"}}`)
 		return
 	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-l.quit:
+		if !hang(r.Context(), l.quit, &l.fault) {
+			w.WriteHeader(http.StatusBadGateway)
 		}
 		return
 	case faultGarbage:
