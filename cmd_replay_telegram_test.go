@@ -19,13 +19,27 @@ import (
 	"github.com/liqbox/liqbox/store"
 )
 
-// replayBotAPI is a minimal Bot API server for the replay test: it accepts
-// sendMessage/editMessageText and remembers the texts.
+// replayBotAPI is a minimal Bot API server for root-package tests: it
+// accepts sendMessage/editMessageText and remembers the texts, and which
+// method carried each.
 type replayBotAPI struct {
-	mu    sync.Mutex
-	texts []string
-	chats []int64
-	next  int
+	mu      sync.Mutex
+	texts   []string
+	methods []string
+	chats   []int64
+	next    int
+}
+
+// find returns the first text sent with method that contains sub.
+func (f *replayBotAPI) find(method, sub string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, t := range f.texts {
+		if f.methods[i] == method && strings.Contains(t, sub) {
+			return t, true
+		}
+	}
+	return "", false
 }
 
 func (f *replayBotAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -39,9 +53,9 @@ func (f *replayBotAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.next++
 		id := f.next
-		if s, ok := req["text"].(string); ok {
-			f.texts = append(f.texts, s)
-		}
+		s, _ := req["text"].(string)
+		f.texts = append(f.texts, s)
+		f.methods = append(f.methods, method)
 		if c, ok := req["chat_id"].(float64); ok {
 			f.chats = append(f.chats, int64(c))
 		}
