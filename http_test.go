@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -398,6 +400,7 @@ func TestShadowMode(t *testing.T) {
 				c.Enrich.Enabled = true // no key: the rule-based read
 				c.Enrich.MinUSD = 1000
 				c.Enrich.Window = 10 * time.Millisecond
+				c.Alerts.Terminal = true // every sink on, for the dashboard check
 				o.Shadow = true
 				o.TGToken = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZshadowtes"
 			})
@@ -448,7 +451,43 @@ func TestShadowMode(t *testing.T) {
 			if !strings.Contains(m.String(), `liqbox_enrich_analyses_total{source="rules"} 1`) {
 				t.Errorf("enrichment did not run:\n%s", grepLines(m.String(), "liqbox_enrich_analyses_total"))
 			}
+			if tc.shadow != 0 {
+				checkDashboardNames(t, m.String())
+			}
 		})
+	}
+}
+
+// checkDashboardNames fails for any metric the Grafana dashboard queries
+// that a box with every component on does not export.
+func checkDashboardNames(t *testing.T, exposition string) {
+	t.Helper()
+	data, err := os.ReadFile("build/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("dashboard is not JSON: %v", err)
+	}
+	re := regexp.MustCompile(`liqbox_[a-z0-9_]+`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range re.FindAllString(tg.Expr, -1) {
+				n++
+				if !strings.Contains(exposition, "\n"+name+"{") && !strings.Contains(exposition, "\n"+name+" ") {
+					t.Errorf("dashboard queries %s, which /metrics does not export", name)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("dashboard has only %d metric references", n)
 	}
 }
 
