@@ -338,6 +338,7 @@ func (s *Store) migrate() error {
 		if b := meta.Get(keySchema); len(b) == 8 {
 			v = binary.BigEndian.Uint64(b)
 		}
+		fresh := v == 0 && tx.Bucket(bucketEvents) == nil
 		if v > SchemaVersion {
 			return fmt.Errorf("file has schema %d, this binary knows up to %d; upgrade liqbox: %w", v, SchemaVersion, ErrNewerSchema)
 		}
@@ -345,7 +346,9 @@ func (s *Store) migrate() error {
 			if err := migrations[v](tx); err != nil {
 				return fmt.Errorf("cannot migrate schema %d to %d: %w", v, v+1, err)
 			}
-			s.log.Info("log schema migrated", "from", v, "to", v+1)
+			if !fresh {
+				s.log.Info("log schema migrated", "from", v, "to", v+1)
+			}
 		}
 		var vb [8]byte
 		binary.BigEndian.PutUint64(vb[:], SchemaVersion)
