@@ -316,9 +316,13 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 				r.tgAlerts = append(r.tgAlerts, d)
 			}
 		}
+		// The digest is current from the first update that carries its
+		// final count; later edits (closing the cascade after it went
+		// idle) change nothing a reader needs.
 		if strings.HasPrefix(m.Text, "🌊") && !burstEnd.IsZero() {
-			r.digestLag = m.At.Sub(burstEnd)
-			r.digestCount = digestCount(m.Text)
+			if n := digestCount(m.Text); n > r.digestCount {
+				r.digestLag, r.digestCount = m.At.Sub(burstEnd), n
+			}
 		}
 	}
 	if err := r.checkLog(filepath.Join(dir, cfg.Store.Path), startSeq); err != nil {
