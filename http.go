@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -25,8 +26,10 @@ import (
 type httpServer struct {
 	s   *service
 	req string
-	ln  net.Listener
 	srv *http.Server
+	// ln is set once by listen; tests and the systemd notifier read the
+	// address from other goroutines while run binds it.
+	ln  atomic.Pointer[net.Listener]
 	lat *stageLatency
 
 	// grace is how long a venue may go without a live connection before
@@ -56,23 +59,24 @@ func newHTTPServer(addr string, s *service) *httpServer {
 }
 
 func (h *httpServer) listen() error {
-	if h.req == "" || h.ln != nil {
+	if h.req == "" || h.ln.Load() != nil {
 		return nil
 	}
 	ln, err := net.Listen("tcp", h.req)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s for /metrics: %w", h.req, err)
 	}
-	h.ln = ln
+	h.ln.Store(&ln)
 	return nil
 }
 
 // addr is the bound address ("" when HTTP is off).
 func (h *httpServer) addr() string {
-	if h.ln == nil {
+	ln := h.ln.Load()
+	if ln == nil {
 		return ""
 	}
-	return h.ln.Addr().String()
+	return (*ln).Addr().String()
 }
 
 func (h *httpServer) serve(ctx context.Context) error {
@@ -82,9 +86,9 @@ func (h *httpServer) serve(ctx context.Context) error {
 	defer t.Stop()
 	h.watch(time.Now())
 	var errc chan error
-	if h.ln != nil {
+	if ln := h.ln.Load(); ln != nil {
 		errc = make(chan error, 1)
-		go func() { errc <- h.srv.Serve(h.ln) }()
+		go func() { errc <- h.srv.Serve(*ln) }()
 	}
 	for {
 		select {
