@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/store"
 )
 
 // Stamped by build/release.sh with -ldflags "-X main.version=… -X main.commit=… -X main.buildDate=…".
@@ -41,7 +43,10 @@ func cmdVersion(_ context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "liqbox %s\ncommit %s\nbuilt %s\n%s %s/%s\n", version, buildCommit(), buildDate,
-		runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	// "schema N" is the log layout this binary writes; build/install.sh
+	// compares it across an upgrade to know whether a rollback must restore
+	// the pre-upgrade backup.
+	fmt.Fprintf(a.stdout, "liqbox %s\ncommit %s\nbuilt %s\n%s %s/%s\nschema %d\n", version, buildCommit(), buildDate,
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, store.SchemaVersion)
 	return nil
 }
