@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+func writeConf(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "liqbox.conf")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultConfigParses(t *testing.T) {
+	c, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:9464" {
+		t.Errorf("http.listen = %q: the default must be loopback", c.HTTP.Listen)
+	}
+	if len(c.EnabledVenues()) != 5 {
+		t.Errorf("enabled venues = %v", c.EnabledVenues())
+	}
+	if c.Store.RedeliverMaxAge != 2*time.Minute {
+		t.Errorf("redeliver_max_age = %v, want 2m", c.Store.RedeliverMaxAge)
+	}
+	if c.Venues[event.BinanceUSDM].Conns != 2 {
+		t.Errorf("binance-usdm conns = %d, want 2", c.Venues[event.BinanceUSDM].Conns)
+	}
+	if c.Enrich.Model != "deepseek-v3.2" {
+		t.Errorf("model = %q", c.Enrich.Model)
+	}
+	// The file `config init` writes must itself pass `config check`.
+	if _, err := LoadConfig(writeConf(t, string(DefaultConfigFile()))); err != nil {
+		t.Fatalf("the default file written out does not load: %v", err)
+	}
+}
+
+func TestConfigOverridesAndForms(t *testing.T) {
+	c, err := LoadConfig(writeConf(t, `
+# comment
+[alerts]
+min_usd = $1.5M   # trailing comment
+[store]
+retention_age = 30d
+retention_bytes = 512MB
+batch_delay = 2ms
+[telegram]
+chats = -1001234567890, 42
+allow_users = 7
+lang = vi
+[venue.okx]
+enabled = false
+stream_url = "ws://127.0.0.1:9/ws"
+[enrich.prices]
+my-model = 0.1/0.2
+[enrich]
+model = my-model
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Alerts.MinUSD != 1.5e6 {
+		t.Errorf("min_usd = %v", c.Alerts.MinUSD)
+	}
+	if c.Store.RetentionAge != 30*24*time.Hour || c.Store.RetentionBytes != 512<<20 || c.Store.BatchDelay != 2*time.Millisecond {
+		t.Errorf("store = %+v", c.Store)
+	}
+	if len(c.Telegram.Chats) != 2 || c.Telegram.Chats[0] != -1001234567890 || c.Telegram.Lang != "vi" {
+		t.Errorf("telegram = %+v", c.Telegram)
+	}
+	if c.Venues[event.OKX].Enabled || c.Venues[event.OKX].StreamURL != "ws://127.0.0.1:9/ws" {
+		t.Errorf("okx = %+v", c.Venues[event.OKX])
+	}
+	if p := c.Enrich.Prices["my-model"]; p.InputPerM != 0.1 || p.OutputPerM != 0.2 {
+		t.Errorf("price = %+v", p)
+	}
+}
+
+func TestConfigErrorsNameLineKeyAndValue(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string // substrings of the error
+	}{
+		{"unknown key", "[store]\nbatch_size = 5\n", []string{":2:", "store.batch_size", "unknown key"}},
+		{"unknown section", "\n[stor]\n", []string{":2:", "unknown section [stor]"}},
+		{"unknown venue", "[venue.kraken]\n", []string{"unknown section [venue.kraken]"}},
+		{"bad duration", "[store]\nbatch_delay = 5 ms\n", []string{":2:", "store.batch_delay", `"5 ms"`}},
+		{"bad bool", "[alerts]\nterminal = maybe\n", []string{"alerts.terminal", `"maybe"`}},
+		{"bad usd", "[telegram]\nmin_usd = lots\n", []string{"telegram.min_usd", `"lots"`}},
+		{"negative usd", "[telegram]\nmin_usd = -5\n", []string{"telegram.min_usd"}},
+		{"bad chat id", "[telegram]\nchats = 12, abc\n", []string{"telegram.chats", `"abc"`}},
+		{"int out of range", "[venue.bybit]\nconns = 99\n", []string{"venue.bybit.conns", "99"}},
+		{"bad listen", "[http]\nlisten = 9464\n", []string{"http.listen", `"9464"`}},
+		{"bad url", "[enrich]\nbase_url = api.holysheep.ai\n", []string{"enrich.base_url"}},
+		{"bad ws url", "[venue.okx]\nstream_url = http://x\n", []string{"venue.okx.stream_url"}},
+		{"bad lang", "[telegram]\nlang = fr\n", []string{"telegram.lang", `"fr"`}},
+		{"twice", "[store]\nqueue = 100\nqueue = 200\n", []string{":3:", "set twice (first on line 2)"}},
+		{"no equals", "[store]\nqueue\n", []string{":2:", "expected key = value"}},
+		{"key before section", "queue = 1\n", []string{":1:", "outside any [section]"}},
+		{"bad price", "[enrich.prices]\nx = 1\n", []string{"enrich.prices.x", "input/output"}},
+		{"unpriced model", "[enrich]\nmodel = mystery\n", []string{`"mystery"`, "[enrich.prices]"}},
+		{"no venue", "[venue.binance-usdm]\nenabled = false\n[venue.binance-coinm]\nenabled = false\n[venue.bybit]\nenabled = false\n[venue.okx]\nenabled = false\n[venue.bitmex]\nenabled = false\n", []string{"no venue enabled"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConf(t, tc.body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrorTypeCarriesTheLine(t *testing.T) {
+	_, err := LoadConfig(writeConf(t, "[store]\n\nqueue = x\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line != 3 || ce.Key != "store.queue" {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	os.WriteFile(f, []byte("s3cret\n"), 0o600)
+	t.Setenv("LIQBOX_TEST_SECRET", "")
+	if v, err := readSecret("LIQBOX_TEST_SECRET", f); err != nil || v != "s3cret" {
+		t.Fatalf("0600 file: %q %v", v, err)
+	}
+	os.Chmod(f, 0o644)
+	_, err := readSecret("LIQBOX_TEST_SECRET", f)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable secret file accepted: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatal("the secret leaked into the error")
+	}
+	t.Setenv("LIQBOX_TEST_SECRET", "from-env")
+	if v, _ := readSecret("LIQBOX_TEST_SECRET", f); v != "from-env" {
+		t.Fatalf("environment must win: %q", v)
+	}
+}
+
+func TestConfigCheckCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	good := writeConf(t, "[alerts]\nmin_usd = 50k\n")
+	if err := run(t.Context(), []string{"config", "check", good}, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), ": ok") {
+		t.Errorf("output: %s", out.String())
+	}
+	bad := writeConf(t, "[alerts]\nmin_usd = fifty\n")
+	err := run(t.Context(), []string{"config", "check", bad}, nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "alerts.min_usd") {
+		t.Fatalf("bad file: %v", err)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"config", "init"}, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "[telegram]") {
+		t.Fatalf("init: %v", err)
+	}
+}
