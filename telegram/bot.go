@@ -439,7 +439,7 @@ func (c *chat) signal() {
 
 func (c *chat) pushAnalysis(a event.Analysis) bool {
 	c.mu.Lock()
-	if len(c.ann) == annQueue {
+	if len(c.ann) >= annQueue {
 		c.mu.Unlock()
 		return false
 	}
@@ -460,6 +460,24 @@ func (c *chat) drain(dst []event.Event, room int) []event.Event {
 	}
 	c.mu.Unlock()
 	return dst
+}
+
+// hasQueued reports whether alerts are waiting in the chat's queue.
+func (c *chat) hasQueued() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n > 0
+}
+
+// unshiftAnalysis returns a taken analysis to the front of the queue. The
+// queue may briefly hold one more than annQueue; pushAnalysis then refuses
+// until it shrinks.
+func (c *chat) unshiftAnalysis(a event.Analysis) {
+	c.mu.Lock()
+	c.ann = append(c.ann, event.Analysis{})
+	copy(c.ann[1:], c.ann)
+	c.ann[0] = a
+	c.mu.Unlock()
 }
 
 func (c *chat) takeAnalysis() (event.Analysis, bool) {

@@ -597,3 +597,34 @@ func BenchmarkOffer(b *testing.B) {
 		bot.Offer(&ev)
 	}
 }
+
+// TestAnalysisEditNeverDelaysAnAlert: an alert that arrives while an
+// analysis edit waits for the chat's slot takes that slot; the edit follows.
+func TestAnalysisEditNeverDelaysAnAlert(t *testing.T) {
+	f := newFakeAPI(t)
+	const slot = 300 * time.Millisecond
+	h := newHarness(t, f, newMemKV(), func(o *Options) {
+		o.Chats = []int64{5}
+		o.Limits.PerChat = slot
+	})
+	a := testEvent("BTCUSDT", event.Long, 2e6)
+	a.Seq = 1
+	h.b.Offer(&a)
+	first := f.waitN("sendMessage", 1)[0]
+	h.b.Annotate(event.Analysis{Seq: 1, Risk: event.RiskHigh, Summary: "cascade", Source: "rules"})
+	time.Sleep(slot / 3) // the edit is now waiting for the next slot
+	b := testEvent("ETHUSDT", event.Short, 2e6)
+	b.Seq = 2
+	h.b.Offer(&b)
+	second := f.waitN("sendMessage", 2)[1]
+	edit := f.waitN("editMessageText", 1)[0]
+	if !strings.Contains(second.text(), "ETHUSDT") {
+		t.Fatalf("second message = %q", second.text())
+	}
+	if !second.at.Before(edit.at) {
+		t.Errorf("the alert went out %v after the analysis edit; alerts go first", second.at.Sub(edit.at))
+	}
+	if gap := second.at.Sub(first.at); gap > slot+slot/2 {
+		t.Errorf("the alert waited %v after the previous message; one slot is %v", gap, slot)
+	}
+}

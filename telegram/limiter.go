@@ -34,19 +34,8 @@ func (l *limiter) reserve(chat int64, now time.Time) time.Time {
 		cs = &chatSlots{}
 		l.chats[chat] = cs
 	}
-	t := now
-	if cs.next.After(t) {
-		t = cs.next
-	}
-	if l.global.After(t) {
-		t = l.global
-	}
+	t := l.earliest(chat, cs, now)
 	group := chat < 0 // groups, supergroups and channels have negative ids
-	if group && len(cs.recent) >= l.l.GroupMax {
-		if w := cs.recent[0].Add(l.l.GroupWindow); w.After(t) {
-			t = w
-		}
-	}
 	cs.next = t.Add(l.l.PerChat)
 	l.global = t.Add(l.l.Global)
 	if group {
@@ -54,6 +43,37 @@ func (l *limiter) reserve(chat int64, now time.Time) time.Time {
 			cs.recent = append(cs.recent[:0], cs.recent[1:]...)
 		}
 		cs.recent = append(cs.recent, t)
+	}
+	return t
+}
+
+// peek returns the earliest time a message may go to chat without booking
+// it, so a low-priority send (an analysis edit) can wait for a free slot and
+// still let an alert that turns up meanwhile take it.
+func (l *limiter) peek(chat int64, now time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cs := l.chats[chat]
+	if cs == nil {
+		cs = &chatSlots{}
+	}
+	return l.earliest(chat, cs, now)
+}
+
+// earliest is the first instant at or after now that all three limits
+// allow for chat. l.mu must be held.
+func (l *limiter) earliest(chat int64, cs *chatSlots, now time.Time) time.Time {
+	t := now
+	if cs.next.After(t) {
+		t = cs.next
+	}
+	if l.global.After(t) {
+		t = l.global
+	}
+	if chat < 0 && len(cs.recent) >= l.l.GroupMax {
+		if w := cs.recent[0].Add(l.l.GroupWindow); w.After(t) {
+			t = w
+		}
 	}
 	return t
 }

@@ -246,6 +246,34 @@ func (r *chatRun) closeDigest(ctx context.Context) {
 	}
 }
 
+// slotFreeUnlessAlert waits, without booking it, until the chat's next send
+// slot is free. It returns false as soon as an alert is waiting, so that an
+// analysis edit never makes a raw alert wait a slot behind it: the LLM must
+// never slow the alert. It returns true on ctx's end so the caller's own
+// wait notices it.
+func (r *chatRun) slotFreeUnlessAlert(ctx context.Context) bool {
+	for {
+		if r.c.hasQueued() {
+			return false
+		}
+		d := time.Until(r.b.lim.peek(r.c.id, time.Now()))
+		if d <= 0 {
+			return true
+		}
+		tm := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return true
+		case <-r.c.wake:
+			// Consumed here: the main loop pulls the queue and the
+			// analyses itself after we return, so nothing is lost.
+			tm.Stop()
+		case <-tm.C:
+		}
+	}
+}
+
 // annotateOne edits one alert with its analysis; it reports whether it
 // took an annotation off the queue.
 func (r *chatRun) annotateOne(ctx context.Context) bool {
@@ -260,6 +288,12 @@ func (r *chatRun) annotateOne(ctx context.Context) bool {
 	t := r.lang()
 	body := appendAnalysisHTML(nil, &a, t)
 	text := sa.text + string(body)
+	if !r.slotFreeUnlessAlert(ctx) {
+		// An alert arrived while the edit waited: it takes the slot, and the
+		// analysis goes back to the front of its queue.
+		r.c.unshiftAnalysis(a)
+		return true
+	}
 	if !r.wait(ctx) {
 		return true
 	}
