@@ -53,13 +53,13 @@ type Bot struct {
 }
 
 type botMetrics struct {
-	offered, enqueued, dropped, backlog *metrics.Counter
-	sent, edits, digests, replies       *metrics.Counter
-	retryAfter, retries, failed, gone   *metrics.Counter
-	annDropped, annEdits, annReplies    *metrics.Counter
-	skippedOld, redelivered, refusals   *metrics.Counter
-	handoff, request, endToEnd          *metrics.PrometheusHistogram
-	apiErrs                             map[string]*metrics.Counter
+	offered, enqueued, folded, backlog *metrics.Counter
+	sent, edits, digests, replies      *metrics.Counter
+	retryAfter, retries, failed, gone  *metrics.Counter
+	annDropped, annEdits, annReplies   *metrics.Counter
+	skippedOld, redelivered, refusals  *metrics.Counter
+	handoff, request, endToEnd         *metrics.PrometheusHistogram
+	apiErrs                            map[string]*metrics.Counter
 }
 
 // latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
@@ -79,7 +79,7 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 	return botMetrics{
 		offered:     s.NewCounter(`liqbox_telegram_offered_total`),
 		enqueued:    s.NewCounter(`liqbox_telegram_enqueued_total`),
-		dropped:     s.NewCounter(`liqbox_telegram_dropped_total{reason="queue_full"}`),
+		folded:      s.NewCounter(`liqbox_telegram_overflow_folded_total`),
 		backlog:     s.NewCounter(`liqbox_telegram_skipped_total{reason="backlog"}`),
 		skippedOld:  s.NewCounter(`liqbox_telegram_skipped_total{reason="too_old"}`),
 		sent:        s.NewCounter(`liqbox_telegram_sent_total{kind="alert"}`),
@@ -356,7 +356,7 @@ func (b *Bot) Offer(ev *event.Event) {
 		if c.push(ev) {
 			b.m.enqueued.Inc()
 		} else {
-			b.m.dropped.Inc()
+			b.m.folded.Inc()
 		}
 	}
 }
@@ -381,11 +381,14 @@ type chat struct {
 	id  int64
 	cfg atomic.Pointer[settings]
 
-	mu   sync.Mutex // guards q, head, n, ann
+	mu   sync.Mutex // guards q, head, n, ann, over
 	q    []event.Event
 	head int
 	n    int
 	ann  []event.Analysis
+	// over folds alerts that arrive while q is full, so a cascade faster
+	// than the scheduler drains loses none of them from its digest.
+	over digest
 	wake chan struct{} // capacity 1: a pending wake-up
 	done chan struct{} // closed when the scheduler stops for good (403)
 	stop atomic.Bool
@@ -417,10 +420,15 @@ func (b *Bot) newChat(id int64) *chat {
 	}
 }
 
+// push queues ev for the chat's scheduler. When the queue is full the
+// alert is folded into the overflow digest instead, and push reports false:
+// the alert is not sent on its own but counted in the cascade digest.
 func (c *chat) push(ev *event.Event) bool {
 	c.mu.Lock()
 	if c.n == len(c.q) {
+		c.over.fold(ev)
 		c.mu.Unlock()
+		c.signal()
 		return false
 	}
 	c.q[(c.head+c.n)%len(c.q)] = *ev
@@ -460,6 +468,16 @@ func (c *chat) drain(dst []event.Event, room int) []event.Event {
 	}
 	c.mu.Unlock()
 	return dst
+}
+
+// takeOverflow moves the overflow digest into dst.
+func (c *chat) takeOverflow(dst *digest) {
+	c.mu.Lock()
+	if c.over.count > 0 {
+		dst.merge(&c.over)
+		c.over = digest{}
+	}
+	c.mu.Unlock()
 }
 
 // hasQueued reports whether alerts are waiting in the chat's queue.

@@ -628,3 +628,55 @@ func TestAnalysisEditNeverDelaysAnAlert(t *testing.T) {
 		t.Errorf("the alert waited %v after the previous message; one slot is %v", gap, slot)
 	}
 }
+
+// TestOverflowIsCountedInTheDigest: a cascade faster than the chat's queue
+// can hold still ends with a digest whose count and total equal the alerts.
+func TestOverflowIsCountedInTheDigest(t *testing.T) {
+	f := newFakeAPI(t)
+	h := newHarness(t, f, newMemKV(), func(o *Options) {
+		o.Chats = []int64{5}
+		o.QueueSize = 8
+		o.Limits.PerChat = 200 * time.Millisecond
+		o.CascadeIdle = time.Minute
+	})
+	const total = 300
+	var want float64
+	for i := 0; i < total; i++ {
+		ev := testEvent("ETHUSDT", event.Long, float64(200_000+i*1000))
+		ev.Seq = uint64(i + 1)
+		want += ev.Notional
+		h.b.Offer(&ev) // far faster than one send per 200 ms: the queue of 8 overflows
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		alone, digested, _ := tally(f)
+		if alone+digested == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d alone + %d in digests, want %d", alone, digested, total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	alone, _, _ := tally(f)
+	var digestSum float64
+	for i := alone; i < total; i++ {
+		digestSum += float64(200_000 + i*1000)
+	}
+	if last := lastDigestText(f); !strings.Contains(last, usd(digestSum, "")) || !strings.Contains(last, "$499K") {
+		t.Errorf("digest %q lacks the total %s or the largest $499K", last, usd(digestSum, ""))
+	}
+	if n := h.b.m.folded.Get(); n == 0 {
+		t.Error("no alert went through the overflow: the test did not overflow the queue")
+	}
+}
+
+func BenchmarkDigestFold(b *testing.B) {
+	var d digest
+	ev := testEvent("BTCUSDT", event.Long, 1e6)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ev.Notional = float64(i % 1000)
+		d.fold(&ev)
+	}
+}

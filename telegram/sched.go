@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +34,10 @@ type chatRun struct {
 	sent    map[uint64]sentAlert
 	order   []uint64 // sent keys, oldest first
 	dg      *digest  // the open cascade digest, nil if none
+	// over holds alerts that found the chat's queue full, already folded
+	// (see chat.push): they join the next digest so its totals stay equal
+	// to the alerts even when the queue overflows.
+	over    digest
 	backoff time.Duration
 	buf     []byte
 }
@@ -51,7 +54,7 @@ func (b *Bot) runChat(ctx context.Context, c *chat) {
 	r.c.pending.Store(int64(len(r.pending)))
 	for ctx.Err() == nil {
 		r.pull()
-		if len(r.pending) == 0 {
+		if len(r.pending) == 0 && r.over.count == 0 {
 			if r.annotateOne(ctx) {
 				continue
 			}
@@ -81,7 +84,7 @@ func (b *Bot) runChat(ctx context.Context, c *chat) {
 			return
 		}
 		r.pull() // what arrived during the wait joins this send
-		if r.dg != nil || len(r.pending) >= b.o.DigestMin {
+		if r.dg != nil || r.over.count > 0 || len(r.pending) >= b.o.DigestMin {
 			r.sendDigest(ctx)
 		} else {
 			r.sendAlert(ctx)
@@ -93,6 +96,7 @@ func (b *Bot) runChat(ctx context.Context, c *chat) {
 // pull moves waiting events from the chat's queue into pending and saves
 // the outbox when that changed it.
 func (r *chatRun) pull() {
+	r.c.takeOverflow(&r.over)
 	n := len(r.pending)
 	r.pending = r.c.drain(r.pending, cap(r.pending)-len(r.pending))
 	if len(r.pending) != n {
@@ -188,12 +192,15 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 	if r.dg != nil {
 		d = *r.dg
 	}
+	d.merge(&r.over)
 	for i := range r.pending {
 		d.fold(&r.pending[i])
 	}
 	t := r.lang()
 	text := string(d.appendHTML(r.buf[:0], t, true))
-	r.b.m.handoff.UpdateDuration(time.Unix(0, r.pending[len(r.pending)-1].RecvNs))
+	if len(r.pending) > 0 {
+		r.b.m.handoff.UpdateDuration(time.Unix(0, r.pending[len(r.pending)-1].RecvNs))
+	}
 	var err error
 	if d.msgID == 0 {
 		p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML)
@@ -225,6 +232,7 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 	}
 	r.backoff = 0
 	d.lastFold = time.Now()
+	r.over = digest{}
 	for i := range r.pending {
 		r.delivered(&r.pending[i])
 	}
@@ -461,18 +469,50 @@ func (d *digest) fold(ev *event.Event) {
 	if ev.TimeMs > d.lastMs {
 		d.lastMs = ev.TimeMs
 	}
-	if !ev.NotionalKnown() {
-		return
+	if ev.NotionalKnown() {
+		d.insertTop(ev)
 	}
-	if d.ntop < len(d.top) {
-		d.top[d.ntop] = *ev
-		d.ntop++
-	} else if ev.Notional > d.top[d.ntop-1].Notional {
-		d.top[d.ntop-1] = *ev
+}
+
+// insertTop keeps d.top the largest alerts, largest first. An insertion
+// step over five entries, so folding allocates nothing: it also runs on the
+// pipeline goroutine when a chat's queue is full.
+func (d *digest) insertTop(ev *event.Event) {
+	i := d.ntop
+	if i == len(d.top) {
+		if ev.Notional <= d.top[i-1].Notional {
+			return
+		}
+		i--
 	} else {
+		d.ntop++
+	}
+	for ; i > 0 && d.top[i-1].Notional < ev.Notional; i-- {
+		d.top[i] = d.top[i-1]
+	}
+	d.top[i] = *ev
+}
+
+// merge adds o's alerts to d (o is a digest that was never sent).
+func (d *digest) merge(o *digest) {
+	if o.count == 0 {
 		return
 	}
-	sort.SliceStable(d.top[:d.ntop], func(i, j int) bool { return d.top[i].Notional > d.top[j].Notional })
+	d.count += o.count
+	d.unknown += o.unknown
+	for i := range d.usd {
+		d.usd[i] += o.usd[i]
+		d.n[i] += o.n[i]
+	}
+	if d.firstMs == 0 || (o.firstMs != 0 && o.firstMs < d.firstMs) {
+		d.firstMs = o.firstMs
+	}
+	if o.lastMs > d.lastMs {
+		d.lastMs = o.lastMs
+	}
+	for i := 0; i < o.ntop; i++ {
+		d.insertTop(&o.top[i])
+	}
 }
 
 // total is the sum of all known USD in the digest.
