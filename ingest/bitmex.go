@@ -46,13 +46,7 @@ func NewBitMEXDecoder(inst *Instruments) *BitMEXDecoder { return &BitMEXDecoder{
 func (d *BitMEXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
 	if first(s) != '{' {
-		if isTextPong(frame) {
-			return dst, nil
-		}
-		if !gjson.Valid(s) {
-			return dst, ErrMalformed
-		}
-		return dst, ErrUnexpected
+		return dst, notAnObject(frame, s)
 	}
 	var table, action string
 	var data gjson.Result

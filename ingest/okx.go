@@ -50,13 +50,7 @@ func NewOKXDecoder(inst *Instruments) *OKXDecoder { return &OKXDecoder{inst: ins
 func (d *OKXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
 	if first(s) != '{' {
-		if isTextPong(frame) {
-			return dst, nil
-		}
-		if !gjson.Valid(s) {
-			return dst, ErrMalformed
-		}
-		return dst, ErrUnexpected
+		return dst, notAnObject(frame, s)
 	}
 	// Get skips the members it does not match without unescaping them, so
 	// an error reply with escaped text costs no allocation.
@@ -181,6 +175,19 @@ func okxMarketByName(id string) event.Market {
 // BitMEX answer a text ping with it, not with JSON).
 func isTextPong(frame []byte) bool {
 	return string(bytes.TrimSpace(frame)) == "pong"
+}
+
+// notAnObject classifies a frame of a venue whose messages are JSON
+// objects but that does not start with '{': the text "pong" is a keepalive
+// reply (nil), invalid JSON is ErrMalformed, other JSON is ErrUnexpected.
+func notAnObject(frame []byte, s string) error {
+	if isTextPong(frame) {
+		return nil
+	}
+	if !gjson.Valid(s) {
+		return ErrMalformed
+	}
+	return ErrUnexpected
 }
 
 // Control implements ControlInspector: {"event":"error",…} is a rejected
