@@ -376,8 +376,11 @@ func TestStreamRotation(t *testing.T) {
 	if g := h.gaps.list(); len(g) != 0 {
 		t.Errorf("rotation recorded gaps %+v: make-before-break must leave none", g)
 	}
-	if h.st.Live() != 1 {
-		t.Errorf("%d live connections after rotations, want 1", h.st.Live())
+	// Rotations go on every 250 ms, and during each 60 ms overlap two
+	// connections are live by design: wait for the steady state between.
+	waitFor(t, 2*time.Second, "one live connection between rotations", func() bool { return h.st.Live() == 1 })
+	if n := h.st.Live(); n > 2 {
+		t.Errorf("%d live connections: a slot holds at most two, and only while rotating", n)
 	}
 }
 
