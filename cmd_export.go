@@ -47,6 +47,7 @@ func cmdExport(_ context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	ew.kv = st // each event's stored risk analysis goes with it
 	n := 0
 	err = q.scan(st, func(ev *event.Event) error { n++; return ew.write(ev) })
 	if ferr := ew.flush(); err == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
@@ -176,6 +178,9 @@ type eventWriter struct {
 	buf    []byte
 	row    []string
 	color  bool
+	// kv, when set, is the log the events come from: each event's stored
+	// risk analysis (enrichment result) is written with it.
+	kv enrich.KV
 }
 
 func newEventWriter(w io.Writer, format string, color bool) (*eventWriter, error) {
@@ -194,7 +199,18 @@ func newEventWriter(w io.Writer, format string, color bool) (*eventWriter, error
 }
 
 var csvHeader = []string{"seq", "recv_time", "time", "venue", "market", "symbol", "side",
-	"price", "qty", "notional_usd", "notional_basis", "conn", "flags"}
+	"price", "qty", "notional_usd", "notional_basis", "conn", "flags",
+	"risk", "analysis_source", "summary", "recommendation"}
+
+// analysis returns the stored analysis of ev, if the writer reads a log and
+// the log has one.
+func (ew *eventWriter) analysis(ev *event.Event) (event.Analysis, bool) {
+	if ew.kv == nil || ev.Seq == 0 {
+		return event.Analysis{}, false
+	}
+	a, ok, err := enrich.LoadAnalysis(ew.kv, ev.Seq)
+	return a, ok && err == nil
+}
 
 func (ew *eventWriter) write(ev *event.Event) error {
 	switch ew.format {
@@ -202,10 +218,17 @@ func (ew *eventWriter) write(ev *event.Event) error {
 		// The live alert line; "on-box" is then the time from receipt to
 		// logging, 0, rather than the hours since.
 		ew.buf = appendTerminalLine(ew.buf[:0], ev, time.Unix(0, ev.RecvNs), ew.color)
+		if a, ok := ew.analysis(ev); ok {
+			ew.buf = appendTerminalNote(ew.buf, &a, ew.color)
+		}
 		_, err := ew.w.Write(ew.buf)
 		return err
 	case "jsonl":
 		ew.buf = appendEventJSON(ew.buf[:0], ev)
+		if a, ok := ew.analysis(ev); ok {
+			ew.buf = appendAnalysisJSON(ew.buf[:len(ew.buf)-1], &a)
+			ew.buf = append(ew.buf, '}')
+		}
 		ew.buf = append(ew.buf, '\n')
 		_, err := ew.w.Write(ew.buf)
 		return err
@@ -222,7 +245,26 @@ func (ew *eventWriter) write(ev *event.Event) error {
 		strconv.FormatFloat(ev.Price, 'f', -1, 64),
 		strconv.FormatFloat(ev.Qty, 'f', -1, 64),
 		notional, ev.Basis.String(), strconv.Itoa(int(ev.Conn)), flagNames(ev.Flags))
+	if a, ok := ew.analysis(ev); ok {
+		ew.row = append(ew.row, a.Risk.String(), a.Source, a.Summary, a.Recommendation)
+	} else {
+		ew.row = append(ew.row, "", "", "", "")
+	}
 	return ew.csv.Write(ew.row)
+}
+
+// appendAnalysisJSON appends `,"analysis":{…}` to an open JSON object.
+func appendAnalysisJSON(dst []byte, a *event.Analysis) []byte {
+	b, _ := json.Marshal(struct {
+		Risk           string `json:"risk"`
+		Source         string `json:"source"`
+		Model          string `json:"model,omitempty"`
+		Lang           string `json:"lang,omitempty"`
+		Summary        string `json:"summary"`
+		Recommendation string `json:"recommendation"`
+	}{a.Risk.String(), a.Source, a.Model, a.Lang, a.Summary, a.Recommendation})
+	dst = append(dst, `,"analysis":`...)
+	return append(dst, b...)
 }
 
 func (ew *eventWriter) flush() error {
@@ -326,13 +368,14 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 	}
 	var emit func(*event.Event) error
 	var finish func() error
+	var ew *eventWriter
 	if *toTG {
 		emit, finish, err = telegramReplay(ctx, a, &q)
 		if err != nil {
 			return err
 		}
 	} else {
-		ew, err := newEventWriter(a.stdout, *format, *format == "table" && isTerminal(a.stdout))
+		ew, err = newEventWriter(a.stdout, *format, *format == "table" && isTerminal(a.stdout))
 		if err != nil {
 			return err
 		}
@@ -343,6 +386,9 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if ew != nil {
+		ew.kv = st // stored analyses are replayed with their alerts
+	}
 
 	pr := &progress{from: q.fromT.UnixNano(), to: q.toT.UnixNano()}
 	if isTerminal(a.stderr) {
@@ -450,6 +496,10 @@ func telegramReplay(ctx context.Context, a *app, q *logQuery) (emit func(*event.
 	emit = func(ev *event.Event) error {
 		ev.Flags |= event.FlagReplay
 		bot.Offer(ev)
+		// The stored analysis edits the replayed alert as it did live.
+		if a, ok, err := enrich.LoadAnalysis(st, ev.Seq); err == nil && ok {
+			bot.Annotate(a)
+		}
 		return nil
 	}
 	finish = func() error {

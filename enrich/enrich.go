@@ -653,15 +653,25 @@ func (e *Enricher) deliver(a event.Analysis) {
 	if e.o.KV == nil {
 		return
 	}
-	rec := storedAnalysis{Seq: a.Seq, Risk: a.Risk.String(), Summary: a.Summary, Recommendation: a.Recommendation,
-		Source: a.Source, Model: a.Model, Lang: a.Lang, AtMs: e.now().UnixMilli()}
-	b, err := json.Marshal(rec)
-	if err == nil {
-		err = e.o.KV.Put([]byte(ResultsBucket), seqKey(a.Seq), b)
-	}
-	if err != nil {
+	if err := SaveAnalysis(e.o.KV, a, e.now()); err != nil {
 		e.log.Warn("cannot store analysis", "seq", a.Seq, "err", err)
 	}
+}
+
+// SaveAnalysis stores a in kv under its alert's sequence number, as the
+// enricher does for every analysis it delivers, so replay and export can
+// show it.
+func SaveAnalysis(kv KV, a event.Analysis, at time.Time) error {
+	rec := storedAnalysis{Seq: a.Seq, Risk: a.Risk.String(), Summary: a.Summary, Recommendation: a.Recommendation,
+		Source: a.Source, Model: a.Model, Lang: a.Lang, AtMs: at.UnixMilli()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("cannot encode analysis %d: %w", a.Seq, err)
+	}
+	if err := kv.Put([]byte(ResultsBucket), seqKey(a.Seq), b); err != nil {
+		return fmt.Errorf("cannot store analysis %d: %w", a.Seq, err)
+	}
+	return nil
 }
 
 // State reports enrichment's state for /status.
