@@ -680,3 +680,35 @@ func BenchmarkDigestFold(b *testing.B) {
 		d.fold(&ev)
 	}
 }
+
+// TestAnalysisEditsWaitForALull: while alerts keep coming, analysis edits
+// take no slot; they go once the chat has been quiet for two slots.
+func TestAnalysisEditsWaitForALull(t *testing.T) {
+	f := newFakeAPI(t)
+	const slot = 100 * time.Millisecond
+	h := newHarness(t, f, newMemKV(), func(o *Options) {
+		o.Chats = []int64{5}
+		o.Limits.PerChat = slot
+		o.DigestMin = 1000 // keep every alert on its own for this test
+	})
+	const n = 8
+	for i := 1; i <= n; i++ {
+		ev := testEvent("BTCUSDT", event.Long, 2e6)
+		ev.Seq = uint64(i)
+		h.b.Offer(&ev)
+		f.waitN("sendMessage", i)
+		if i == 1 {
+			h.b.Annotate(event.Analysis{Seq: 1, Risk: event.RiskLow, Summary: "one", Source: "rules"})
+		}
+		time.Sleep(3 * slot / 2) // 150 ms apart: never a two-slot lull
+	}
+	sends := f.requests("sendMessage")
+	lastAlert := sends[len(sends)-1].at
+	edit := f.waitN("editMessageText", 1)[0]
+	if edit.at.Before(lastAlert) {
+		t.Fatalf("an edit went out %v before the last alert, while alerts kept coming", lastAlert.Sub(edit.at))
+	}
+	if d := edit.at.Sub(lastAlert); d < 2*slot-10*time.Millisecond || d > 2*slot+slot {
+		t.Errorf("edit %v after the last alert; want about two slots (%v)", d, 2*slot)
+	}
+}

@@ -37,9 +37,12 @@ type chatRun struct {
 	// over holds alerts that found the chat's queue full, already folded
 	// (see chat.push): they join the next digest so its totals stay equal
 	// to the alerts even when the queue overflows.
-	over    digest
-	backoff time.Duration
-	buf     []byte
+	over digest
+	// lastAlert is when the chat's last alert or digest was sent: analysis
+	// edits wait for a lull after it (see slotFreeUnlessAlert).
+	lastAlert time.Time
+	backoff   time.Duration
+	buf       []byte
 }
 
 type sentAlert struct {
@@ -141,6 +144,7 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 		return
 	}
 	r.backoff = 0
+	r.lastAlert = time.Now()
 	r.b.m.sent.Inc()
 	r.remember(ev, msg.MessageID, text)
 	r.delivered(ev)
@@ -232,6 +236,7 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 	}
 	r.backoff = 0
 	d.lastFold = time.Now()
+	r.lastAlert = d.lastFold
 	r.over = digest{}
 	for i := range r.pending {
 		r.delivered(&r.pending[i])
@@ -254,17 +259,24 @@ func (r *chatRun) closeDigest(ctx context.Context) {
 	}
 }
 
-// slotFreeUnlessAlert waits, without booking it, until the chat's next send
-// slot is free. It returns false as soon as an alert is waiting, so that an
-// analysis edit never makes a raw alert wait a slot behind it: the LLM must
-// never slow the alert. It returns true on ctx's end so the caller's own
-// wait notices it.
+// slotFreeUnlessAlert waits, without booking it, until an analysis edit
+// may take the chat's next send slot. It returns false as soon as an alert
+// is waiting, so that an edit never makes a raw alert wait a slot behind it:
+// the LLM must never slow the alert. Edits also use only spare capacity:
+// a slot is spare once the chat has sent no alert for two slots, so while
+// alerts keep coming (a chat near Telegram's one message a second) edits
+// wait for the lull instead of taking the slots alerts will need. It
+// returns true on ctx's end so the caller's own wait notices it.
 func (r *chatRun) slotFreeUnlessAlert(ctx context.Context) bool {
 	for {
 		if r.c.hasQueued() {
 			return false
 		}
-		d := time.Until(r.b.lim.peek(r.c.id, time.Now()))
+		at := r.b.lim.peek(r.c.id, time.Now())
+		if lull := r.lastAlert.Add(2 * r.b.o.Limits.PerChat); lull.After(at) {
+			at = lull
+		}
+		d := time.Until(at)
 		if d <= 0 {
 			return true
 		}
