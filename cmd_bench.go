@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	gometrics "runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -401,10 +402,18 @@ func emit(ctx context.Context, ex *ingest.Loopback, src *frameSource, rate int, 
 func soakRun(ctx context.Context, ex *ingest.Loopback, src *frameSource, o benchOptions, sent *int64) []soakSample {
 	var out []soakSample
 	start := time.Now()
+	// The trend is taken on what a leak grows: the heap still live after
+	// the last collection (HeapAlloc is a sawtooth of garbage) and private
+	// memory (RssAnon; VmRSS also holds the log's mmap, which grows with
+	// the log and shrinks when bbolt remaps).
+	live := []gometrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	sample := func() {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		out = append(out, soakSample{at: time.Since(start), heap: int64(ms.HeapAlloc), rss: procStatus("VmRSS"), goroutines: runtime.NumGoroutine()})
+		gometrics.Read(live)
+		var h int64
+		if live[0].Value.Kind() == gometrics.KindUint64 {
+			h = int64(live[0].Value.Uint64())
+		}
+		out = append(out, soakSample{at: time.Since(start), heap: h, rss: procStatus("RssAnon"), goroutines: runtime.NumGoroutine()})
 	}
 	sample()
 	for time.Since(start) < o.soak && ctx.Err() == nil {
@@ -480,7 +489,7 @@ func (r *benchResult) judge() {
 	if len(r.soak) > 2 {
 		heap, rss, gor := r.soakSlopes()
 		if heap > 512<<10 || rss > 1<<20 || gor > 1 {
-			miss("growth: heap %+.0f KiB/min, RSS %+.0f KiB/min, goroutines %+.2f/min", heap/1024, rss/1024, gor)
+			miss("growth: live heap %+.0f KiB/min, private RSS %+.0f KiB/min, goroutines %+.2f/min", heap/1024, rss/1024, gor)
 		}
 	}
 }
@@ -536,12 +545,12 @@ func (r *benchResult) print(w io.Writer) {
 	p("cpu               %.2f s user+sys = %.0f%% of one core", r.cpu.Seconds(), 100*r.cpu.Seconds()/r.elapsed.Seconds())
 	if len(r.soak) > 0 {
 		p("")
-		p("soak samples (t, heap MiB, RSS MiB, goroutines):")
+		p("soak samples (t, live heap MiB, private RSS MiB, goroutines):")
 		for _, s := range r.soak {
 			p("  %7s  %6.1f  %6.1f  %d", s.at.Round(time.Second), float64(s.heap)/(1<<20), float64(s.rss)/(1<<20), s.goroutines)
 		}
 		heap, rss, gor := r.soakSlopes()
-		p("trend after warm-up: heap %+.1f KiB/min, RSS %+.1f KiB/min, goroutines %+.2f/min; LLM analyses %d", heap/1024, rss/1024, gor, r.llmAnswered)
+		p("trend after warm-up: live heap %+.1f KiB/min, private RSS %+.1f KiB/min, goroutines %+.2f/min; LLM analyses %d", heap/1024, rss/1024, gor, r.llmAnswered)
 	}
 	for _, n := range r.notes {
 		p("%s", n)
