@@ -48,6 +48,19 @@ type benchOptions struct {
 	cpuprof   string
 }
 
+// expectedEvents is how many events the run will send, for sizing buffers.
+func (o benchOptions) expectedEvents() int {
+	d := o.duration
+	if o.soak > 0 {
+		d = o.soak
+	}
+	n := float64(o.rate) * (d.Seconds() + 5)
+	if o.pattern == "burst" {
+		n += float64(o.burstRate) * o.burstFor.Seconds()
+	}
+	return int(min(n, 1<<26))
+}
+
 func cmdBench(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var o benchOptions
@@ -228,7 +241,9 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 	cfg.Enrich.Enabled = o.soak > 0
 	cfg.Enrich.BaseURL = llm.url() + "/v1"
 	cfg.Enrich.MinUSD = o.tgMinUSD
-	lat := &latencySink{samples: make([]time.Duration, 0, 1<<16)}
+	// Room for every sample up front: a slice that doubles as it fills
+	// would be the bench's own memory growth, and the soak measures growth.
+	lat := &latencySink{samples: make([]time.Duration, 0, o.expectedEvents()+1<<12)}
 	svc, err := newService(serviceOptions{
 		Config: cfg, Logger: newLogger(logw, cfg), Stdout: lat, Listener: "127.0.0.1:0",
 		TGToken: benchToken, LLMKey: "sk-bench-loopback-only",
