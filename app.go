@@ -281,7 +281,15 @@ func (s *service) run(ctx context.Context) error {
 		go func() {
 			defer st.wg.Done()
 			if err := fn(c); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
+				err = fmt.Errorf("%s: %w", name, err)
+				select {
+				case errs <- err:
+				default:
+					// Only the first error is waited for; a later one
+					// must not block this goroutine (and the shutdown
+					// that waits for it).
+					s.log.Error("component failed", "err", err)
+				}
 			}
 		}()
 	}
