@@ -111,20 +111,24 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 
 // benchResult is what a bench run measured.
 type benchResult struct {
-	o                  benchOptions
-	sent               int64
-	elapsed            time.Duration
-	logged             int
-	lastSeq            uint64
-	seqOK              bool
-	ringDrops          uint64
-	storeDrops         float64
-	tgDrops            float64 // analyses dropped from a chat's queue
-	tgFolded           float64 // alerts counted straight into a digest (queue full)
-	termDrops          float64
-	slowKicks          bool
-	onBox              []time.Duration // every event: receive → sink goroutine formats it
-	tgAlerts           []time.Duration // alerts sent as their own message: receive → request built
+	o          benchOptions
+	sent       int64
+	elapsed    time.Duration
+	logged     int
+	lastSeq    uint64
+	seqOK      bool
+	ringDrops  uint64
+	storeDrops float64
+	tgDrops    float64 // analyses dropped from a chat's queue
+	tgFolded   float64 // alerts counted straight into a digest (queue full)
+	termDrops  float64
+	slowKicks  bool
+	onBox      []time.Duration // every event: receive → sink goroutine formats it
+	tgAlerts   []time.Duration // alerts sent as their own message: receive → request built
+	// tgFloor is, for the same alerts, the least wait Telegram's limit of
+	// one message a second per chat allows given their arrival times: what
+	// any bot would have to wait, so the difference is the bot's own.
+	tgFloor            []time.Duration
 	tgMessages         int
 	digestLag          time.Duration // burst end → last digest update
 	digestCount        int
@@ -354,10 +358,12 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 	r.onBox = lat.take()
 	msgs := bot.messages()
 	r.tgMessages = len(msgs)
+	var arrivals []time.Time
 	for _, m := range msgs {
 		if m.Method == "sendMessage" && strings.Contains(m.Text, " liquidated</b>") {
 			if d, ok := parseOnBox([]byte(m.Text), "on-box "); ok {
 				r.tgAlerts = append(r.tgAlerts, d)
+				arrivals = append(arrivals, m.At.Add(-d))
 			}
 		}
 		// The digest is current from the first update that carries its
@@ -368,6 +374,16 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 				r.digestLag, r.digestCount = m.At.Sub(burstEnd), n
 			}
 		}
+	}
+	slices.SortFunc(arrivals, func(a, b time.Time) int { return a.Compare(b) })
+	var free time.Time
+	for _, at := range arrivals {
+		send := at
+		if free.After(send) {
+			send = free
+		}
+		r.tgFloor = append(r.tgFloor, send.Sub(at))
+		free = send.Add(time.Second)
 	}
 	if err := r.checkLog(filepath.Join(dir, cfg.Store.Path), startSeq); err != nil {
 		return nil, err
@@ -550,6 +566,9 @@ func (r *benchResult) print(w io.Writer) {
 	p("                  telegram: %.0f alerts folded into the digest at a full queue (counted, not lost), %.0f analyses dropped (alerts inside a digest are not edited)", r.tgFolded, r.tgDrops)
 	p("on-box latency    receive → sink writer, every event (%d samples): %s", len(r.onBox), quantiles(r.onBox))
 	p("telegram alerts   receive → request built, %d single alerts: %s", len(r.tgAlerts), quantiles(r.tgAlerts))
+	if len(r.tgFloor) > 0 {
+		p("                  the least any bot could wait under 1 msg/s for those arrivals: %s", quantiles(r.tgFloor))
+	}
 	p("telegram          %d requests; %.0f alerts enqueued for the chat, %.0f sent alone", r.tgMessages, r.tgEnqueued, r.tgSingle)
 	if o.pattern == "burst" && o.soak == 0 {
 		p("digest            last update %v after the burst ended, counting %d liquidations", r.digestLag.Round(time.Millisecond), r.digestCount)
