@@ -5,6 +5,7 @@
 # to $CI_ARTIFACTS (or /tmp) for a human to look at.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. .ci/lib.sh
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "chromium not installed (Debian package chromium)" >&2; exit 1; }
 
@@ -19,7 +20,7 @@ out=${CI_ARTIFACTS:-/tmp}
 mkdir -p "$out"
 
 go build -o "$work/liqbox" .
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 "$work/liqbox" demo --duration 60s --speed 50 --listen "127.0.0.1:$port" --min-usd 1k >"$work/demo.out" 2>"$work/demo.err" &
 pid=$!
 url="http://127.0.0.1:$port/"

@@ -5,6 +5,7 @@
 # and the refusals (bad checksum, not root, no systemctl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. .ci/lib.sh
 repo=$(pwd)
 t=$(mktemp -d /tmp/liqbox-install-check.XXXXXX)
 cleanup() {
@@ -49,7 +50,7 @@ ok "fresh install: binary, 0600 env template, unit, default config"
 # The box: a config on loopback only (nothing leaves the machine), and a
 # systemctl stand-in that runs the installed binary like the unit does.
 root=$t/root
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 mkdir -p "$root/etc/liqbox" "$root/run"
 "$v1" config init | sed \
   -e "s#^listen = .*#listen = 127.0.0.1:$port#" \

@@ -5,6 +5,7 @@
 # names the metrics library fixes (go_cgo_calls_count and the like).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. .ci/lib.sh
 command -v promtool >/dev/null || { echo "promtool not installed (Debian package prometheus)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/liqbox-promtool.XXXXXX)
@@ -16,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/liqbox" .
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 "$work/liqbox" demo --duration 15s --speed 50 --listen "127.0.0.1:$port" --min-usd 1k >"$work/demo.out" 2>"$work/demo.err" &
 pid=$!
 
