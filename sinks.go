@@ -130,7 +130,8 @@ func appendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiReset...)
 		dst = append(dst, ansiBold...)
 	}
-	usd := telegram.AppendUSD(nil, ev.Notional, "unknown")
+	var ub [24]byte
+	usd := telegram.AppendUSD(ub[:0], ev.Notional, "unknown")
 	for i := len(usd); i < 9; i++ {
 		dst = append(dst, ' ')
 	}
