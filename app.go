@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -449,6 +450,12 @@ func (s *service) Status() telegram.StatusReport {
 	r.DiskLimit = s.cfg.Store.RetentionBytes
 	st := s.enr.State()
 	r.Enrichment = st.String()
+	if off := s.stages.clockOffset(); !math.IsNaN(off) {
+		r.ClockKnown = true
+		r.ClockOffset = time.Duration(off * 1e9)
+		r.ClockBound = s.cfg.HTTP.ClockWarn
+		r.ClockWarn = math.Abs(off) > s.cfg.HTTP.ClockWarn.Seconds()
+	}
 	return r
 }
 

@@ -494,7 +494,8 @@ type fakeStatus struct{}
 
 func (fakeStatus) Status() StatusReport {
 	return StatusReport{Venues: []VenueStatus{{Venue: "binance-usdm", Connections: 2, Configured: 2, LastFrame: 120 * time.Millisecond}},
-		RingDepth: 3, RingCap: 4096, DiskBytes: 5 << 20, Enrichment: "ok", Version: "v0.1.0", Uptime: time.Hour}
+		RingDepth: 3, RingCap: 4096, DiskBytes: 5 << 20, Enrichment: "ok", Version: "v0.1.0", Uptime: time.Hour,
+		ClockKnown: true, ClockOffset: 412 * time.Millisecond, ClockWarn: true, ClockBound: 250 * time.Millisecond}
 }
 
 type fakeCost struct{}
@@ -523,7 +524,8 @@ func TestHistoryCommands(t *testing.T) {
 	if got := h.command(owner, 4, "/top 1h"); !strings.Contains(got, "$400K") {
 		t.Errorf("/top 1h lacks the largest: %s", got)
 	}
-	if got := h.command(owner, 4, "/status"); !strings.Contains(got, "binance-usdm: 2/2 connections, last frame 120ms ago") || !strings.Contains(got, "5.0 MiB") {
+	if got := h.command(owner, 4, "/status"); !strings.Contains(got, "binance-usdm: 2/2 connections, last frame 120ms ago") || !strings.Contains(got, "5.0 MiB") ||
+		!strings.Contains(got, "Clock offset vs exchanges: 412ms, over the 250ms bound") {
 		t.Errorf("/status = %s", got)
 	}
 	if got := h.command(owner, 4, "/cost"); !strings.Contains(got, "&lt;model&gt;") {

@@ -75,6 +75,8 @@ type texts struct {
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
 	StatusEnrich   string // %s
+	StatusClock    string // %s offset, %s bound
+	StatusClockBad string // %s offset, %s bound: the warning
 	StatusVersion  string // %s version, %s uptime
 	CallbackMuted  string // %s symbol
 	CallbackBad    string

@@ -80,6 +80,8 @@ func init() {
 		StatusRing:     "Ring: %d/%d, %d dropped",
 		StatusDisk:     "Disk: %s used, limit %s",
 		StatusEnrich:   "Enrichment: %s",
+		StatusClock:    "Clock offset vs exchanges: %s (bound %s)",
+		StatusClockBad: "⚠️ Clock offset vs exchanges: %s, over the %s bound: exchange→box latency is not to be trusted; check NTP",
 		StatusVersion:  "Version %s, up %s",
 		CallbackMuted:  "%s muted for 1h",
 		CallbackBad:    "Unknown button.",

@@ -80,6 +80,8 @@ func init() {
 		StatusRing:     "Hàng đợi: %d/%d, bỏ %d",
 		StatusDisk:     "Ổ đĩa: dùng %s, giới hạn %s",
 		StatusEnrich:   "Phân tích: %s",
+		StatusClock:    "Lệch đồng hồ so với sàn: %s (ngưỡng %s)",
+		StatusClockBad: "⚠️ Lệch đồng hồ so với sàn: %s, vượt ngưỡng %s: độ trễ sàn→máy không đáng tin; hãy kiểm tra NTP",
 		StatusVersion:  "Phiên bản %s, chạy %s",
 		CallbackMuted:  "Đã tắt %s 1 giờ",
 		CallbackBad:    "Nút không hợp lệ.",

@@ -59,8 +59,15 @@ type StatusReport struct {
 	DiskBytes  int64
 	DiskLimit  int64  // 0 when unbounded
 	Enrichment string // e.g. "ok", "circuit open", "budget exhausted", "off"
-	Version    string
-	Uptime     time.Duration
+	// ClockOffset is the estimate of the box clock's offset from the
+	// exchanges (plus network latency); Known is false before any event.
+	// ClockWarn is set when it exceeds the configured bound ClockBound.
+	ClockOffset time.Duration
+	ClockKnown  bool
+	ClockWarn   bool
+	ClockBound  time.Duration
+	Version     string
+	Uptime      time.Duration
 }
 
 // StatusSource provides the /status report.

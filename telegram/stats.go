@@ -164,6 +164,13 @@ func (b *Bot) statusCmd(t *texts) string {
 	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDisk, bytesName(st.DiskBytes), limit)))
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	if st.ClockKnown {
+		f := t.StatusClock
+		if st.ClockWarn {
+			f = t.StatusClockBad
+		}
+		sb.WriteString("\n" + escape(fmt.Sprintf(f, st.ClockOffset.Round(time.Microsecond), st.ClockBound)))
+	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVersion, st.Version, st.Uptime.Round(time.Second))))
 	return sb.String()
 }
