@@ -66,7 +66,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	var o benchOptions
 	fs.IntVar(&o.rate, "rate", 2000, "frames per second (steady pattern, and before/after a burst)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of the steady run")
-	fs.StringVar(&o.pattern, "pattern", "steady", "steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet)")
+	fs.StringVar(&o.pattern, "pattern", "steady", "steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other)")
 	fs.IntVar(&o.burstRate, "burst-rate", 50000, "frames per second during the burst")
 	fs.DurationVar(&o.burstFor, "burst-for", 10*time.Second, "length of the burst")
 	fs.DurationVar(&o.soak, "soak", 0, "soak for this long at --rate with enrichment against a loopback LLM, sampling memory")
@@ -78,8 +78,11 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.pattern != "steady" && o.pattern != "burst" {
-		return fmt.Errorf("%w: --pattern %q: want steady or burst", errUsage, o.pattern)
+	if o.pattern != "steady" && o.pattern != "burst" && o.pattern != "mix" {
+		return fmt.Errorf("%w: --pattern %q: want steady, burst or mix", errUsage, o.pattern)
+	}
+	if o.pattern == "mix" && o.soak > 0 {
+		return fmt.Errorf("%w: --soak runs Binance USD-M only; drop --pattern mix", errUsage)
 	}
 	if o.rate <= 0 || o.burstRate <= 0 || o.conns <= 0 {
 		return fmt.Errorf("%w: --rate, --burst-rate and --conns must be positive", errUsage)
@@ -144,6 +147,35 @@ type benchResult struct {
 	goVersion, cpuName string
 	failed             bool
 	notes              []string
+	mix                *mixResult // --pattern mix only
+}
+
+// mixResult is the per-venue account of a mix run.
+type mixResult struct {
+	src      *mixSource
+	venues   []mixVenueResult
+	mismatch int // logged events no frame sent: wrong side, symbol, price or notional
+}
+
+type mixVenueResult struct {
+	venue      event.Venue
+	sent       int64
+	decoded    float64 // liqbox_ingest_events_total, every connection
+	decodeErrs float64
+	logged     int
+	long       int
+	short      int
+	unknownUSD int // logged with no notional
+	onBox      []time.Duration
+}
+
+func (m *mixResult) lane(v event.Venue) *mixVenueResult {
+	for i := range m.venues {
+		if m.venues[i].venue == v {
+			return &m.venues[i]
+		}
+	}
+	return nil
 }
 
 type soakSample struct {
@@ -157,9 +189,13 @@ type soakSample struct {
 // right after the pipeline hands the event over, exactly as the Telegram
 // scheduler formats a message before writing its request).
 type latencySink struct {
-	mu      sync.Mutex // guards samples and partial
+	mu      sync.Mutex // guards samples, venues and partial
 	samples []time.Duration
 	partial []byte
+	// tagVenue also records each sample's venue (the line's second
+	// field), for the mix pattern's per-venue figures.
+	tagVenue bool
+	venues   []event.Venue
 }
 
 func (l *latencySink) Write(p []byte) (int, error) {
@@ -177,6 +213,13 @@ func (l *latencySink) Write(p []byte) (int, error) {
 		}
 		if d, ok := parseOnBox(data[:i], "on-box "); ok {
 			l.samples = append(l.samples, d)
+			if l.tagVenue {
+				var v event.Venue
+				if f := bytes.Fields(data[:i]); len(f) > 1 {
+					v, _ = event.ParseVenue(string(f[1]))
+				}
+				l.venues = append(l.venues, v)
+			}
 		}
 		data = data[i+1:]
 	}
@@ -188,6 +231,19 @@ func (l *latencySink) take() []time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]time.Duration(nil), l.samples...)
+}
+
+// byVenue returns the samples of venue v (tagVenue only).
+func (l *latencySink) byVenue(v event.Venue) []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []time.Duration
+	for i, x := range l.venues {
+		if x == v {
+			out = append(out, l.samples[i])
+		}
+	}
+	return out
 }
 
 // parseOnBox reads the duration after marker: "85µs", "85 µs", "1.23ms",
@@ -208,15 +264,36 @@ func parseOnBox(line []byte, marker string) (time.Duration, bool) {
 
 func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult, error) {
 	r := &benchResult{o: o, goVersion: runtime.Version(), cpuName: cpuModel(), load0: loadAvg()}
-	src, err := newFrameSource()
-	if err != nil {
-		return nil, err
+	var (
+		ex   *ingest.Loopback
+		src  *frameSource
+		mx   *mixExchanges
+		msrc *mixSource
+		err  error
+	)
+	if o.pattern == "mix" {
+		if msrc, err = newMixSource(); err != nil {
+			return nil, err
+		}
+		if mx, err = newMixExchanges(o.conns); err != nil {
+			return nil, err
+		}
+		defer mx.close()
+		ex = mx.ex[event.BinanceUSDM]
+		r.mix = &mixResult{src: msrc}
+		for _, l := range msrc.lanes {
+			r.mix.venues = append(r.mix.venues, mixVenueResult{venue: l.venue})
+		}
+	} else {
+		if src, err = newFrameSource(); err != nil {
+			return nil, err
+		}
+		ex, err = ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
+		}
+		defer ex.Close()
 	}
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
-	}
-	defer ex.Close()
 	bot, err := newBotAPI()
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the loopback Bot API: %w", err)
@@ -240,6 +317,9 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 		return nil, err
 	}
 	benchConfig(cfg, ex.URL("/market/stream?streams=!forceOrder@arr"), dir, o.conns)
+	if mx != nil {
+		mixConfig(cfg, mx, o.conns)
+	}
 	cfg.Telegram.APIURL = bot.url()
 	cfg.Telegram.MinUSD = o.tgMinUSD
 	cfg.Enrich.Enabled = o.soak > 0
@@ -247,7 +327,7 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 	cfg.Enrich.MinUSD = o.tgMinUSD
 	// Room for every sample up front: a slice that doubles as it fills
 	// would be the bench's own memory growth, and the soak measures growth.
-	lat := &latencySink{samples: make([]time.Duration, 0, o.expectedEvents()+1<<12)}
+	lat := &latencySink{samples: make([]time.Duration, 0, o.expectedEvents()+1<<12), tagVenue: mx != nil}
 	svc, err := newService(serviceOptions{
 		Config: cfg, Logger: newLogger(logw, cfg), Stdout: lat, Listener: "127.0.0.1:0",
 		TGToken: benchToken, LLMKey: "sk-bench-loopback-only",
@@ -263,7 +343,14 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 		return <-runErr
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = ex.WaitClients(wctx, o.conns)
+	if mx != nil {
+		err = mx.waitClients(wctx)
+		if err == nil {
+			err = waitStreamsLive(wctx, svc.streams)
+		}
+	} else {
+		err = ex.WaitClients(wctx, o.conns)
+	}
 	cancel()
 	if err != nil {
 		stopSvc()
@@ -302,6 +389,8 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 		r.soak = soakRun(ctx, ex, src, o, &r.sent)
 	case o.pattern == "steady":
 		r.sent += emit(ctx, ex, src, o.rate, o.duration)
+	case o.pattern == "mix":
+		r.sent += emitMix(ctx, mx, msrc, o.rate, o.duration)
 	case o.pattern == "burst":
 		r.sent += emit(ctx, ex, src, o.rate, 2*time.Second)
 		r.sent += emit(ctx, ex, src, o.burstRate, o.burstFor)
@@ -352,10 +441,24 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 	r.tgEnqueued = metricSum(svc.set, "liqbox_telegram_enqueued_total")
 	r.tgSingle = metricSum(svc.set, `liqbox_telegram_sent_total{kind="alert"}`)
 	r.slowKicks = ex.Accepted() > int64(o.conns)
+	if mx != nil {
+		r.slowKicks = mx.slowKicks()
+		decoded := venueCounts(svc.set, "liqbox_ingest_events_total")
+		errs := venueCounts(svc.set, "liqbox_ingest_decode_errors_total")
+		for _, l := range msrc.lanes {
+			vr := r.mix.lane(l.venue)
+			vr.sent, vr.decoded, vr.decodeErrs = l.sent, decoded[l.venue], errs[l.venue]
+		}
+	}
 	if err := stopSvc(); err != nil {
 		return nil, fmt.Errorf("the service failed during the bench: %w", err)
 	}
 	r.onBox = lat.take()
+	if r.mix != nil {
+		for i := range r.mix.venues {
+			r.mix.venues[i].onBox = lat.byVenue(r.mix.venues[i].venue)
+		}
+	}
 	msgs := bot.messages()
 	r.tgMessages = len(msgs)
 	var arrivals []time.Time
@@ -474,6 +577,9 @@ func (r *benchResult) checkLog(path string, startSeq uint64) error {
 		}
 		prev = ev.Seq
 		r.logged++
+		if r.mix != nil {
+			r.mix.tally(ev)
+		}
 		return nil
 	})
 	if err != nil {
@@ -497,7 +603,20 @@ func (r *benchResult) judge() {
 	if r.slowKicks {
 		miss("the loopback exchange dropped a reader as too slow")
 	}
-	if r.o.soak == 0 && r.o.pattern == "steady" && r.o.rate <= 2000 {
+	if r.mix != nil {
+		for _, v := range r.mix.venues {
+			if int64(v.logged) != v.sent {
+				miss("%s: %d events logged of %d frames sent", v.venue, v.logged, v.sent)
+			}
+			if v.decodeErrs > 0 {
+				miss("%s: %.0f frames failed to decode", v.venue, v.decodeErrs)
+			}
+		}
+		if r.mix.mismatch > 0 {
+			miss("%d logged events match no frame sent (side, symbol, price or USD notional wrong)", r.mix.mismatch)
+		}
+	}
+	if r.o.soak == 0 && (r.o.pattern == "steady" || r.o.pattern == "mix") && r.o.rate <= 2000 {
 		if p := pct(r.onBox, 50); p > 100*time.Microsecond {
 			miss("p50 %v > 100µs", p)
 		}
@@ -565,6 +684,9 @@ func (r *benchResult) print(w io.Writer) {
 	p("drops             ring %d, store %.0f, terminal %.0f; slow-reader kicks: %v", r.ringDrops, r.storeDrops, r.termDrops, r.slowKicks)
 	p("                  telegram: %.0f alerts folded into the digest at a full queue (counted, not lost), %.0f analyses dropped (alerts inside a digest are not edited)", r.tgFolded, r.tgDrops)
 	p("on-box latency    receive → sink writer, every event (%d samples): %s", len(r.onBox), quantiles(r.onBox))
+	if r.mix != nil {
+		r.mix.print(p)
+	}
 	p("telegram alerts   receive → request built, %d single alerts: %s", len(r.tgAlerts), quantiles(r.tgAlerts))
 	if len(r.tgFloor) > 0 {
 		p("                  the least any bot could wait under 1 msg/s for those arrivals: %s", quantiles(r.tgFloor))
