@@ -71,7 +71,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	fs.DurationVar(&o.burstFor, "burst-for", 10*time.Second, "length of the burst")
 	fs.DurationVar(&o.soak, "soak", 0, "soak for this long at --rate with enrichment against a loopback LLM, sampling memory")
 	fs.DurationVar(&o.sample, "sample-every", 10*time.Second, "soak sampling period")
-	fs.IntVar(&o.conns, "conns", 2, "redundant connections to the loopback exchange (every frame arrives that many times)")
+	fs.IntVar(&o.conns, "conns", 2, "redundant connections to the loopback exchange (every frame arrives that many times; in the mix, Binance USD-M's, the other venues keep one)")
 	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold")
 	fs.StringVar(&o.dir, "dir", "", "directory for the log (default: a temporary one, deleted after)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
