@@ -524,7 +524,7 @@ func mixConfig(cfg *Config, mx *mixExchanges, usdmConns int) {
 func emitMix(ctx context.Context, mx *mixExchanges, src *mixSource, rate int, d time.Duration) int64 {
 	start := time.Now()
 	var sent int64
-	t := time.NewTicker(time.Millisecond)
+	t := time.NewTicker(emitTick(rate))
 	defer t.Stop()
 	for {
 		el := time.Since(start)
