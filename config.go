@@ -438,6 +438,11 @@ func (c *Config) validate() error {
 	if !any {
 		return errors.New("config: no venue enabled: set enabled = true in at least one [venue.NAME] section")
 	}
+	if bm := c.Venues[event.BitMEX]; bm.Enabled && bm.Conns > 1 {
+		// Its rows carry no time, so the copies a second connection brings
+		// differ in receive time and would each be alerted.
+		return fmt.Errorf("config: venue.bitmex.conns = %d: BitMEX liquidation rows carry no timestamp, so copies from redundant connections cannot be told apart; use 1", bm.Conns)
+	}
 	if _, ok := c.Enrich.Prices[c.Enrich.Model]; !ok {
 		if _, ok := enrich.DefaultPrices()[c.Enrich.Model]; !ok {
 			return fmt.Errorf("config: enrich.model %q has no price: add it under [enrich.prices] as input/output USD per million tokens", c.Enrich.Model)

@@ -110,6 +110,7 @@ func TestConfigErrorsNameLineKeyAndValue(t *testing.T) {
 		{"key before section", "queue = 1\n", []string{":1:", "outside any [section]"}},
 		{"bad price", "[enrich.prices]\nx = 1\n", []string{"enrich.prices.x", "input/output"}},
 		{"unpriced model", "[enrich]\nmodel = mystery\n", []string{`"mystery"`, "[enrich.prices]"}},
+		{"redundant bitmex", "[venue.bitmex]\nconns = 2\n", []string{"venue.bitmex.conns = 2", "no timestamp"}},
 		{"no venue", "[venue.binance-usdm]\nenabled = false\n[venue.binance-coinm]\nenabled = false\n[venue.bybit]\nenabled = false\n[venue.okx]\nenabled = false\n[venue.bitmex]\nenabled = false\n", []string{"no venue enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
