@@ -404,7 +404,12 @@ func TestOffsetPersisted(t *testing.T) {
 	f := newFakeAPI(t)
 	h := newHarness(t, f, kv, nil)
 	h.command(owner, 3, "/help")
-	v, _ := kv.Get(bucketState, keyOffset)
+	// The offset is saved once the update is handled, which may be just
+	// after the reply went out (under emulation, noticeably after).
+	var v []byte
+	for deadline := time.Now().Add(5 * time.Second); len(v) != 8 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		v, _ = kv.Get(bucketState, keyOffset)
+	}
 	if len(v) != 8 {
 		t.Fatalf("offset not saved")
 	}
