@@ -123,7 +123,7 @@ func newService(o serviceOptions) (*service, error) {
 			RefreshEvery:     vs.RefreshEvery,
 			StaleAfter:       vs.StaleAfter,
 			HTTPClient:       o.HTTPClient,
-			Logger:           s.log.With("component", "instruments", "venue", v.String()),
+			Logger:           s.log, // ingest adds component and venue itself
 			Metrics:          s.set,
 		}
 		inst, err := ingest.NewInstruments(v, vc)

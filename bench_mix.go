@@ -278,29 +278,10 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 }
 
 // appendCOINMFrame builds a COIN-M combined-stream forceOrder frame; q is
-// in contracts.
+// in contracts and the fill price is the order price.
 func appendCOINMFrame(dst []byte, r *mixRow, tMs int64) []byte {
-	dst = append(dst, `{"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":`...)
-	dst = strconv.AppendInt(dst, tMs+3, 10)
-	dst = append(dst, `,"o":{"s":"`...)
-	dst = append(dst, r.in.sym...)
-	dst = append(dst, `","ps":"`...)
-	dst = append(dst, r.in.pair...)
-	dst = append(dst, `","S":"`...)
-	dst = append(dst, r.src.Side...)
-	dst = append(dst, `","o":"LIMIT","f":"IOC","q":"`...)
-	dst = append(dst, r.qty...)
-	dst = append(dst, `","p":"`...)
-	dst = append(dst, r.price...)
-	dst = append(dst, `","ap":"`...)
-	dst = append(dst, r.price...)
-	dst = append(dst, `","X":"FILLED","l":"`...)
-	dst = append(dst, r.qty...)
-	dst = append(dst, `","z":"`...)
-	dst = append(dst, r.qty...)
-	dst = append(dst, `","T":`...)
-	dst = strconv.AppendInt(dst, tMs, 10)
-	return append(dst, `}}}`...)
+	return appendFrame(dst, &sampleRow{Symbol: r.in.sym, Pair: r.in.pair, Side: r.src.Side,
+		Qty: r.qty, Price: r.price, AvgPrice: r.price, LastQty: r.qty, FilledQty: r.qty}, tMs)
 }
 
 // appendBybitFrame builds a Bybit allLiquidation frame: "S" is the side
@@ -522,32 +503,16 @@ func mixConfig(cfg *Config, mx *mixExchanges, usdmConns int) {
 // emitMix is emit over every venue: rate frames per second in total for d,
 // each frame to the loopback exchange of the venue whose turn it is.
 func emitMix(ctx context.Context, mx *mixExchanges, src *mixSource, rate int, d time.Duration) int64 {
-	start := time.Now()
-	var sent int64
-	t := time.NewTicker(emitTick(rate))
-	defer t.Stop()
-	for {
-		el := time.Since(start)
-		if el >= d || ctx.Err() != nil {
-			return sent
+	return pace(ctx, rate, d, emitTick(rate), func(nowMs int64) {
+		l := src.pick()
+		f, inverse := l.next(nowMs)
+		ex := mx.ex[l.venue]
+		if inverse {
+			ex = mx.bybitInv
 		}
-		due := int64(el.Seconds()*float64(rate)) + 1
-		now := time.Now().UnixMilli()
-		for ; sent < due; sent++ {
-			l := src.pick()
-			f, inverse := l.next(now)
-			ex := mx.ex[l.venue]
-			if inverse {
-				ex = mx.bybitInv
-			}
-			ex.Broadcast(f)
-			l.sent++
-		}
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-	}
+		ex.Broadcast(f)
+		l.sent++
+	})
 }
 
 // bybitAnswer answers the Bybit client's application ping and acknowledges

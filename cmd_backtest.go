@@ -102,10 +102,7 @@ func cmdBacktest(_ context.Context, a *app, args []string) error {
 	if q.minUSD != "" {
 		return fmt.Errorf("%w: backtest takes --threshold, not --min-usd", errUsage)
 	}
-	if err := q.parse(time.Now()); err != nil {
-		return err
-	}
-	st, err := q.open()
+	st, err := q.parseAndOpen(time.Now())
 	if err != nil {
 		return err
 	}

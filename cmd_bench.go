@@ -521,12 +521,21 @@ func emitTick(rate int) time.Duration {
 }
 
 func emit(ctx context.Context, ex *ingest.Loopback, src *frameSource, rate int, d time.Duration) int64 {
-	start := time.Now()
-	var sent int64
 	// One venue's frames leave in 1 ms steps, several per step at high
 	// rates: Binance pushes its liquidation snapshots in clumps, so a
 	// connection reading more than one frame at a time is the real case.
-	t := time.NewTicker(time.Millisecond)
+	return pace(ctx, rate, d, time.Millisecond, func(nowMs int64) {
+		f, _ := src.next(nowMs)
+		ex.Broadcast(f)
+	})
+}
+
+// pace calls send rate times a second for d, in steps of tick, catching up
+// on what is due at each step; it returns how many it sent.
+func pace(ctx context.Context, rate int, d, tick time.Duration, send func(nowMs int64)) int64 {
+	start := time.Now()
+	var sent int64
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		el := time.Since(start)
@@ -536,8 +545,7 @@ func emit(ctx context.Context, ex *ingest.Loopback, src *frameSource, rate int, 
 		due := int64(el.Seconds()*float64(rate)) + 1
 		now := time.Now().UnixMilli()
 		for ; sent < due; sent++ {
-			f, _ := src.next(now)
-			ex.Broadcast(f)
+			send(now)
 		}
 		select {
 		case <-ctx.Done():

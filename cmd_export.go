@@ -26,10 +26,7 @@ func cmdExport(_ context.Context, a *app, args []string) error {
 	if *format != "csv" && *format != "jsonl" {
 		return fmt.Errorf("%w: --format %q: want csv or jsonl", errUsage, *format)
 	}
-	if err := q.parse(time.Now()); err != nil {
-		return err
-	}
-	st, err := q.open()
+	st, err := q.parseAndOpen(time.Now())
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,14 @@ func (q *logQuery) match(ev *event.Event) bool {
 	return true
 }
 
+// parseAndOpen checks the flags, then opens the log read-only.
+func (q *logQuery) parseAndOpen(now time.Time) (*store.Store, error) {
+	if err := q.parse(now); err != nil {
+		return nil, err
+	}
+	return q.open()
+}
+
 // open opens the log read-only; it works while `liqbox run` writes it.
 func (q *logQuery) open() (*store.Store, error) {
 	path, err := logPath(q.db, q.config)

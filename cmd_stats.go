@@ -179,10 +179,7 @@ func cmdStats(_ context.Context, a *app, args []string) error {
 	if *top < 1 {
 		return fmt.Errorf("%w: --top %s: want at least 1", errUsage, strconv.Itoa(*top))
 	}
-	if err := q.parse(time.Now()); err != nil {
-		return err
-	}
-	st, err := q.open()
+	st, err := q.parseAndOpen(time.Now())
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,10 @@ import (
 // sampleRow is one recorded liquidation: the fields of a forceOrder "o".
 type sampleRow struct {
 	Symbol, Side, Qty, Price, AvgPrice, LastQty, FilledQty string
-	TimeMs                                                 int64
+	// Pair is COIN-M's "ps" (BTCUSD for BTCUSD_PERP); empty means the
+	// symbol itself, as USD-M sends.
+	Pair   string
+	TimeMs int64
 }
 
 // sampleSession is one recording, in time order.
@@ -83,7 +86,8 @@ func loadSample() ([]sampleSession, error) {
 	return out, nil
 }
 
-// appendFrame builds the combined-stream frame Binance sends for row,
+// appendFrame builds the combined-stream forceOrder frame Binance sends
+// (USD-M and COIN-M alike) for row,
 // stamped with event time tMs (the demo replays at "now", not in 2024).
 func appendFrame(dst []byte, row *sampleRow, tMs int64) []byte {
 	dst = append(dst, `{"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":`...)
@@ -105,7 +109,11 @@ func appendFrame(dst []byte, row *sampleRow, tMs int64) []byte {
 	dst = append(dst, `","T":`...)
 	dst = strconv.AppendInt(dst, tMs, 10)
 	dst = append(dst, `,"ps":"`...)
-	dst = append(dst, row.Symbol...)
+	if row.Pair != "" {
+		dst = append(dst, row.Pair...)
+	} else {
+		dst = append(dst, row.Symbol...)
+	}
 	dst = append(dst, `","st":1}}}`...)
 	return dst
 }
