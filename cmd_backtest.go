@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/telegram"
+	"github.com/liqbox/liqbox/money"
 )
 
 // btAlert is one event a chat at some threshold would have been sent.
@@ -90,7 +90,7 @@ func cmdBacktest(_ context.Context, a *app, args []string) error {
 	}
 	var thresholds []float64
 	for _, s := range strings.Split(*thS, ",") {
-		v, ok := telegram.ParseUSD(s)
+		v, ok := money.ParseUSD(s)
 		if !ok {
 			return fmt.Errorf("%w: --threshold %q is not an amount (100k, 1.5m)", errUsage, s)
 		}

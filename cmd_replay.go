@@ -18,6 +18,7 @@ import (
 
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
 )
@@ -83,7 +84,7 @@ func (q *logQuery) parse(now time.Time) error {
 		}
 	}
 	if q.minUSD != "" {
-		v, ok := telegram.ParseUSD(q.minUSD)
+		v, ok := money.ParseUSD(q.minUSD)
 		if !ok {
 			return fmt.Errorf("%w: --min-usd %q is not an amount (250k, 1.5m)", errUsage, q.minUSD)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/telegram"
+	"github.com/liqbox/liqbox/money"
 )
 
 // tally is a count and the known USD behind it.
@@ -82,7 +82,7 @@ func (s *logStats) add(ev *event.Event) {
 	s.largest[i] = *ev
 }
 
-func usd(v float64) string { return string(telegram.AppendUSD(nil, v, "unknown")) }
+func usd(v float64) string { return string(money.AppendUSD(nil, v, "unknown")) }
 
 // ranked returns m's keys ordered by USD, then count, descending.
 func ranked[K comparable](m map[K]*tally, less func(a, b K) bool) []K {

@@ -17,6 +17,7 @@ import (
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/telegram"
 )
 
@@ -552,7 +553,7 @@ func setBytes(dst *int64, v string) error {
 
 // setUSD accepts the same forms as /setthreshold: 250k, 250000, 1.5m, $2M.
 func setUSD(dst *float64, v string) error {
-	f, ok := telegram.ParseUSD(v)
+	f, ok := money.ParseUSD(v)
 	if !ok && v != "0" {
 		return fmt.Errorf("%q is not a USD amount such as 100k, 250000 or 1.5m", v)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
-	"github.com/liqbox/liqbox/telegram"
+	"github.com/liqbox/liqbox/money"
 )
 
 // sampleRow is one recorded liquidation: the fields of a forceOrder "o".
@@ -240,7 +240,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
   alerts at or above $%s below; /metrics at http://%s/metrics, status page at http://%s/
   log in %s (deleted on exit); Ctrl-C to stop
 
-`, rows, *speed, ex.Addr(), *conns, strings.TrimPrefix(string(telegram.AppendUSD(nil, cfg.Alerts.MinUSD, "0")), "$"), svc.http.addr(), svc.http.addr(), dir)
+`, rows, *speed, ex.Addr(), *conns, strings.TrimPrefix(string(money.AppendUSD(nil, cfg.Alerts.MinUSD, "0")), "$"), svc.http.addr(), svc.http.addr(), dir)
 
 	playCtx, stopPlay := context.WithCancel(ctx)
 	played := make(chan int, 1)

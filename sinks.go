@@ -12,8 +12,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/pipeline"
-	"github.com/liqbox/liqbox/telegram"
 )
 
 // terminalSink prints one aligned line per alert. The pipeline only copies
@@ -131,7 +131,7 @@ func appendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiBold...)
 	}
 	var ub [24]byte
-	usd := telegram.AppendUSD(ub[:0], ev.Notional, "unknown")
+	usd := money.AppendUSD(ub[:0], ev.Notional, "unknown")
 	for i := len(usd); i < 9; i++ {
 		dst = append(dst, ' ')
 	}
@@ -141,7 +141,7 @@ func appendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 	}
 	dst = append(dst, "  @ "...)
 	n := len(dst)
-	dst = telegram.AppendPrice(dst, ev.Price)
+	dst = money.AppendPrice(dst, ev.Price)
 	for i := len(dst) - n; i < 12; i++ {
 		dst = append(dst, ' ')
 	}

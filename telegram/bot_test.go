@@ -431,20 +431,6 @@ func TestTokenScrubbed(t *testing.T) {
 	}
 }
 
-func TestParseUSD(t *testing.T) {
-	good := map[string]float64{"250k": 250e3, "250000": 250e3, "1.5m": 1.5e6, "$2M": 2e6, "1,000,000": 1e6, "10b": 10e9}
-	for in, want := range good {
-		if got, ok := ParseUSD(in); !ok || got != want {
-			t.Errorf("ParseUSD(%q) = %v, %v; want %v", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{"", "0", "-1", "NaN", "inf", "+Inf", "1e9", "0x10", "11b", "0.5", "k", "$", "1..2", "1k2"} {
-		if got, ok := ParseUSD(in); ok {
-			t.Errorf("ParseUSD(%q) = %v, accepted", in, got)
-		}
-	}
-}
-
 func TestFormat(t *testing.T) {
 	for v, want := range map[float64]string{950: "$950", 12_500: "$12.5K", 1_250_000: "$1.25M", 2.1e9: "$2.1B", 1e6: "$1M"} {
 		if got := usd(v, "?"); got != want {

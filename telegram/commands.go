@@ -12,6 +12,7 @@ import (
 	tu "github.com/mymmrac/telego/telegoutil"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 )
 
 const (
@@ -116,7 +117,7 @@ func (b *Bot) command(ctx context.Context, c *chat, user int64, cmd string, args
 		if len(args) != 1 {
 			return escape(t.ThresholdUsage)
 		}
-		v, ok := ParseUSD(args[0])
+		v, ok := money.ParseUSD(args[0])
 		if !ok {
 			return escape(t.ThresholdUsage)
 		}

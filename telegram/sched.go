@@ -15,6 +15,7 @@ import (
 	tu "github.com/mymmrac/telego/telegoutil"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 )
 
 const (
@@ -534,19 +535,19 @@ func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
 	dst = append(dst, "🌊 <b>"...)
 	dst = append(dst, strings.Replace(t.DigestTitle, "%d", strconv.Itoa(d.count), 1)...)
 	dst = append(dst, "</b> · "...)
-	dst = AppendUSD(dst, d.total(), t.UnknownUSD)
+	dst = money.AppendUSD(dst, d.total(), t.UnknownUSD)
 	dst = append(dst, "\n🔴 "...)
 	dst = append(dst, t.DigestLongs...)
 	dst = append(dst, ": "...)
 	dst = strconv.AppendInt(dst, int64(d.n[event.Long]), 10)
 	dst = append(dst, " · "...)
-	dst = AppendUSD(dst, d.usd[event.Long], t.UnknownUSD)
+	dst = money.AppendUSD(dst, d.usd[event.Long], t.UnknownUSD)
 	dst = append(dst, "\n🟢 "...)
 	dst = append(dst, t.DigestShorts...)
 	dst = append(dst, ": "...)
 	dst = strconv.AppendInt(dst, int64(d.n[event.Short]), 10)
 	dst = append(dst, " · "...)
-	dst = AppendUSD(dst, d.usd[event.Short], t.UnknownUSD)
+	dst = money.AppendUSD(dst, d.usd[event.Short], t.UnknownUSD)
 	if d.unknown > 0 {
 		dst = append(dst, "\n"...)
 		dst = strconv.AppendInt(dst, int64(d.unknown), 10)
@@ -567,9 +568,9 @@ func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
 			dst = append(dst, ' ')
 			dst = appendSymbol(dst, &ev.Symbol)
 			dst = append(dst, ' ')
-			dst = AppendUSD(dst, ev.Notional, t.UnknownUSD)
+			dst = money.AppendUSD(dst, ev.Notional, t.UnknownUSD)
 			dst = append(dst, " @ "...)
-			dst = AppendPrice(dst, ev.Price)
+			dst = money.AppendPrice(dst, ev.Price)
 			dst = append(dst, " · "...)
 			dst = append(dst, ev.Venue.String()...)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/money"
 )
 
 const maxWindow = 7 * 24 * time.Hour
@@ -136,9 +137,9 @@ func (b *Bot) topCmd(args []string, t *texts) string {
 	}
 	for i := 0; i < d.ntop; i++ {
 		ev := &d.top[i]
-		line := AppendUSD(nil, ev.Notional, t.UnknownUSD)
+		line := money.AppendUSD(nil, ev.Notional, t.UnknownUSD)
 		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, ev.Side.Upper(), string(appendSymbol(nil, &ev.Symbol)), line,
-			AppendPrice(nil, ev.Price), ev.Venue.String(), time.UnixMilli(ev.TimeMs).UTC().Format("01-02 15:04:05 UTC"))
+			money.AppendPrice(nil, ev.Price), ev.Venue.String(), time.UnixMilli(ev.TimeMs).UTC().Format("01-02 15:04:05 UTC"))
 	}
 	return sb.String()
 }
