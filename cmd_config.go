@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/liqbox/liqbox/service"
 )
 
 func cmdConfig(_ context.Context, a *app, args []string) error {
@@ -12,13 +14,13 @@ func cmdConfig(_ context.Context, a *app, args []string) error {
 	}
 	switch args[0] {
 	case "init":
-		_, err := a.stdout.Write(DefaultConfigFile())
+		_, err := a.stdout.Write(service.DefaultConfigFile())
 		return err
 	case "check":
 		if len(args) != 2 {
 			return fmt.Errorf("%w: liqbox config check FILE", errUsage)
 		}
-		cfg, err := LoadConfig(args[1])
+		cfg, err := service.LoadConfig(args[1])
 		if err != nil {
 			return err
 		}

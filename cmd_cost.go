@@ -9,6 +9,7 @@ import (
 
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -23,7 +24,7 @@ func cmdCost(_ context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(*cfgPath)
+	cfg, err := service.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
 )
@@ -139,7 +140,7 @@ func logPath(db, config string) (string, error) {
 	if db != "" {
 		return db, nil
 	}
-	cfg, err := LoadConfig(config)
+	cfg, err := service.LoadConfig(config)
 	if err != nil {
 		return "", err
 	}
@@ -226,9 +227,9 @@ func (ew *eventWriter) write(ev *event.Event) error {
 	case "table":
 		// The live alert line; "on-box" is then the time from receipt to
 		// logging, 0, rather than the hours since.
-		ew.buf = appendTerminalLine(ew.buf[:0], ev, time.Unix(0, ev.RecvNs), ew.color)
+		ew.buf = service.AppendTerminalLine(ew.buf[:0], ev, time.Unix(0, ev.RecvNs), ew.color)
 		if a, ok := ew.analysis(ev); ok {
-			ew.buf = appendTerminalNote(ew.buf, &a, ew.color)
+			ew.buf = service.AppendTerminalNote(ew.buf, &a, ew.color)
 		}
 		_, err := ew.w.Write(ew.buf)
 		return err
@@ -442,11 +443,11 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 // from the log; the bot's own writes (outbox, offsets) stay in memory so
 // the live bot's state is untouched.
 func telegramReplay(ctx context.Context, a *app, q *logQuery) (emit func(*event.Event) error, finish func() error, err error) {
-	cfg, err := LoadConfig(q.config)
+	cfg, err := service.LoadConfig(q.config)
 	if err != nil {
 		return nil, nil, err
 	}
-	token, err := readSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	token, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -486,7 +487,7 @@ func telegramReplay(ctx context.Context, a *app, q *logQuery) (emit func(*event.
 		Acker:       noAck{},
 		History:     st,
 		Metrics:     set,
-		Logger:      newLogger(a.stderr, cfg).With("component", "telegram"),
+		Logger:      service.NewLogger(a.stderr, cfg).With("component", "telegram"),
 	})
 	if err != nil {
 		st.Close()
@@ -581,3 +582,15 @@ func (o *overlayKV) ForEach(bucket []byte, fn func(k, v []byte) error) error {
 type noAck struct{}
 
 func (noAck) Ack(string, uint64) {}
+
+// sleepCtx sleeps for d, or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -3,70 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/store"
 )
-
-// replayBotAPI is a minimal Bot API server for root-package tests: it
-// accepts sendMessage/editMessageText and remembers the texts, and which
-// method carried each.
-type replayBotAPI struct {
-	mu      sync.Mutex
-	texts   []string
-	methods []string
-	chats   []int64
-	next    int
-}
-
-// find returns the first text sent with method that contains sub.
-func (f *replayBotAPI) find(method, sub string) (string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, t := range f.texts {
-		if f.methods[i] == method && strings.Contains(t, sub) {
-			return t, true
-		}
-	}
-	return "", false
-}
-
-func (f *replayBotAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var req map[string]any
-	_ = json.Unmarshal(body, &req)
-	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
-	w.Header().Set("Content-Type", "application/json")
-	switch method {
-	case "sendMessage", "editMessageText":
-		f.mu.Lock()
-		f.next++
-		id := f.next
-		s, _ := req["text"].(string)
-		f.texts = append(f.texts, s)
-		f.methods = append(f.methods, method)
-		if c, ok := req["chat_id"].(float64); ok {
-			f.chats = append(f.chats, int64(c))
-		}
-		f.mu.Unlock()
-		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":42,"type":"private"},"text":"x"}}`, id, time.Now().Unix())
-	case "getUpdates":
-		fmt.Fprint(w, `{"ok":true,"result":[]}`)
-	default:
-		fmt.Fprint(w, `{"ok":true,"result":true}`)
-	}
-}
 
 func TestReplayToTelegramGoesOnlyToTheShadowChat(t *testing.T) {
 	dir := t.TempDir()
@@ -94,9 +41,11 @@ func TestReplayToTelegramGoesOnlyToTheShadowChat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	api := &replayBotAPI{}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
+	api, err := loadtest.NewBotAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
 	cfg := filepath.Join(dir, "liqbox.conf")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`[telegram]
 api_url = %s
@@ -106,23 +55,25 @@ min_usd = 1k
 [telegram.limits]
 per_chat = 10ms
 global = 1ms
-`, srv.URL)), 0o600)
+`, api.URL())), 0o600)
 	t.Setenv("TELEGRAM_BOT_TOKEN", "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"replay", "--db", path, "--config", cfg, "--from", "-1h", "--telegram"}, nil, &out, &errOut); err != nil {
 		t.Fatalf("replay --telegram: %v\n%s", err, errOut.String())
 	}
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	all := strings.Join(api.texts, "\n")
+	var texts []string
+	for _, m := range api.Messages() {
+		texts = append(texts, m.Text)
+	}
+	all := strings.Join(texts, "\n")
 	for _, want := range []string{"BTCUSDT", "ETHUSDT", "LONG"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("Telegram did not get %q; got:\n%s", want, all)
 		}
 	}
-	for _, c := range api.chats {
-		if c != 42 {
-			t.Errorf("replay wrote to chat %d; only the shadow chat 42 may get it", c)
+	for _, c := range api.Calls() {
+		if c.Chat != 0 && c.Chat != 42 {
+			t.Errorf("replay wrote to chat %d; only the shadow chat 42 may get it", c.Chat)
 		}
 	}
 	if strings.Contains(errOut.String(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") {

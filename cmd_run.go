@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/liqbox/liqbox/service"
 )
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
@@ -17,28 +19,30 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, err := LoadConfig(*cfgPath)
+	cfg, err := service.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
 	if *dataDir != "" {
 		cfg.General.DataDir = *dataDir
 	}
-	tgToken, err := readSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	if *listen != "" {
+		cfg.HTTP.Listen = *listen
+	}
+	tgToken, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
 	if err != nil {
 		return err
 	}
-	llmKey, err := readSecret("HOLYSHEEP_API_KEY", cfg.Enrich.APIKeyFile)
+	llmKey, err := service.ReadSecret("HOLYSHEEP_API_KEY", cfg.Enrich.APIKeyFile)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(a.stderr, cfg)
-	svc, err := newService(serviceOptions{
-		Config: cfg, Logger: logger, Stdout: a.stdout, Color: isTerminal(a.stdout),
-		Shadow: *shadow, TGToken: tgToken, LLMKey: llmKey, Listener: *listen,
+	svc, err := service.New(service.Options{
+		Config: cfg, Logger: service.NewLogger(a.stderr, cfg), Stdout: a.stdout, Color: isTerminal(a.stdout),
+		Shadow: *shadow, TGToken: tgToken, LLMKey: llmKey,
 	})
 	if err != nil {
 		return err
 	}
-	return svc.run(ctx)
+	return svc.Run(ctx)
 }

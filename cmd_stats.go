@@ -10,6 +10,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/service"
 )
 
 // tally is a count and the known USD behind it.
@@ -150,7 +151,7 @@ func (s *logStats) write(a *app, q *logQuery) error {
 	for i := range s.largest {
 		ev := &s.largest[i]
 		buf = time.Unix(0, ev.RecvNs).UTC().AppendFormat(buf[:0], "2006-01-02 ")
-		buf = appendTerminalLine(buf, ev, time.Unix(0, ev.RecvNs), false)
+		buf = service.AppendTerminalLine(buf, ev, time.Unix(0, ev.RecvNs), false)
 		a.stdout.Write(buf)
 	}
 	return nil

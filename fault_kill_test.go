@@ -15,8 +15,10 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -53,7 +55,7 @@ enabled = false
 [telegram]
 enabled = true
 api_url = ` + botURL + `
-chats = ` + strconv.FormatInt(benchChat, 10) + `
+chats = ` + strconv.FormatInt(loadtest.BenchChat, 10) + `
 min_usd = 10k
 [telegram.limits]
 per_chat = 1ms
@@ -104,14 +106,14 @@ func TestFaultsSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	bot, err := newBotAPI()
+	bot, err := loadtest.NewBotAPI()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bot.close()
+	defer bot.Close()
 	data := filepath.Join(dir, "data")
 	cfgPath := filepath.Join(dir, "liqbox.conf")
-	if err := os.WriteFile(cfgPath, []byte(childConfig(data, ex.URL("/market/stream?streams=!forceOrder@arr"), bot.url())), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(childConfig(data, ex.URL("/market/stream?streams=!forceOrder@arr"), bot.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The feed runs for the whole test: frames sent while no child is
@@ -123,7 +125,8 @@ func TestFaultsSIGKILL(t *testing.T) {
 		defer wg.Done()
 		base := time.Now().Add(time.Hour).UnixMilli()
 		for i := 0; ctx.Err() == nil; i++ {
-			ex.Broadcast(frame("ETHUSDT", "SELL", strconv.Itoa(i+1), "3000", "3000", base+int64(i)))
+			q := strconv.Itoa(i + 1)
+			ex.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "ETHUSDT", Side: "SELL", Qty: q, Price: "3000", AvgPrice: "3000", LastQty: q, FilledQty: q}, base+int64(i)))
 			time.Sleep(4 * time.Millisecond)
 		}
 	}()
@@ -134,7 +137,7 @@ func TestFaultsSIGKILL(t *testing.T) {
 	for k := 0; k < kills; k++ {
 		stderr, _ := os.Create(filepath.Join(dir, "child"+strconv.Itoa(k)+".log"))
 		cmd := exec.Command(bin, "run", "--config", cfgPath)
-		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+testTGToken, "HOLYSHEEP_API_KEY=")
+		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -178,7 +181,7 @@ func TestFaultsSIGKILL(t *testing.T) {
 	}
 	sent := map[string]int{}
 	dups := 0
-	for _, m := range bot.messages() {
+	for _, m := range bot.Messages() {
 		if m.Method != "sendMessage" || !strings.Contains(m.Text, " liquidated</b>") {
 			continue
 		}

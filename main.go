@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -83,6 +84,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	metrics.ExposeMetadata(true)
 	a := &app{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	return cmd.run(ctx, a, args[1:])
+}
+
+// app is what every subcommand gets: its name and standard streams.
+type app struct {
+	name   string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// flags returns a FlagSet for the subcommand that writes its help to stderr.
+func (a *app) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("liqbox "+a.name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	return fs
+}
+
+// isTerminal reports whether w is a character device (a TTY), to decide on
+// colours without a dependency.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	return fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == "" && !strings.EqualFold(os.Getenv("TERM"), "dumb")
 }
 
 func usage(w io.Writer) {

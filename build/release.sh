@@ -42,7 +42,7 @@ git -C "$repo" archive "$commit" | tar -x -C "$src"
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-ldflags="-s -w -buildid= -X main.version=$version -X main.commit=$commit -X main.buildDate=$build_date"
+ldflags="-s -w -buildid= -X github.com/liqbox/liqbox/buildinfo.version=$version -X github.com/liqbox/liqbox/buildinfo.commit=$commit -X github.com/liqbox/liqbox/buildinfo.date=$build_date"
 names=()
 for a in $arches; do
   case $a in

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ func TestTerminalLine(t *testing.T) {
 	ev := event.Event{Seq: 42, Venue: event.Bybit, Side: event.Short, Basis: event.BasisLinear,
 		Symbol: event.MakeSymbol("ETHUSDT"), Price: 3000, Qty: 500, Notional: 1.5e6,
 		TimeMs: time.Date(2026, 11, 27, 8, 30, 1, 250e6, time.UTC).UnixMilli(), RecvNs: now.Add(-85 * time.Microsecond).UnixNano()}
-	got := string(appendTerminalLine(nil, &ev, now, false))
+	got := string(AppendTerminalLine(nil, &ev, now, false))
 	for _, want := range []string{"08:30:01.250", "bybit", "ETHUSDT", "SHORT liquidated", "$1.5M", "@ 3", "seq 42", "on-box 85µs"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("line %q lacks %q", got, want)
@@ -22,11 +22,11 @@ func TestTerminalLine(t *testing.T) {
 	if strings.Contains(got, "\x1b[") {
 		t.Error("colour codes without a TTY")
 	}
-	if !strings.Contains(string(appendTerminalLine(nil, &ev, now, true)), "\x1b[32m") {
+	if !strings.Contains(string(AppendTerminalLine(nil, &ev, now, true)), "\x1b[32m") {
 		t.Error("no colour on a TTY")
 	}
 	a := event.Analysis{Seq: 42, Risk: event.RiskHigh, Summary: "line\x1b[2Jbreak\nmore", Source: "llm"}
-	note := string(appendTerminalNote(nil, &a, false))
+	note := string(AppendTerminalNote(nil, &a, false))
 	if strings.ContainsAny(note[:len(note)-1], "\x1b\n") {
 		t.Errorf("control characters from the model reached the terminal: %q", note)
 	}
@@ -39,6 +39,6 @@ func BenchmarkTerminalLine(b *testing.B) {
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = appendTerminalLine(buf[:0], &ev, now, true)
+		buf = AppendTerminalLine(buf[:0], &ev, now, true)
 	}
 }

@@ -1,14 +1,16 @@
-package main
+package service_test
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/loadtest"
+	"github.com/liqbox/liqbox/service"
 )
 
 // mountTmpfs mounts a size-limited tmpfs, or skips when this is not root
@@ -33,16 +35,16 @@ func mountTmpfs(t *testing.T, size string) string {
 // Telegram and the pipeline keeps numbering events throughout.
 func TestFaultsDiskFull(t *testing.T) {
 	disk := mountTmpfs(t, "320k")
-	r := startRig(t, func(c *Config) { c.General.DataDir = disk })
+	r := startBox(t, func(c *service.Config, _ *service.Options) { c.General.DataDir = disk })
 	id, seq := 0, uint64(0)
 	alive := func(what string) {
 		t.Helper()
-		before := len(r.bot.messages())
+		before := len(r.Bot.Messages())
 		id = pump(r, id, 3)
 		seq += 3
 		r.waitSeq(seq, 2*time.Second)
 		deadline := time.Now().Add(3 * time.Second)
-		for len(r.bot.messages()) == before {
+		for len(r.Bot.Messages()) == before {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no alert reached Telegram", what)
 			}
@@ -59,13 +61,13 @@ func TestFaultsDiskFull(t *testing.T) {
 		}
 	}
 	filler.Close()
-	for i := 0; i < 20 && metricSum(r.svc.set, "liqbox_store_write_errors_total") == 0; i++ {
+	for i := 0; i < 20 && metricSum(r, "liqbox_store_write_errors_total") == 0; i++ {
 		id = pump(r, id, 200)
 		seq += 200
 		r.waitSeq(seq, 2*time.Second)
 		time.Sleep(50 * time.Millisecond)
 	}
-	if metricSum(r.svc.set, "liqbox_store_write_errors_total") == 0 {
+	if metricSum(r, "liqbox_store_write_errors_total") == 0 {
 		t.Fatal("a full disk caused no counted write error")
 	}
 	alive("disk full")
@@ -80,19 +82,14 @@ func TestFaultsReadOnlyDataDir(t *testing.T) {
 	if out, err := exec.Command("mount", "-o", "remount,ro", disk).CombinedOutput(); err != nil {
 		t.Skipf("remount ro: %v %s", err, out)
 	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	benchConfig(cfg, "ws://127.0.0.1:1/market/stream", disk, 1)
-	svc, err := newService(serviceOptions{Config: cfg, Logger: discardLogger(), Stdout: io.Discard, Listener: "127.0.0.1:0", TGToken: testTGToken})
+	r, err := loadtest.StartRig(t.Context(), loadtest.RigOptions{Dir: disk, Edit: func(c *service.Config, _ *service.Options) {
+		c.Venues[event.BinanceUSDM].StreamURL = "ws://127.0.0.1:1/market/stream"
+	}})
 	if err == nil {
-		svc.store.Close()
+		r.Close()
 		t.Fatal("the service started on a read-only data directory")
 	}
 	if !strings.Contains(err.Error(), "read-only file system") {
 		t.Errorf("error %q does not say the file system is read-only", err)
 	}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

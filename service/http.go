@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/buildinfo"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
@@ -24,7 +25,7 @@ import (
 // httpServer serves /metrics, /healthz, the status page and its JSON API
 // on one listener, loopback by default.
 type httpServer struct {
-	s   *service
+	s   *Service
 	req string
 	srv *http.Server
 	// ln is set once by listen; tests and the systemd notifier read the
@@ -33,16 +34,19 @@ type httpServer struct {
 	lat *stageLatency
 
 	// grace is how long a venue may go without a live connection before
-	// /healthz fails (reconnectGrace; tests shorten it).
+	// /healthz fails (Options.ReconnectGrace).
 	grace time.Duration
 
 	mu       sync.Mutex // guards lastLive
 	lastLive map[event.Venue]time.Time
 }
 
-func newHTTPServer(addr string, s *service) *httpServer {
+func newHTTPServer(addr string, ln net.Listener, s *Service) *httpServer {
 	h := &httpServer{s: s, req: addr, lat: newStageLatency(s.set, s.started),
-		grace: reconnectGrace, lastLive: map[event.Venue]time.Time{}}
+		grace: s.o.ReconnectGrace, lastLive: map[event.Venue]time.Time{}}
+	if ln != nil {
+		h.ln.Store(&ln)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("GET /healthz", h.healthz)
@@ -68,6 +72,14 @@ func (h *httpServer) listen() error {
 	}
 	h.ln.Store(&ln)
 	return nil
+}
+
+// closeListener closes a listener that was bound (or handed over) but
+// never served.
+func (h *httpServer) closeListener() {
+	if ln := h.ln.Load(); ln != nil {
+		(*ln).Close()
+	}
 }
 
 // addr is the bound address ("" when HTTP is off).
@@ -153,8 +165,9 @@ func (h *httpServer) watch(now time.Time) {
 	}
 }
 
-// health is the service's /healthz verdict at now (see httpServer.health).
-func (s *service) health(now time.Time) []string { return s.http.health(now) }
+// Health is the service's /healthz verdict at now: what is wrong, nothing
+// when healthy (see httpServer.health).
+func (s *Service) Health(now time.Time) []string { return s.http.health(now) }
 
 // health lists what is wrong at now: each enabled venue with no live
 // connection for longer than the grace, counted from the last moment it
@@ -189,7 +202,7 @@ func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
 	}
 	minUSD, _ := strconv.ParseFloat(r.URL.Query().Get("min_usd"), 64)
 	evs, notes := h.s.recent.newest(n, minUSD)
-	out := make([]recentJSON, 0, len(evs))
+	out := make([]RecentJSON, 0, len(evs))
 	for i := range evs {
 		out = append(out, newRecentJSON(&evs[i], notes))
 	}
@@ -216,8 +229,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
-// recentJSON is one row of /api/recent.
-type recentJSON struct {
+// RecentJSON is one row of /api/recent.
+type RecentJSON struct {
 	Seq         uint64   `json:"seq"`
 	Venue       string   `json:"venue"`
 	Symbol      string   `json:"symbol"`
@@ -234,8 +247,8 @@ type recentJSON struct {
 	Source      string   `json:"analysis_source,omitempty"`
 }
 
-func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) recentJSON {
-	r := recentJSON{
+func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) RecentJSON {
+	r := RecentJSON{
 		Seq: ev.Seq, Venue: ev.Venue.String(), Symbol: ev.Symbol.String(), Side: ev.Side.String(),
 		Price: ev.Price, Qty: ev.Qty, Basis: ev.Basis.String(), TimeMs: ev.TimeMs, RecvNs: ev.RecvNs,
 		Backlog: ev.Flags&event.FlagBacklog != 0,
@@ -250,19 +263,19 @@ func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) recentJSON 
 	return r
 }
 
-// statusJSON is /api/status: the facts of Telegram's /status plus what
+// StatusJSON is /api/status: the facts of Telegram's /status plus what
 // the status page draws. Field meanings are in the README.
-type statusJSON struct {
+type StatusJSON struct {
 	Version        string         `json:"version"`
 	NowMs          int64          `json:"now_ms"`
 	UptimeS        float64        `json:"uptime_s"`
 	Healthy        bool           `json:"healthy"`
 	HealthProblems []string       `json:"health_problems"`
-	Venues         []venueJSON    `json:"venues"`
-	Connections    []connJSON     `json:"connections"`
-	Gaps24h        []gapJSON      `json:"gaps_24h"`
-	Stages         []stageJSON    `json:"stages"`
-	USDPerMinute   usdMinutesJSON `json:"usd_per_minute"`
+	Venues         []VenueJSON    `json:"venues"`
+	Connections    []ConnJSON     `json:"connections"`
+	Gaps24h        []GapJSON      `json:"gaps_24h"`
+	Stages         []StageJSON    `json:"stages"`
+	USDPerMinute   USDMinutesJSON `json:"usd_per_minute"`
 	ClockOffsetS   *float64       `json:"clock_offset_s"`
 	ClockWarnS     float64        `json:"clock_warn_s"`
 	ClockWarn      bool           `json:"clock_warn"`
@@ -278,7 +291,8 @@ type statusJSON struct {
 	Shadow         bool           `json:"shadow"`
 }
 
-type venueJSON struct {
+// VenueJSON is one row of /api/status's "venues".
+type VenueJSON struct {
 	Venue      string   `json:"venue"`
 	Live       int      `json:"live"`
 	Configured int      `json:"configured"`
@@ -287,7 +301,8 @@ type venueJSON struct {
 	Gaps24h    int      `json:"gaps_24h"`
 }
 
-type connJSON struct {
+// ConnJSON is one row of /api/status's "connections".
+type ConnJSON struct {
 	Venue      string   `json:"venue"`
 	Stream     string   `json:"stream"`
 	Conn       int      `json:"conn"`
@@ -299,7 +314,8 @@ type connJSON struct {
 	Since      string   `json:"since,omitempty"`
 }
 
-type gapJSON struct {
+// GapJSON is one row of /api/status's "gaps_24h".
+type GapJSON struct {
 	Venue   string  `json:"venue"`
 	Stream  string  `json:"stream"`
 	Start   string  `json:"start"`
@@ -308,13 +324,16 @@ type gapJSON struct {
 	Cause   string  `json:"cause"`
 }
 
-func (h *httpServer) statusJSON(now time.Time) statusJSON {
+// StatusJSON is what /api/status answers at now.
+func (s *Service) StatusJSON(now time.Time) StatusJSON { return s.http.statusJSON(now) }
+
+func (h *httpServer) statusJSON(now time.Time) StatusJSON {
 	s := h.s
 	st := s.Status()
-	out := statusJSON{
-		Version: version, NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
+	out := StatusJSON{
+		Version: buildinfo.Version(), NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
 		HealthProblems: h.health(now),
-		Venues:         []venueJSON{}, Connections: []connJSON{}, Gaps24h: []gapJSON{},
+		Venues:         []VenueJSON{}, Connections: []ConnJSON{}, Gaps24h: []GapJSON{},
 		Stages:       h.lat.report(now),
 		USDPerMinute: s.minutes.series(now),
 		ClockWarnS:   s.cfg.HTTP.ClockWarn.Seconds(),
@@ -334,7 +353,7 @@ func (h *httpServer) statusJSON(now time.Time) statusJSON {
 	for _, str := range s.streams {
 		live[str.Spec().Venue.String()] += str.Live()
 		for _, cs := range str.States() {
-			c := connJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
+			c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
 				Frames: cs.Frames, Connects: cs.Reconnect, RTTMs: float64(cs.RTT) / 1e6}
 			if !cs.LastFrame.IsZero() {
 				age := now.Sub(cs.LastFrame).Seconds()
@@ -347,7 +366,7 @@ func (h *httpServer) statusJSON(now time.Time) statusJSON {
 		}
 	}
 	for _, vs := range st.Venues {
-		v := venueJSON{Venue: vs.Venue, Live: live[vs.Venue], Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live"}
+		v := VenueJSON{Venue: vs.Venue, Live: live[vs.Venue], Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live"}
 		switch {
 		case v.Live == 0:
 			v.State = "down"
@@ -362,7 +381,7 @@ func (h *httpServer) statusJSON(now time.Time) statusJSON {
 	}
 	if gaps, err := s.store.Gaps(now.Add(-24 * time.Hour)); err == nil {
 		for _, g := range gaps {
-			out.Gaps24h = append(out.Gaps24h, gapJSON{Venue: g.Venue, Stream: g.Stream,
+			out.Gaps24h = append(out.Gaps24h, GapJSON{Venue: g.Venue, Stream: g.Stream,
 				Start: g.Start.UTC().Format(time.RFC3339), End: g.End.UTC().Format(time.RFC3339),
 				Seconds: g.End.Sub(g.Start).Seconds(), Cause: g.Cause})
 		}

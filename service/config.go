@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -553,12 +553,22 @@ func setBytes(dst *int64, v string) error {
 
 // setUSD accepts the same forms as /setthreshold: 250k, 250000, 1.5m, $2M.
 func setUSD(dst *float64, v string) error {
-	f, ok := money.ParseUSD(v)
-	if !ok && v != "0" {
-		return fmt.Errorf("%q is not a USD amount such as 100k, 250000 or 1.5m", v)
+	f, err := USDSetting(v)
+	if err != nil {
+		return err
 	}
 	*dst = f
 	return nil
+}
+
+// USDSetting reads a USD amount as every config key and flag does: the
+// forms of /setthreshold (250k, 250000, 1.5m, $2M), or 0.
+func USDSetting(v string) (float64, error) {
+	f, ok := money.ParseUSD(v)
+	if !ok && v != "0" {
+		return 0, fmt.Errorf("%q is not a USD amount such as 100k, 250000 or 1.5m", v)
+	}
+	return f, nil
 }
 
 func setURL(dst *string, v string) error {
@@ -597,9 +607,9 @@ func setLang(dst *string, v string) error {
 	return nil
 }
 
-// readSecret returns the secret from the environment variable env, or else
+// ReadSecret returns the secret from the environment variable env, or else
 // from file, which must not be readable by group or others.
-func readSecret(env, file string) (string, error) {
+func ReadSecret(env, file string) (string, error) {
 	if v := strings.TrimSpace(os.Getenv(env)); v != "" {
 		return v, nil
 	}

@@ -1,7 +1,6 @@
-package main
+package loadtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,10 +11,11 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/tidwall/gjson"
 
+	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/service"
 )
 
 // The mix pattern spreads the steady rate over every venue, each through a
@@ -84,7 +84,7 @@ var mixInstruments = map[event.Venue][]mixInstrument{
 // mixRow is one liquidation as a venue sends it.
 type mixRow struct {
 	in       *mixInstrument // nil for Binance USD-M, which sends src as recorded
-	src      *sampleRow
+	src      *demo.Row
 	side     event.Side
 	price    string
 	qty      string
@@ -204,7 +204,7 @@ func newMixSource() (*mixSource, error) {
 
 // rowPrice is the price Binance's decoder takes: the average fill price,
 // or the order price when the recording has none.
-func rowPrice(r *sampleRow) string {
+func rowPrice(r *demo.Row) string {
 	if p, err := strconv.ParseFloat(r.AvgPrice, 64); err == nil && p > 0 {
 		return r.AvgPrice
 	}
@@ -212,7 +212,7 @@ func rowPrice(r *sampleRow) string {
 }
 
 // sampleUSD is a recorded liquidation's USD size.
-func sampleUSD(r *sampleRow) float64 {
+func sampleUSD(r *demo.Row) float64 {
 	q, _ := strconv.ParseFloat(r.Qty, 64)
 	p, _ := strconv.ParseFloat(rowPrice(r), 64)
 	return q * p
@@ -264,7 +264,7 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 	b := make([]byte, 0, 320)
 	switch l.venue {
 	case event.BinanceUSDM:
-		return appendFrame(b, r.src, nowMs), false
+		return demo.AppendFrame(b, r.src, nowMs), false
 	case event.BinanceCOINM:
 		return appendCOINMFrame(b, r, nowMs), false
 	case event.Bybit:
@@ -275,97 +275,6 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 		l.orders++
 		return appendBitMEXFrame(b, r, l.orders), false
 	}
-}
-
-// appendCOINMFrame builds a COIN-M combined-stream forceOrder frame; q is
-// in contracts and the fill price is the order price.
-func appendCOINMFrame(dst []byte, r *mixRow, tMs int64) []byte {
-	return appendFrame(dst, &sampleRow{Symbol: r.in.sym, Pair: r.in.pair, Side: r.src.Side,
-		Qty: r.qty, Price: r.price, AvgPrice: r.price, LastQty: r.qty, FilledQty: r.qty}, tMs)
-}
-
-// appendBybitFrame builds a Bybit allLiquidation frame: "S" is the side
-// of the position, so Buy is a long liquidated.
-func appendBybitFrame(dst []byte, r *mixRow, tMs int64) []byte {
-	side := "Buy"
-	if r.side == event.Short {
-		side = "Sell"
-	}
-	dst = append(dst, `{"topic":"allLiquidation.`...)
-	dst = append(dst, r.in.sym...)
-	dst = append(dst, `","type":"snapshot","ts":`...)
-	dst = strconv.AppendInt(dst, tMs+300, 10)
-	dst = append(dst, `,"data":[{"T":`...)
-	dst = strconv.AppendInt(dst, tMs, 10)
-	dst = append(dst, `,"s":"`...)
-	dst = append(dst, r.in.sym...)
-	dst = append(dst, `","S":"`...)
-	dst = append(dst, side...)
-	dst = append(dst, `","v":"`...)
-	dst = append(dst, r.qty...)
-	dst = append(dst, `","p":"`...)
-	dst = append(dst, r.price...)
-	return append(dst, `"}]}`...)
-}
-
-// appendOKXFrame builds an OKX liquidation-orders SWAP frame; sz is in
-// contracts, ts a string.
-func appendOKXFrame(dst []byte, r *mixRow, tMs int64) []byte {
-	pos, side := "long", "sell"
-	if r.side == event.Short {
-		pos, side = "short", "buy"
-	}
-	dst = append(dst, `{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"`...)
-	dst = append(dst, r.price...)
-	dst = append(dst, `","ccy":"","posSide":"`...)
-	dst = append(dst, pos...)
-	dst = append(dst, `","side":"`...)
-	dst = append(dst, side...)
-	dst = append(dst, `","sz":"`...)
-	dst = append(dst, r.qty...)
-	dst = append(dst, `","ts":"`...)
-	dst = strconv.AppendInt(dst, tMs, 10)
-	dst = append(dst, `"}],"instFamily":"`...)
-	dst = append(dst, r.in.pair...)
-	dst = append(dst, `","instId":"`...)
-	dst = append(dst, r.in.sym...)
-	dst = append(dst, `","instType":"SWAP","uly":"`...)
-	dst = append(dst, r.in.pair...)
-	return append(dst, `"}]}`...)
-}
-
-// appendBitMEXFrame builds a BitMEX liquidation insert: "side" is the
-// liquidation order's, so Sell is a long liquidated; price and leavesQty
-// are JSON numbers and the frame carries no time.
-func appendBitMEXFrame(dst []byte, r *mixRow, order uint64) []byte {
-	side := "Sell"
-	if r.side == event.Short {
-		side = "Buy"
-	}
-	dst = append(dst, `{"table":"liquidation","action":"insert","data":[{"orderID":"`...)
-	dst = appendHex(dst, order>>32, 8)
-	dst = append(dst, '-')
-	dst = appendHex(dst, order>>16, 4)
-	dst = append(dst, `-4000-8000-`...)
-	dst = appendHex(dst, order, 12)
-	dst = append(dst, `","symbol":"`...)
-	dst = append(dst, r.in.sym...)
-	dst = append(dst, `","side":"`...)
-	dst = append(dst, side...)
-	dst = append(dst, `","price":`...)
-	dst = append(dst, r.price...)
-	dst = append(dst, `,"leavesQty":`...)
-	dst = append(dst, r.qty...)
-	return append(dst, `}]}`...)
-}
-
-// appendHex appends the low 4·n bits of x as n lower-case hex digits.
-func appendHex(dst []byte, x uint64, n int) []byte {
-	const digits = "0123456789abcdef"
-	for i := n - 1; i >= 0; i-- {
-		dst = append(dst, digits[(x>>(4*uint(i)))&0xf])
-	}
-	return dst
 }
 
 // mixExchanges are the loopback venues of the mix: one WebSocket exchange
@@ -433,7 +342,7 @@ func (mx *mixExchanges) close() {
 		mx.bybitInv.Close()
 	}
 	if mx.rest != nil {
-		mx.rest.close()
+		mx.rest.Close()
 	}
 }
 
@@ -474,7 +383,7 @@ func (mx *mixExchanges) slowKicks() bool {
 // with an embedded instrument snapshot get a closed REST port so they
 // fall back to it (logged); Bybit gets the loopback listing. USD-M keeps
 // --conns connections, the others their production default of one.
-func mixConfig(cfg *Config, mx *mixExchanges, usdmConns int) {
+func mixConfig(cfg *service.Config, mx *mixExchanges, usdmConns int) {
 	const closedPort = "http://127.0.0.1:1"
 	for v, vs := range cfg.Venues {
 		l, ok := mx.ex[v]
@@ -493,7 +402,7 @@ func mixConfig(cfg *Config, mx *mixExchanges, usdmConns int) {
 			vs.StreamURL = l.URL(mixPaths[v] + "?streams=!forceOrder@arr")
 		case event.Bybit:
 			vs.InverseStreamURL = mx.bybitInv.URL("/v5/public/inverse")
-			vs.RESTURL = mx.rest.url()
+			vs.RESTURL = mx.rest.URL()
 		case event.BitMEX:
 			vs.StreamURL = l.URL(mixPaths[v] + "?subscribe=liquidation")
 		}
@@ -513,42 +422,6 @@ func emitMix(ctx context.Context, mx *mixExchanges, src *mixSource, rate int, d 
 		ex.Broadcast(f)
 		l.sent++
 	})
-}
-
-// bybitAnswer answers the Bybit client's application ping and acknowledges
-// its subscriptions, as Bybit does.
-func bybitAnswer(msg []byte) [][]byte {
-	switch gjson.GetBytes(msg, "op").String() {
-	case "ping":
-		return [][]byte{[]byte(`{"success":true,"ret_msg":"pong","conn_id":"loopback","req_id":"","op":"ping"}`)}
-	case "subscribe":
-		return [][]byte{[]byte(`{"success":true,"ret_msg":"","conn_id":"loopback","req_id":"","op":"subscribe"}`)}
-	}
-	return nil
-}
-
-// okxAnswer answers OKX's text ping and acknowledges the subscription.
-func okxAnswer(msg []byte) [][]byte {
-	if string(msg) == "ping" {
-		return [][]byte{[]byte("pong")}
-	}
-	if gjson.GetBytes(msg, "op").String() != "subscribe" {
-		return nil
-	}
-	var out [][]byte
-	gjson.GetBytes(msg, "args").ForEach(func(_, a gjson.Result) bool {
-		out = append(out, []byte(`{"event":"subscribe","arg":`+a.Raw+`,"connId":"loopback"}`))
-		return true
-	})
-	return out
-}
-
-// textPong answers a text "ping" as BitMEX does.
-func textPong(msg []byte) [][]byte {
-	if string(msg) == "ping" {
-		return [][]byte{[]byte("pong")}
-	}
-	return nil
 }
 
 // mixBybitREST serves GET /v5/market/instruments-info with the symbols
@@ -594,27 +467,20 @@ func mixBybitREST() http.Handler {
 	return mux
 }
 
-// venueCounts sums every sample of the labelled series name in set by
-// its venue label.
+// venueCounts sums the counters of set named name{…venue="V"…} by venue.
 func venueCounts(set *metrics.Set, name string) map[event.Venue]float64 {
-	var b bytes.Buffer
-	set.WritePrometheus(&b)
 	out := map[event.Venue]float64{}
-	for _, l := range strings.Split(b.String(), "\n") {
-		if !strings.HasPrefix(l, name+"{") {
+	for _, n := range set.ListMetricNames() {
+		if !strings.HasPrefix(n, name+"{") {
 			continue
 		}
-		_, rest, ok := strings.Cut(l, `venue="`)
+		_, rest, ok := strings.Cut(n, `venue="`)
 		if !ok {
 			continue
 		}
-		name, _, _ := strings.Cut(rest, `"`)
-		v, ok := event.ParseVenue(name)
-		if !ok {
-			continue
-		}
-		if f, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
-			out[v] += f
+		vn, _, _ := strings.Cut(rest, `"`)
+		if v, ok := event.ParseVenue(vn); ok {
+			out[v] += float64(set.GetOrCreateCounter(n).Get())
 		}
 	}
 	return out

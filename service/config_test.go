@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -140,11 +140,11 @@ func TestReadSecret(t *testing.T) {
 	f := filepath.Join(dir, "token")
 	os.WriteFile(f, []byte("s3cret\n"), 0o600)
 	t.Setenv("LIQBOX_TEST_SECRET", "")
-	if v, err := readSecret("LIQBOX_TEST_SECRET", f); err != nil || v != "s3cret" {
+	if v, err := ReadSecret("LIQBOX_TEST_SECRET", f); err != nil || v != "s3cret" {
 		t.Fatalf("0600 file: %q %v", v, err)
 	}
 	os.Chmod(f, 0o644)
-	_, err := readSecret("LIQBOX_TEST_SECRET", f)
+	_, err := ReadSecret("LIQBOX_TEST_SECRET", f)
 	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable secret file accepted: %v", err)
 	}
@@ -152,27 +152,7 @@ func TestReadSecret(t *testing.T) {
 		t.Fatal("the secret leaked into the error")
 	}
 	t.Setenv("LIQBOX_TEST_SECRET", "from-env")
-	if v, _ := readSecret("LIQBOX_TEST_SECRET", f); v != "from-env" {
+	if v, _ := ReadSecret("LIQBOX_TEST_SECRET", f); v != "from-env" {
 		t.Fatalf("environment must win: %q", v)
-	}
-}
-
-func TestConfigCheckCommand(t *testing.T) {
-	var out, errOut strings.Builder
-	good := writeConf(t, "[alerts]\nmin_usd = 50k\n")
-	if err := run(t.Context(), []string{"config", "check", good}, nil, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), ": ok") {
-		t.Errorf("output: %s", out.String())
-	}
-	bad := writeConf(t, "[alerts]\nmin_usd = fifty\n")
-	err := run(t.Context(), []string{"config", "check", bad}, nil, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "alerts.min_usd") {
-		t.Fatalf("bad file: %v", err)
-	}
-	out.Reset()
-	if err := run(t.Context(), []string{"config", "init"}, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "[telegram]") {
-		t.Fatalf("init: %v", err)
 	}
 }

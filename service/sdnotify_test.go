@@ -1,10 +1,9 @@
-package main
+package service
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,15 +14,16 @@ import (
 	"time"
 )
 
-// notifySocket is systemd's end of the protocol: a unix datagram socket in
-// a temp dir whose messages the test reads.
-type notifySocket struct {
+// NotifySocket is systemd's end of the protocol: a unix datagram socket in
+// a temp dir whose messages the test reads. Exported for the external
+// tests of the running service.
+type NotifySocket struct {
 	t    *testing.T
 	conn *net.UnixConn
-	path string
+	Path string
 }
 
-func newNotifySocket(t *testing.T) *notifySocket {
+func NewNotifySocket(t *testing.T) *NotifySocket {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -31,11 +31,11 @@ func newNotifySocket(t *testing.T) *notifySocket {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &notifySocket{t: t, conn: conn, path: path}
+	return &NotifySocket{t: t, conn: conn, Path: path}
 }
 
 // next returns the next message, or fails the test after d.
-func (s *notifySocket) next(d time.Duration) string {
+func (s *NotifySocket) Next(d time.Duration) string {
 	s.t.Helper()
 	buf := make([]byte, 4096)
 	s.conn.SetReadDeadline(time.Now().Add(d))
@@ -48,7 +48,7 @@ func (s *notifySocket) next(d time.Duration) string {
 
 // waitFor reads messages until one contains want; it returns the messages
 // read before it.
-func (s *notifySocket) waitFor(want string, d time.Duration) []string {
+func (s *NotifySocket) WaitFor(want string, d time.Duration) []string {
 	s.t.Helper()
 	deadline := time.Now().Add(d)
 	var before []string
@@ -57,7 +57,7 @@ func (s *notifySocket) waitFor(want string, d time.Duration) []string {
 		if left <= 0 {
 			s.t.Fatalf("no %q within %v; got %q", want, d, before)
 		}
-		m := s.next(left)
+		m := s.Next(left)
 		if strings.Contains(m, want) {
 			return before
 		}
@@ -96,18 +96,18 @@ func TestSDNotifierEnvironment(t *testing.T) {
 }
 
 func TestSDNotifierSendsState(t *testing.T) {
-	sock := newNotifySocket(t)
-	n := newSDNotifier(env(map[string]string{"NOTIFY_SOCKET": sock.path}), os.Getpid())
+	sock := NewNotifySocket(t)
+	n := newSDNotifier(env(map[string]string{"NOTIFY_SOCKET": sock.Path}), os.Getpid())
 	if err := n.ready(); err != nil {
 		t.Fatal(err)
 	}
-	if got := sock.next(time.Second); got != "READY=1\nSTATUS=running" {
+	if got := sock.Next(time.Second); got != "READY=1\nSTATUS=running" {
 		t.Errorf("got %q", got)
 	}
 	if err := n.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if got := sock.next(time.Second); !strings.HasPrefix(got, "STOPPING=1") {
+	if got := sock.Next(time.Second); !strings.HasPrefix(got, "STOPPING=1") {
 		t.Errorf("got %q", got)
 	}
 	if !n.stopping.Load() {
@@ -156,8 +156,8 @@ func TestSDNotifierGoneSocketIsAnError(t *testing.T) {
 // TestWatchdogPingsOnlyWhileAlive drives the watchdog through healthy,
 // failing, hung and recovered checks and reads what systemd would see.
 func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
-	sock := newNotifySocket(t)
-	n := newSDNotifier(env(map[string]string{"NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "80000"}), os.Getpid())
+	sock := NewNotifySocket(t)
+	n := newSDNotifier(env(map[string]string{"NOTIFY_SOCKET": sock.Path, "WATCHDOG_USEC": "80000"}), os.Getpid())
 	const (
 		ok = iota
 		failing
@@ -181,29 +181,29 @@ func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 	go func() { done <- n.runWatchdog(ctx, alive, func(error) { fails.Add(1) }) }()
 
 	for range 3 {
-		if got := sock.next(time.Second); got != "WATCHDOG=1" {
+		if got := sock.Next(time.Second); got != "WATCHDOG=1" {
 			t.Fatalf("healthy: got %q", got)
 		}
 	}
 	mode.Store(failing)
-	sock.waitFor("STATUS=wedged", time.Second)
+	sock.WaitFor("STATUS=wedged", time.Second)
 	// While failing, no ping may arrive: only status lines.
 	for range 3 {
-		if got := sock.next(time.Second); strings.Contains(got, "WATCHDOG=1") {
+		if got := sock.Next(time.Second); strings.Contains(got, "WATCHDOG=1") {
 			t.Fatalf("pinged while failing: %q", got)
 		}
 	}
 	mode.Store(ok)
-	sock.waitFor("WATCHDOG=1\nSTATUS=running", time.Second)
+	sock.WaitFor("WATCHDOG=1\nSTATUS=running", time.Second)
 	mode.Store(hung)
-	before := sock.waitFor("did not answer", time.Second)
+	before := sock.WaitFor("did not answer", time.Second)
 	for _, m := range before {
 		if strings.Contains(m, "STATUS=wedged") {
 			t.Fatalf("hung check reported as something else first: %q", before)
 		}
 	}
 	mode.Store(ok)
-	sock.waitFor("WATCHDOG=1", 2*time.Second)
+	sock.WaitFor("WATCHDOG=1", 2*time.Second)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -239,47 +239,5 @@ func TestStallDetector(t *testing.T) {
 		if (err != nil) != s.stalled {
 			t.Errorf("%s: err %v, want stalled=%v", s.name, err, s.stalled)
 		}
-	}
-}
-
-// TestServiceNotifiesSystemd runs the real service under a fake systemd:
-// READY=1 once it serves, watchdog pings while healthy (a venue without a
-// connection must not stop them), STOPPING=1 on shutdown.
-func TestServiceNotifiesSystemd(t *testing.T) {
-	sock := newNotifySocket(t)
-	t.Setenv("NOTIFY_SOCKET", sock.path)
-	t.Setenv("WATCHDOG_USEC", "200000")
-	t.Setenv("WATCHDOG_PID", "")
-
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The venue points at a closed loopback port: it never connects, so
-	// /healthz says 503 once the grace passes; the watchdog must not care.
-	demoConfig(cfg, "ws://127.0.0.1:1/market/stream", t.TempDir(), 1)
-	cfg.Alerts.Terminal = false
-	svc, err := newService(serviceOptions{Config: cfg, Logger: slog.New(slog.DiscardHandler), Stdout: &strings.Builder{}, Listener: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.started = time.Now().Add(-time.Hour) // past the reconnect grace
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.run(ctx) }()
-
-	if before := sock.waitFor("READY=1", 5*time.Second); len(before) > 0 {
-		t.Errorf("messages before READY=1: %q", before)
-	}
-	if svc.http.addr() == "" {
-		t.Error("READY=1 before the HTTP listener was up")
-	}
-	sock.waitFor("no live connection", 2*time.Second)
-	sock.waitFor("WATCHDOG=1", 2*time.Second)
-	sock.waitFor("WATCHDOG=1", 2*time.Second)
-	cancel()
-	sock.waitFor("STOPPING=1", 5*time.Second)
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -61,8 +61,8 @@ func (m *usdMinutes) Offer(ev *event.Event) {
 	m.mu.Unlock()
 }
 
-// usdMinutesJSON is the chart block of /api/status.
-type usdMinutesJSON struct {
+// USDMinutesJSON is the chart block of /api/status.
+type USDMinutesJSON struct {
 	StartMs int64     `json:"start_ms"` // start of the first minute, Unix ms
 	Long    []float64 `json:"long_usd"`
 	Short   []float64 `json:"short_usd"`
@@ -71,10 +71,10 @@ type usdMinutesJSON struct {
 }
 
 // series returns the last hour ending with the minute of now, oldest first.
-func (m *usdMinutes) series(now time.Time) usdMinutesJSON {
+func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 	last := now.UnixMilli() / 60000
 	first := last - usdMinuteSlots + 1
-	out := usdMinutesJSON{
+	out := USDMinutesJSON{
 		StartMs: first * 60000,
 		Long:    make([]float64, usdMinuteSlots), Short: make([]float64, usdMinuteSlots),
 		LongN: make([]int, usdMinuteSlots), ShortN: make([]int, usdMinuteSlots),
@@ -130,8 +130,8 @@ type bucketCounts struct {
 	cum []float64
 }
 
-// stageJSON is one row of /api/status's "stages".
-type stageJSON struct {
+// StageJSON is one row of /api/status's "stages".
+type StageJSON struct {
 	Name    string   `json:"name"`     // metric name without liqbox_stage_ and _seconds
 	Count   float64  `json:"count"`    // observations in the window
 	Window  float64  `json:"window_s"` // seconds the percentiles cover
@@ -146,7 +146,7 @@ func newStageLatency(set *metrics.Set, started time.Time) *stageLatency {
 }
 
 // report returns every stage's percentiles at now, in a stable order.
-func (l *stageLatency) report(now time.Time) []stageJSON {
+func (l *stageLatency) report(now time.Time) []StageJSON {
 	var buf bytes.Buffer
 	l.set.WritePrometheus(&buf)
 	cur := parseStageBuckets(buf.Bytes())
@@ -170,7 +170,7 @@ func (l *stageLatency) report(now time.Time) []stageJSON {
 		names = append(names, n)
 	}
 	sort.Slice(names, func(i, j int) bool { return stageRank(names[i]) < stageRank(names[j]) })
-	out := make([]stageJSON, 0, len(names))
+	out := make([]StageJSON, 0, len(names))
 	for _, n := range names {
 		h := cur[n]
 		win := h
@@ -180,7 +180,7 @@ func (l *stageLatency) report(now time.Time) []stageJSON {
 				win.cum[i] = h.cum[i] - b.cum[i]
 			}
 		}
-		row := stageJSON{
+		row := StageJSON{
 			Name:   strings.TrimSuffix(strings.TrimPrefix(n, "liqbox_stage_"), "_seconds"),
 			Window: now.Sub(base.at).Seconds(),
 		}

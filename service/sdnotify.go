@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -184,7 +184,7 @@ func (d *stallDetector) check() error {
 // retries with backoff while alerts keep flowing, and a restart would drop
 // the events waiting in memory. Both stay visible on /healthz, /metrics and
 // the unit's status line.
-func (s *service) watchdog(ctx context.Context, sd *sdNotifier) error {
+func (s *Service) watchdog(ctx context.Context, sd *sdNotifier) error {
 	stall := &stallDetector{
 		pending: func() int {
 			n := 0
@@ -231,10 +231,10 @@ func (s *service) watchdog(ctx context.Context, sd *sdNotifier) error {
 // probeHealth asks /healthz over the real listener, so the check covers
 // the HTTP server as well as health(); with HTTP off it calls health()
 // directly. Either answer (200 or 503) is alive; only no answer is not.
-func (s *service) probeHealth(ctx context.Context, client *http.Client, now time.Time) ([]string, error) {
+func (s *Service) probeHealth(ctx context.Context, client *http.Client, now time.Time) ([]string, error) {
 	addr := s.http.addr()
 	if addr == "" {
-		return s.health(now), nil
+		return s.Health(now), nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

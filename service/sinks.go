@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -27,11 +27,13 @@ type terminalSink struct {
 	notes  chan event.Analysis
 	drops  *metrics.Counter
 	lat    *metrics.PrometheusHistogram
+	// printed is Observer.Printed, or nil.
+	printed func(ev *event.Event, at time.Time)
 }
 
-func newTerminalSink(w io.Writer, minUSD float64, color bool, set *metrics.Set) *terminalSink {
+func newTerminalSink(w io.Writer, minUSD float64, color bool, set *metrics.Set, printed func(*event.Event, time.Time)) *terminalSink {
 	return &terminalSink{
-		w: w, minUSD: minUSD, color: color,
+		w: w, minUSD: minUSD, color: color, printed: printed,
 		ch:    make(chan event.Event, 4096),
 		notes: make(chan event.Analysis, 256),
 		drops: set.NewCounter(`liqbox_terminal_dropped_total`),
@@ -64,12 +66,16 @@ func (t *terminalSink) Run(ctx context.Context) error {
 	bw := bufio.NewWriterSize(t.w, 16<<10)
 	var line []byte
 	write := func(ev *event.Event) {
-		line = appendTerminalLine(line[:0], ev, time.Now(), t.color)
+		now := time.Now()
+		line = AppendTerminalLine(line[:0], ev, now, t.color)
 		t.lat.Update(float64(time.Now().UnixNano()-ev.RecvNs) / 1e9)
+		if t.printed != nil {
+			t.printed(ev, now)
+		}
 		bw.Write(line)
 	}
 	note := func(a *event.Analysis) {
-		line = appendTerminalNote(line[:0], a, t.color)
+		line = AppendTerminalNote(line[:0], a, t.color)
 		bw.Write(line)
 	}
 	for {
@@ -106,10 +112,10 @@ const (
 	ansiReset = "\x1b[0m"
 )
 
-// appendTerminalLine formats an alert as one aligned line:
+// AppendTerminalLine formats an alert as one aligned line:
 //
 //	12:04:05.120  binance-usdm   BTCUSDT          LONG  liquidated   $1.25M  @ 82,651.9   lat 85µs
-func appendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) []byte {
+func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) []byte {
 	t := time.UnixMilli(ev.TimeMs).UTC()
 	dst = t.AppendFormat(dst, "15:04:05.000")
 	dst = append(dst, "  "...)
@@ -158,7 +164,9 @@ func appendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 	return append(dst, '\n')
 }
 
-func appendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
+// AppendTerminalNote formats an analysis as the indented line under its
+// alert.
+func AppendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
 	if color {
 		dst = append(dst, ansiDim...)
 	}

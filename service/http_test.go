@@ -1,146 +1,19 @@
-package main
+package service_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/liqbox/liqbox/embed"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/loadtest"
+	"github.com/liqbox/liqbox/service"
 )
-
-// testBox is a real service fed by a loopback exchange, serving HTTP on a
-// free loopback port.
-type testBox struct {
-	svc  *service
-	ex   *ingest.Loopback
-	base string
-	log  *logSink
-	stop func()
-}
-
-// logSink is a goroutine-safe log sink.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startBox starts the service with the demo's configuration pointed at a
-// fresh loopback exchange; edit adjusts the config and options first.
-func startBox(t *testing.T, edit func(c *Config, o *serviceOptions)) *testBox {
-	t.Helper()
-	metrics.ExposeMetadata(true) // as run() does for every command
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	demoConfig(cfg, ex.URL("/market/stream?streams=!forceOrder@arr"), t.TempDir(), 1)
-	cfg.Alerts.Terminal = false
-	cfg.General.LogLevel = "info"
-	logBuf := &logSink{}
-	o := serviceOptions{Config: cfg, Logger: slog.New(slog.NewTextHandler(logBuf, nil)), Stdout: io.Discard, Listener: "127.0.0.1:0"}
-	if edit != nil {
-		edit(cfg, &o)
-	}
-	svc, err := newService(o)
-	if err != nil {
-		ex.Close()
-		t.Fatal(err)
-	}
-	// Bind before run, as the demo does, so the address is known here
-	// without racing the service's own listen.
-	if err := svc.http.listen(); err != nil {
-		svc.store.Close()
-		ex.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.run(ctx) }()
-	b := &testBox{svc: svc, ex: ex, log: logBuf}
-	var once sync.Once
-	b.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("service: %v", err)
-			}
-			ex.Close()
-		})
-	}
-	t.Cleanup(b.stop)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := ex.WaitClients(wctx, 1); err != nil {
-		t.Fatalf("service did not connect to the loopback exchange: %v", err)
-	}
-	b.base = "http://" + svc.http.addr()
-	return b
-}
-
-// play sends liquidations through the loopback exchange and waits until
-// the pipeline has numbered them all.
-func (b *testBox) play(t *testing.T, rows ...sampleRow) {
-	t.Helper()
-	want := b.svc.pipe.LastSeq() + uint64(len(rows))
-	for i := range rows {
-		b.ex.Broadcast(appendFrame(nil, &rows[i], time.Now().UnixMilli()))
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b.svc.pipe.LastSeq() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("pipeline reached seq %d, want %d", b.svc.pipe.LastSeq(), want)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (b *testBox) get(t *testing.T, path string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.Get(b.base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
-
-func liq(sym, side, qty, price string) sampleRow {
-	return sampleRow{Symbol: sym, Side: side, Qty: qty, Price: price, AvgPrice: price, LastQty: qty, FilledQty: qty}
-}
 
 func TestStatusPageAndJSONAPI(t *testing.T) {
 	b := startBox(t, nil)
@@ -176,7 +49,7 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 
 	t.Run("recent", func(t *testing.T) {
 		_, body := b.get(t, "/api/recent?n=10")
-		var rows []recentJSON
+		var rows []service.RecentJSON
 		if err := json.Unmarshal(body, &rows); err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +76,7 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("content type %q", resp.Header.Get("Content-Type"))
 		}
-		var st statusJSON
+		var st service.StatusJSON
 		if err := json.Unmarshal(body, &st); err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +94,7 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if long != 100000 || short != 300000 || len(st.USDPerMinute.Long) != 60 {
 			t.Errorf("usd per minute: long %v short %v over %d minutes", long, short, len(st.USDPerMinute.Long))
 		}
-		stages := map[string]stageJSON{}
+		stages := map[string]service.StageJSON{}
 		for _, s := range st.Stages {
 			stages[s.Name] = s
 		}
@@ -238,9 +111,9 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 	})
 
 	t.Run("clock warning", func(t *testing.T) {
-		b.svc.cfg.HTTP.ClockWarn = time.Nanosecond
-		defer func() { b.svc.cfg.HTTP.ClockWarn = 250 * time.Millisecond }()
-		st := b.svc.http.statusJSON(time.Now())
+		b.Config.HTTP.ClockWarn = time.Nanosecond
+		defer func() { b.Config.HTTP.ClockWarn = 250 * time.Millisecond }()
+		st := b.Service.StatusJSON(time.Now())
 		if !st.ClockWarn || len(st.Warnings) == 0 || !strings.Contains(st.Warnings[0], "clock offset") {
 			t.Errorf("clock_warn %v warnings %q, want a clock warning", st.ClockWarn, st.Warnings)
 		}
@@ -276,13 +149,12 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 }
 
 func TestHealthzFollowsTheExchange(t *testing.T) {
-	b := startBox(t, nil)
-	b.svc.http.grace = 300 * time.Millisecond
+	b := startBox(t, func(_ *service.Config, o *service.Options) { o.ReconnectGrace = 300 * time.Millisecond })
 	resp, body := b.get(t, "/healthz")
 	if resp.StatusCode != 200 || string(body) != "ok\n" {
 		t.Fatalf("healthz with a live stream = %d %q", resp.StatusCode, body)
 	}
-	b.ex.Close() // the exchange goes away; reconnects are refused
+	b.Exchange.Close() // the exchange goes away; reconnects are refused
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -298,7 +170,7 @@ func TestHealthzFollowsTheExchange(t *testing.T) {
 	if !strings.HasPrefix(string(body), "unhealthy\nbinance-usdm: no live connection for ") {
 		t.Errorf("503 body %q does not name the venue", body)
 	}
-	var st statusJSON
+	var st service.StatusJSON
 	_, js := b.get(t, "/api/status")
 	json.Unmarshal(js, &st)
 	if st.Healthy || len(st.HealthProblems) != 1 || st.Venues[0].State != "down" {
@@ -307,76 +179,26 @@ func TestHealthzFollowsTheExchange(t *testing.T) {
 }
 
 func TestHealthzGraceCountsFromTheLoss(t *testing.T) {
+	const grace = 45 * time.Second // the default
 	b := startBox(t, nil)
-	h := b.svc.http
+	svc, str := b.Service, b.Service.Streams()[0]
 	now := time.Now()
-	h.watch(now)
 	// Live now: healthy however long ago the service started.
-	if p := h.health(now.Add(time.Hour)); len(p) != 0 && b.svc.streams[0].Live() > 0 {
+	if p := svc.Health(now.Add(time.Hour)); len(p) != 0 && str.Live() > 0 {
 		t.Errorf("live venue reported %q", p)
 	}
-	b.ex.Close()
-	for b.svc.streams[0].Live() > 0 {
+	b.Exchange.Close()
+	for str.Live() > 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	lost := time.Now()
-	h.mu.Lock()
-	h.lastLive[b.svc.streams[0].Spec().Venue] = lost
-	h.mu.Unlock()
-	if p := h.health(lost.Add(h.grace - time.Second)); len(p) != 0 {
+	service.SetLastLive(svc, str.Spec().Venue, lost)
+	if p := svc.Health(lost.Add(grace - time.Second)); len(p) != 0 {
 		t.Errorf("within the grace after the loss: %q", p)
 	}
-	if p := h.health(lost.Add(h.grace + time.Second)); len(p) != 1 {
+	if p := svc.Health(lost.Add(grace + time.Second)); len(p) != 1 {
 		t.Errorf("past the grace after the loss: %q, want one problem", p)
 	}
-}
-
-// fakeBotAPI speaks enough of the Telegram Bot API for alerts and edits
-// and records every call.
-type fakeBotAPI struct {
-	mu    sync.Mutex
-	calls []botCall
-	next  int
-}
-
-type botCall struct {
-	Method string
-	Chat   int64
-	Text   string
-}
-
-func (f *fakeBotAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var req struct {
-		ChatID any    `json:"chat_id"`
-		Text   string `json:"text"`
-	}
-	json.Unmarshal(body, &req)
-	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
-	var chat int64
-	if n, ok := req.ChatID.(float64); ok {
-		chat = int64(n)
-	}
-	f.mu.Lock()
-	f.calls = append(f.calls, botCall{Method: method, Chat: chat, Text: req.Text})
-	f.next++
-	id := f.next
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	switch method {
-	case "sendMessage", "editMessageText":
-		fmt.Fprintf(w, `{"ok":true,"result":{"message_id":%d,"date":%d,"chat":{"id":%d,"type":"private"},"text":"x"}}`, id, time.Now().Unix(), chat)
-	case "getUpdates":
-		fmt.Fprint(w, `{"ok":true,"result":[]}`)
-	default:
-		fmt.Fprint(w, `{"ok":true,"result":true}`)
-	}
-}
-
-func (f *fakeBotAPI) snapshot() []botCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]botCall(nil), f.calls...)
 }
 
 // TestShadowMode runs the whole box with --shadow against a loopback Bot
@@ -388,12 +210,8 @@ func TestShadowMode(t *testing.T) {
 		shadow int64
 	}{{"to the shadow chat", -1009}, {"to nobody", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			api := &fakeBotAPI{}
-			srv := httptest.NewServer(api)
-			defer srv.Close()
-			b := startBox(t, func(c *Config, o *serviceOptions) {
+			b := startBox(t, func(c *service.Config, o *service.Options) {
 				c.Telegram.Enabled = true
-				c.Telegram.APIURL = srv.URL
 				c.Telegram.Chats = []int64{111, 222}
 				c.Telegram.ShadowChat = tc.shadow
 				c.Telegram.MinUSD = 1000
@@ -403,26 +221,27 @@ func TestShadowMode(t *testing.T) {
 				c.Alerts.Terminal = true // every sink on, for the dashboard check
 				o.Shadow = true
 				o.TGToken = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZshadowtes"
+				o.LLMKey = "" // the rule-based read
 			})
 			b.play(t, liq("BTCUSDT", "SELL", "2", "50000"))
 
 			// The analysis edit is the last thing the bot does for an alert.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				if tc.shadow != 0 && countCalls(api.snapshot(), "editMessageText") > 0 {
+				if tc.shadow != 0 && countCalls(b.Bot.Calls(), "editMessageText") > 0 {
 					break
 				}
-				if tc.shadow == 0 && strings.Contains(b.log.String(), "shadow edit") {
+				if tc.shadow == 0 && strings.Contains(b.logs.String(), "shadow edit") {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("no analysis edit; calls %+v; log:\n%s", api.snapshot(), b.log.String())
+					t.Fatalf("no analysis edit; calls %+v; log:\n%s", b.Bot.Calls(), b.logs.String())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			b.stop()
 
-			calls := api.snapshot()
+			calls := b.Bot.Calls()
 			for _, c := range calls {
 				if c.Method == "getUpdates" {
 					t.Errorf("a shadow bot polled for updates (it would steal the live bot's commands)")
@@ -435,19 +254,19 @@ func TestShadowMode(t *testing.T) {
 				if len(calls) != 0 {
 					t.Errorf("shadow to nobody called the Bot API: %+v", calls)
 				}
-				if !strings.Contains(b.log.String(), "shadow alert") || !strings.Contains(b.log.String(), "BTCUSDT") {
-					t.Errorf("the alert is not in the log:\n%s", b.log.String())
+				if !strings.Contains(b.logs.String(), "shadow alert") || !strings.Contains(b.logs.String(), "BTCUSDT") {
+					t.Errorf("the alert is not in the log:\n%s", b.logs.String())
 				}
-			} else if n := countCalls(calls, "sendMessage"); n != 1 || !strings.Contains(calls[0].Text, "BTCUSDT") {
-				t.Errorf("shadow chat got %d alerts: %+v", n, calls)
+			} else if msgs := b.Bot.Messages(); countCalls(calls, "sendMessage") != 1 || !strings.Contains(msgs[0].Text, "BTCUSDT") {
+				t.Errorf("shadow chat got %d alerts: %+v", countCalls(calls, "sendMessage"), msgs)
 			}
 			// Everything else ran: the event is in the log and enrichment
 			// produced its read.
-			if b.svc.store.Durable() < 1 {
-				t.Errorf("the event was not logged (durable %d)", b.svc.store.Durable())
+			if b.Service.Store().Durable() < 1 {
+				t.Errorf("the event was not logged (durable %d)", b.Service.Store().Durable())
 			}
 			var m bytes.Buffer
-			b.svc.set.WritePrometheus(&m)
+			b.Service.Metrics().WritePrometheus(&m)
 			if !strings.Contains(m.String(), `liqbox_enrich_analyses_total{source="rules"} 1`) {
 				t.Errorf("enrichment did not run:\n%s", grepLines(m.String(), "liqbox_enrich_analyses_total"))
 			}
@@ -462,7 +281,7 @@ func TestShadowMode(t *testing.T) {
 // that a box with every component on does not export.
 func checkDashboardNames(t *testing.T, exposition string) {
 	t.Helper()
-	data, err := os.ReadFile("build/grafana-dashboard.json")
+	data, err := os.ReadFile("../build/grafana-dashboard.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +310,7 @@ func checkDashboardNames(t *testing.T, exposition string) {
 	}
 }
 
-func countCalls(calls []botCall, method string) int {
+func countCalls(calls []loadtest.BotMessage, method string) int {
 	n := 0
 	for _, c := range calls {
 		if c.Method == method {

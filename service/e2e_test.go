@@ -1,0 +1,45 @@
+package service_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEndToEndAlertText: a frame played by the loopback exchange goes
+// through the real client, ring, pipeline and Telegram bot, and the text
+// that reaches sendMessage says venue, symbol, side, USD and price exactly.
+func TestEndToEndAlertText(t *testing.T) {
+	r := startBox(t, nil)
+	// Backlog detection flags events older than the subscription: stamp
+	// them a minute ahead, on a whole second.
+	tm := time.Now().Add(time.Minute).Truncate(time.Second)
+	ms := tm.UnixMilli()
+	// A long liquidated (SELL), 2.5 BTC at an average 61,234.5 = $153,086.25;
+	// a short liquidated (BUY), 1,000 SOL at 150.25 ("ap" zero: price "p").
+	r.Exchange.Broadcast(frame("BTCUSDT", "SELL", "2.5", "61000", "61234.5", ms))
+	r.Exchange.Broadcast(frame("SOLUSDT", "BUY", "1000", "150.25", "0", ms+1))
+	// Below the chat's $10k threshold: logged, not alerted.
+	r.Exchange.Broadcast(frame("DOGEUSDT", "SELL", "100", "0.1", "0.1", ms+2))
+	got := r.waitAlerts(2, 10*time.Second)
+	clock := tm.UTC().Format("15:04:05")
+	want := []string{
+		"🔴 <b>LONG liquidated</b> · binance-usdm\n<b>BTCUSDT</b> <b>$153.09K</b> at 61234.5\ntime " + clock + ".000 UTC · on-box ",
+		"🟢 <b>SHORT liquidated</b> · binance-usdm\n<b>SOLUSDT</b> <b>$150.25K</b> at 150.25\ntime " + clock + ".001 UTC · on-box ",
+	}
+	lat := regexp.MustCompile(`^\d+(\.\d\d)? (µs|ms)$`)
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) || !lat.MatchString(strings.TrimPrefix(got[i], w)) {
+			t.Errorf("alert %d:\n got %q\nwant %q + latency", i, got[i], w)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(r.alerts()); n != 2 {
+		t.Errorf("%d alerts, want 2 (the $10 one is under the threshold)", n)
+	}
+	r.stop()
+	if seq := r.Service.LastSeq(); seq != 3 {
+		t.Errorf("pipeline numbered %d events, want 3", seq)
+	}
+}
