@@ -23,11 +23,14 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *dataDir != "" {
-		cfg.General.DataDir = *dataDir
-	}
-	if *listen != "" {
-		cfg.HTTP.Listen = *listen
+	// Flags are the last layer, through the same setters as the file.
+	for _, f := range []struct{ key, flag, v string }{{"general.data_dir", "--data-dir", *dataDir}, {"http.listen", "--listen", *listen}} {
+		if f.v == "" {
+			continue
+		}
+		if err := cfg.Set(f.key, f.v); err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, f.flag, err)
+		}
 	}
 	tgToken, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -259,135 +260,253 @@ func (c *Config) knownSection(s string) bool {
 }
 
 func (c *Config) set(section, k, v string) error {
-	if name, ok := strings.CutPrefix(section, "venue."); ok {
-		vn, _ := event.ParseVenue(name)
-		return c.Venues[vn].set(k, v)
+	var vs *VenueSettings
+	name := section + "." + k
+	if vn, ok := strings.CutPrefix(section, "venue."); ok {
+		v, _ := event.ParseVenue(vn)
+		vs = c.Venues[v]
+		name = "venue.*." + k
 	}
-	switch section + "." + k {
-	case "general.data_dir":
-		c.General.DataDir = v
-	case "general.log_level":
-		switch v {
-		case "debug", "info", "warn", "error":
-			c.General.LogLevel = v
-		default:
-			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
-		}
-	case "general.log_format":
-		if v != "text" && v != "json" {
-			return fmt.Errorf("%q is not text or json", v)
-		}
-		c.General.LogFormat = v
-	case "http.listen":
-		if v != "" {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("%q is not host:port", v)
-			}
-		}
-		c.HTTP.Listen = v
-	case "http.clock_warn":
-		return setDuration(&c.HTTP.ClockWarn, v)
-	case "pipeline.ring_size":
-		return setInt(&c.Pipeline.RingSize, v, 16, 1<<22)
-	case "pipeline.dedup_window":
-		return setDuration(&c.Pipeline.DedupWindow, v)
-	case "alerts.min_usd":
-		return setUSD(&c.Alerts.MinUSD, v)
-	case "alerts.terminal":
-		return setBool(&c.Alerts.Terminal, v)
-	case "store.path":
-		c.Store.Path = v
-	case "store.batch_max":
-		return setInt(&c.Store.BatchMax, v, 1, 100000)
-	case "store.batch_delay":
-		return setDuration(&c.Store.BatchDelay, v)
-	case "store.queue":
-		return setInt(&c.Store.Queue, v, 16, 1<<24)
-	case "store.retention_age":
-		return setDuration(&c.Store.RetentionAge, v)
-	case "store.retention_bytes":
-		return setBytes(&c.Store.RetentionBytes, v)
-	case "store.redeliver_max_age":
-		return setDuration(&c.Store.RedeliverMaxAge, v)
-	case "telegram.enabled":
-		return setBool(&c.Telegram.Enabled, v)
-	case "telegram.api_url":
-		return setURL(&c.Telegram.APIURL, v)
-	case "telegram.token_file":
-		c.Telegram.TokenFile = v
-	case "telegram.chats":
-		return setIDs(&c.Telegram.Chats, v)
-	case "telegram.allow_users":
-		return setIDs(&c.Telegram.AllowUsers, v)
-	case "telegram.min_usd":
-		return setUSD(&c.Telegram.MinUSD, v)
-	case "telegram.lang":
-		return setLang(&c.Telegram.Lang, v)
-	case "telegram.shadow":
-		return setBool(&c.Telegram.Shadow, v)
-	case "telegram.shadow_chat":
-		if v == "" || v == "0" {
-			c.Telegram.ShadowChat = 0
-			return nil
-		}
-		var ids []int64
-		if err := setIDs(&ids, v); err != nil || len(ids) != 1 {
-			return fmt.Errorf("%q is not one chat id", v)
-		}
-		c.Telegram.ShadowChat = ids[0]
-	case "telegram.metrics_chat_labels":
-		return setBool(&c.Telegram.MetricsChatLabels, v)
-	case "telegram.queue":
-		return setInt(&c.Telegram.QueueSize, v, 1, 1<<20)
-	case "telegram.limits.per_chat":
-		return setDuration(&c.Telegram.Limits.PerChat, v)
-	case "telegram.limits.group_window":
-		return setDuration(&c.Telegram.Limits.GroupWindow, v)
-	case "telegram.limits.group_max":
-		return setInt(&c.Telegram.Limits.GroupMax, v, 1, 1000)
-	case "telegram.limits.global":
-		return setDuration(&c.Telegram.Limits.Global, v)
-	case "enrich.enabled":
-		return setBool(&c.Enrich.Enabled, v)
-	case "enrich.base_url":
-		return setURL(&c.Enrich.BaseURL, v)
-	case "enrich.api_key_file":
-		c.Enrich.APIKeyFile = v
-	case "enrich.model":
-		if v == "" {
-			return errors.New("must not be empty")
-		}
-		c.Enrich.Model = v
-	case "enrich.timeout":
-		return setDuration(&c.Enrich.Timeout, v)
-	case "enrich.max_tokens":
-		return setInt(&c.Enrich.MaxTokens, v, 16, 1<<20)
-	case "enrich.temperature":
-		return setFloat(&c.Enrich.Temperature, v, 0, 2)
-	case "enrich.window":
-		return setDuration(&c.Enrich.Window, v)
-	case "enrich.max_batch":
-		return setInt(&c.Enrich.MaxBatch, v, 1, 100)
-	case "enrich.queue":
-		return setInt(&c.Enrich.Queue, v, 1, 1<<20)
-	case "enrich.min_usd":
-		return setUSD(&c.Enrich.MinUSD, v)
-	case "enrich.lang":
-		return setLang(&c.Enrich.Lang, v)
-	case "enrich.daily_token_cap":
-		var n int
-		if err := setInt(&n, v, 0, math.MaxInt32); err != nil {
-			return err
-		}
-		c.Enrich.DailyTokenCap = int64(n)
-	case "enrich.monthly_usd_cap":
-		return setFloat(&c.Enrich.MonthlyUSDCap, v, 0, 1e6)
-	default:
-		if section == "enrich.prices" {
-			return c.setPrice(k, v)
-		}
+	if section == "enrich.prices" {
+		return c.setPrice(k, v)
+	}
+	ky, ok := keyIndex[name]
+	if !ok {
 		return errors.New("unknown key")
 	}
+	return ky.set(c, vs, v, ky.lo, ky.hi)
+}
+
+// Set sets one key ("section.key"; a venue's as "venue.NAME.key") from a
+// flag, through the same setter and range as the file.
+func (c *Config) Set(name, v string) error {
+	section, k, ok := cutLast(name, ".")
+	if !ok || !c.knownSection(section) {
+		return fmt.Errorf("%s: unknown key", name)
+	}
+	if err := c.set(section, k, v); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// key is one configuration key: the setter that reads a value into the
+// Config, the range the value must lie in, and what it means. The parser,
+// the flags (Config.Set), the test against the embedded default file and
+// the README's table all work from this one list. Ranges are in the key's
+// unit: a count, seconds for durations, bytes for sizes, USD for amounts;
+// 0..inf is "any value the form allows".
+type key struct {
+	name   string // "section.key"; a venue's is "venue.*.key"
+	set    setFunc
+	lo, hi float64
+	doc    string
+}
+
+// setFunc reads v into c (or vs, for a venue key) within lo..hi.
+type setFunc func(c *Config, vs *VenueSettings, v string, lo, hi float64) error
+
+var inf = math.Inf(1)
+
+// keys is every configuration key but the free-form [enrich.prices].
+var keys = []key{
+	{"general.data_dir", strKey(func(c *Config, _ *VenueSettings) *string { return &c.General.DataDir }), 0, inf, "directory of the log (store.path is relative to it)"},
+	{"general.log_level", oneOf(func(c *Config, _ *VenueSettings) *string { return &c.General.LogLevel }, "%q is not one of debug, info, warn, error", "debug", "info", "warn", "error"), 0, inf, "debug, info, warn or error"},
+	{"general.log_format", oneOf(func(c *Config, _ *VenueSettings) *string { return &c.General.LogFormat }, "%q is not text or json", "text", "json"), 0, inf, "text or json"},
+	{"http.listen", listenKey, 0, inf, "host:port of /metrics, the status page and its API (empty: off); loopback unless you change it"},
+	{"http.clock_warn", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.HTTP.ClockWarn }), 0, inf, "clock-offset estimate above which /status and the page warn"},
+	{"pipeline.ring_size", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Pipeline.RingSize }), 16, 1 << 22, "events each connection's ring holds"},
+	{"pipeline.dedup_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Pipeline.DedupWindow }), 0, inf, "how long an event's identity is remembered against duplicates"},
+	{"alerts.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Alerts.MinUSD }), 0, inf, "terminal sink threshold"},
+	{"alerts.terminal", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Alerts.Terminal }), 0, inf, "print alerts on the terminal"},
+	{"store.path", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Store.Path }), 0, inf, "the log file, relative to data_dir"},
+	{"store.batch_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.BatchMax }), 1, 100000, "most events in one log transaction"},
+	{"store.batch_delay", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.BatchDelay }), 0, inf, "longest wait to fill a log transaction"},
+	{"store.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.Queue }), 16, 1 << 24, "events waiting for the log before they are dropped (counted)"},
+	{"store.retention_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RetentionAge }), 0, inf, "delete events older than this (0: keep)"},
+	{"store.retention_bytes", bytesKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Store.RetentionBytes }), 0, inf, "delete the oldest events above this size (0: no limit)"},
+	{"store.redeliver_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RedeliverMaxAge }), 0, inf, "after a restart, deliver undelivered events younger than this"},
+	{"venue.*.enabled", boolKey(func(_ *Config, vs *VenueSettings) *bool { return &vs.Enabled }), 0, inf, "watch this venue"},
+	{"venue.*.stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.StreamURL }), 0, inf, "WebSocket endpoint (empty: the venue's own)"},
+	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), 0, inf, "Bybit's inverse endpoint (empty: Bybit's own)"},
+	{"venue.*.rest_url", urlKey(func(_ *Config, vs *VenueSettings) *string { return &vs.RESTURL }), 0, inf, "REST endpoint for instrument metadata (empty: the venue's own)"},
+	{"venue.*.conns", intKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), 0, 8, "redundant connections (0: the venue's default)"},
+	{"venue.*.stale_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.StaleAfter }), 0, inf, "a connection silent this long is dead (0: the venue's default)"},
+	{"venue.*.refresh_every", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.RefreshEvery }), 0, inf, "instrument metadata refresh period"},
+	{"telegram.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Enabled }), 0, inf, "send alerts to Telegram (needs TELEGRAM_BOT_TOKEN)"},
+	{"telegram.api_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.APIURL }), 0, inf, "Bot API server"},
+	{"telegram.token_file", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.TokenFile }), 0, inf, "0600 file with the bot token, when not in the environment"},
+	{"telegram.chats", idsKey(func(c *Config, _ *VenueSettings) *[]int64 { return &c.Telegram.Chats }), 0, inf, "chats subscribed by configuration"},
+	{"telegram.allow_users", idsKey(func(c *Config, _ *VenueSettings) *[]int64 { return &c.Telegram.AllowUsers }), 0, inf, "user ids allowed to command the bot"},
+	{"telegram.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Telegram.MinUSD }), 0, inf, "default alert threshold of a chat"},
+	{"telegram.lang", langKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.Lang }), 0, inf, "default language, en or vi"},
+	{"telegram.shadow", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Shadow }), 0, inf, "shadow mode (as --shadow)"},
+	{"telegram.shadow_chat", shadowChatKey, 0, inf, "the one chat a shadow box sends to (0: nowhere)"},
+	{"telegram.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.QueueSize }), 1, 1 << 20, "alerts waiting per chat"},
+	{"telegram.metrics_chat_labels", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.MetricsChatLabels }), 0, inf, "label the per-chat queue gauge with chat ids"},
+	{"telegram.limits.per_chat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.PerChat }), 0, inf, "least spacing of messages to one chat"},
+	{"telegram.limits.group_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.GroupWindow }), 0, inf, "window of the group limit"},
+	{"telegram.limits.group_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), 1, 1000, "messages per window to one group"},
+	{"telegram.limits.global", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.Global }), 0, inf, "least spacing of all messages"},
+	{"enrich.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Enrich.Enabled }), 0, inf, "ask the LLM (needs HOLYSHEEP_API_KEY; else the rule-based read)"},
+	{"enrich.base_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.BaseURL }), 0, inf, "OpenAI-compatible API"},
+	{"enrich.api_key_file", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.APIKeyFile }), 0, inf, "0600 file with the API key, when not in the environment"},
+	{"enrich.model", modelKey, 0, inf, "model name; it needs a price"},
+	{"enrich.timeout", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.Timeout }), 0, inf, "bound on one request"},
+	{"enrich.max_tokens", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxTokens }), 16, 1 << 20, "completion cap"},
+	{"enrich.temperature", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.Temperature }), 0, 2, "sampling temperature"},
+	{"enrich.window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.Window }), 0, inf, "how long alerts are collected into one request"},
+	{"enrich.max_batch", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxBatch }), 1, 100, "most alerts in one request"},
+	{"enrich.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.Queue }), 1, 1 << 20, "alerts waiting for analysis"},
+	{"enrich.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MinUSD }), 0, inf, "only alerts of at least this are analysed"},
+	{"enrich.lang", langKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.Lang }), 0, inf, "language of the analysis, en or vi"},
+	{"enrich.daily_token_cap", int64Key(func(c *Config, _ *VenueSettings) *int64 { return &c.Enrich.DailyTokenCap }), 0, math.MaxInt32, "tokens a UTC day (0: no cap)"},
+	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), 0, 1e6, "USD a UTC month (0: no cap)"},
+}
+
+// keyIndex finds a key of the table by name.
+var keyIndex = func() map[string]*key {
+	m := make(map[string]*key, len(keys))
+	for i := range keys {
+		m[keys[i].name] = &keys[i]
+	}
+	return m
+}()
+
+func strKey(f func(*Config, *VenueSettings) *string) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { *f(c, vs) = v; return nil }
+}
+
+func oneOf(f func(*Config, *VenueSettings) *string, msg string, allowed ...string) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf(msg, v)
+		}
+		*f(c, vs) = v
+		return nil
+	}
+}
+
+func boolKey(f func(*Config, *VenueSettings) *bool) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setBool(f(c, vs), v) }
+}
+
+func intKey(f func(*Config, *VenueSettings) *int) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		return setInt(f(c, vs), v, int(lo), int(hi))
+	}
+}
+
+func int64Key(f func(*Config, *VenueSettings) *int64) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		var n int
+		if err := setInt(&n, v, int(lo), int(hi)); err != nil {
+			return err
+		}
+		*f(c, vs) = int64(n)
+		return nil
+	}
+}
+
+func floatKey(f func(*Config, *VenueSettings) *float64) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		return setFloat(f(c, vs), v, lo, hi)
+	}
+}
+
+func durKey(f func(*Config, *VenueSettings) *time.Duration) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		var d time.Duration
+		if err := setDuration(&d, v); err != nil {
+			return err
+		}
+		if s := d.Seconds(); s < lo || s > hi {
+			return fmt.Errorf("%v is outside %v..%v", d, time.Duration(lo*1e9), time.Duration(hi*1e9))
+		}
+		*f(c, vs) = d
+		return nil
+	}
+}
+
+func bytesKey(f func(*Config, *VenueSettings) *int64) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		var n int64
+		if err := setBytes(&n, v); err != nil {
+			return err
+		}
+		if float64(n) < lo || float64(n) > hi {
+			return fmt.Errorf("%d bytes is outside %v..%v", n, lo, hi)
+		}
+		*f(c, vs) = n
+		return nil
+	}
+}
+
+func usdKey(f func(*Config, *VenueSettings) *float64) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, lo, hi float64) error {
+		u, err := USDSetting(v)
+		if err != nil {
+			return err
+		}
+		if u < lo || u > hi {
+			return fmt.Errorf("$%v is outside %v..%v", u, lo, hi)
+		}
+		*f(c, vs) = u
+		return nil
+	}
+}
+
+func urlKey(f func(*Config, *VenueSettings) *string) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setURL(f(c, vs), v) }
+}
+
+func wsKey(f func(*Config, *VenueSettings) *string) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setWSURL(f(c, vs), v) }
+}
+
+func idsKey(f func(*Config, *VenueSettings) *[]int64) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setIDs(f(c, vs), v) }
+}
+
+func langKey(f func(*Config, *VenueSettings) *string) setFunc {
+	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setLang(f(c, vs), v) }
+}
+
+func listenKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	if v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%q is not host:port", v)
+		}
+	}
+	c.HTTP.Listen = v
+	return nil
+}
+
+func shadowChatKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	if v == "" || v == "0" {
+		c.Telegram.ShadowChat = 0
+		return nil
+	}
+	var ids []int64
+	if err := setIDs(&ids, v); err != nil || len(ids) != 1 {
+		return fmt.Errorf("%q is not one chat id", v)
+	}
+	c.Telegram.ShadowChat = ids[0]
+	return nil
+}
+
+func modelKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	c.Enrich.Model = v
 	return nil
 }
 
@@ -406,26 +525,6 @@ func (c *Config) setPrice(model, v string) error {
 	}
 	c.Enrich.Prices[model] = p
 	return nil
-}
-
-func (vs *VenueSettings) set(k, v string) error {
-	switch k {
-	case "enabled":
-		return setBool(&vs.Enabled, v)
-	case "stream_url":
-		return setWSURL(&vs.StreamURL, v)
-	case "inverse_stream_url":
-		return setWSURL(&vs.InverseStreamURL, v)
-	case "rest_url":
-		return setURL(&vs.RESTURL, v)
-	case "conns":
-		return setInt(&vs.Conns, v, 0, 8)
-	case "stale_after":
-		return setDuration(&vs.StaleAfter, v)
-	case "refresh_every":
-		return setDuration(&vs.RefreshEvery, v)
-	}
-	return errors.New("unknown key")
 }
 
 func (c *Config) validate() error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,95 @@ func TestReadSecret(t *testing.T) {
 	t.Setenv("LIQBOX_TEST_SECRET", "from-env")
 	if v, _ := ReadSecret("LIQBOX_TEST_SECRET", f); v != "from-env" {
 		t.Fatalf("environment must win: %q", v)
+	}
+}
+
+// TestKeyTable checks the one list of keys against the embedded default
+// file (every key of the table is there with its default, every key there
+// is in the table) and against the README's config table (every key named
+// in its section's row, nothing named that is not a key).
+func TestKeyTable(t *testing.T) {
+	inFile := map[string]bool{}
+	section := ""
+	for _, l := range strings.Split(string(DefaultConfigFile()), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || l[0] == '#':
+		case l[0] == '[':
+			section = strings.Trim(l, "[]")
+			if strings.HasPrefix(section, "venue.") {
+				section = "venue.*"
+			}
+		default:
+			k, _, _ := strings.Cut(l, "=")
+			inFile[section+"."+strings.TrimSpace(k)] = true
+		}
+	}
+	for _, k := range keys {
+		if !inFile[k.name] {
+			t.Errorf("%s is not in embed/liqbox.conf", k.name)
+		}
+		if k.doc == "" || !(k.lo <= k.hi) {
+			t.Errorf("%s: doc %q, range %v..%v", k.name, k.doc, k.lo, k.hi)
+		}
+	}
+	for k := range inFile {
+		if keyIndex[k] == nil {
+			t.Errorf("embed/liqbox.conf sets %s, which the table does not know", k)
+		}
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inREADME := map[string]bool{}
+	row := regexp.MustCompile("^\\| `\\[([a-z.A-Z]+)\\]` \\| (.*) \\|$")
+	tick := regexp.MustCompile("`([a-z_]+)`")
+	for _, l := range strings.Split(string(readme), "\n") {
+		m := row.FindStringSubmatch(l)
+		if m == nil || m[1] == "enrich.prices" {
+			continue
+		}
+		sec := strings.Replace(m[1], "venue.NAME", "venue.*", 1)
+		for _, k := range tick.FindAllStringSubmatch(m[2], -1) {
+			inREADME[sec+"."+k[1]] = true
+		}
+	}
+	if len(inREADME) == 0 {
+		t.Fatal("no config table found in README.md")
+	}
+	for _, k := range keys {
+		if !inREADME[k.name] {
+			t.Errorf("README's config table lacks %s", k.name)
+		}
+	}
+	for k := range inREADME {
+		if keyIndex[k] == nil {
+			t.Errorf("README's config table names %s, which is not a key", k)
+		}
+	}
+}
+
+func TestSetGoesThroughTheSetters(t *testing.T) {
+	c, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("http.listen", "127.0.0.1:1"); err != nil || c.HTTP.Listen != "127.0.0.1:1" {
+		t.Errorf("Set http.listen: %v, %q", err, c.HTTP.Listen)
+	}
+	if err := c.Set("venue.okx.conns", "3"); err != nil || c.Venues[event.OKX].Conns != 3 {
+		t.Errorf("Set venue.okx.conns: %v", err)
+	}
+	for _, tc := range []struct{ key, v, want string }{
+		{"http.listen", "9464", `http.listen: "9464" is not host:port`},
+		{"pipeline.ring_size", "1", "pipeline.ring_size: 1 is outside 16..4194304"},
+		{"store.nope", "1", "store.nope: unknown key"},
+		{"nope", "1", "nope: unknown key"},
+	} {
+		if err := c.Set(tc.key, tc.v); err == nil || err.Error() != tc.want {
+			t.Errorf("Set(%s, %s) = %v, want %q", tc.key, tc.v, err, tc.want)
+		}
 	}
 }
