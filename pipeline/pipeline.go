@@ -17,6 +17,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -61,22 +62,13 @@ type Pipeline struct {
 
 type pipeMetrics struct {
 	events, dups *metrics.Counter
-	ringWait     *metrics.PrometheusHistogram
+	ringWait     *latency.Histogram
 	process      *metrics.PrometheusHistogram
 	// wins[venue][conn] counts how often a connection delivered an event
 	// first while a redundant connection delivered it too; lead is by how
 	// much. Created on first use (a cold path: a handful per process).
 	wins [256][8]*metrics.Counter
 	lead [256][8]*metrics.FloatCounter
-}
-
-// LatencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, fine enough
-// for on-box microseconds and for network seconds. Shared so every stage's
-// histogram can be compared bucket by bucket.
-var LatencyBuckets = []float64{
-	5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
-	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
-	1, 2.5, 5, 10, 30,
 }
 
 // New builds a pipeline.
@@ -102,8 +94,9 @@ func New(o Options) *Pipeline {
 	set := o.Metrics
 	p.m.events = set.NewCounter(`liqbox_pipeline_events_total`)
 	p.m.dups = set.NewCounter(`liqbox_pipeline_duplicates_total`)
-	p.m.ringWait = set.NewPrometheusHistogramExt(`liqbox_stage_receive_to_pipeline_seconds`, LatencyBuckets)
-	p.m.process = set.NewPrometheusHistogramExt(`liqbox_pipeline_event_process_seconds`, LatencyBuckets)
+	p.m.ringWait = latency.New(set, `liqbox_stage_receive_to_pipeline_seconds`,
+		"Local receive to the pipeline taking the event off the ring.")
+	p.m.process = set.NewPrometheusHistogramExt(`liqbox_pipeline_event_process_seconds`, latency.Buckets)
 	set.NewGauge(`liqbox_pipeline_last_seq`, func() float64 { return float64(p.seq.Load()) })
 	set.NewGauge(`liqbox_pipeline_ring_depth`, func() float64 {
 		n := 0
@@ -114,6 +107,10 @@ func New(o Options) *Pipeline {
 	})
 	return p
 }
+
+// Stages are the pipeline's stage histograms (receive → pipeline), for
+// the status page's percentiles.
+func (p *Pipeline) Stages() []*latency.Histogram { return []*latency.Histogram{p.m.ringWait} }
 
 // LastSeq is the last sequence number assigned.
 func (p *Pipeline) LastSeq() uint64 { return p.seq.Load() }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/liqbox/liqbox/buildinfo"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
@@ -41,8 +39,8 @@ type httpServer struct {
 	lastLive map[event.Venue]time.Time
 }
 
-func newHTTPServer(addr string, ln net.Listener, s *Service) *httpServer {
-	h := &httpServer{s: s, req: addr, lat: newStageLatency(s.set, s.started),
+func newHTTPServer(addr string, ln net.Listener, s *Service, lat *stageLatency) *httpServer {
+	h := &httpServer{s: s, req: addr, lat: lat,
 		grace: s.o.ReconnectGrace, lastLive: map[event.Venue]time.Time{}}
 	if ln != nil {
 		h.ln.Store(&ln)
@@ -130,7 +128,7 @@ func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	h.s.set.WritePrometheus(&buf)
 	metrics.WriteProcessMetrics(&buf)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	writeMetricsWithHelp(w, buf.Bytes())
+	h.s.m.writeMetricsWithHelp(w, buf.Bytes())
 }
 
 // healthz is 200 while every enabled venue has a live stream or is within
@@ -192,7 +190,7 @@ func (h *httpServer) health(now time.Time) []string {
 }
 
 func (h *httpServer) apiStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, h.statusJSON(time.Now()))
+	writeJSON(w, h.s.StatusJSON(time.Now()))
 }
 
 func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
@@ -261,145 +259,4 @@ func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) RecentJSON 
 		r.Risk, r.Summary, r.Source = a.Risk.String(), a.Summary, a.Source
 	}
 	return r
-}
-
-// StatusJSON is /api/status: the facts of Telegram's /status plus what
-// the status page draws. Field meanings are in the README.
-type StatusJSON struct {
-	Version        string         `json:"version"`
-	NowMs          int64          `json:"now_ms"`
-	UptimeS        float64        `json:"uptime_s"`
-	Healthy        bool           `json:"healthy"`
-	HealthProblems []string       `json:"health_problems"`
-	Venues         []VenueJSON    `json:"venues"`
-	Connections    []ConnJSON     `json:"connections"`
-	Gaps24h        []GapJSON      `json:"gaps_24h"`
-	Stages         []StageJSON    `json:"stages"`
-	USDPerMinute   USDMinutesJSON `json:"usd_per_minute"`
-	ClockOffsetS   *float64       `json:"clock_offset_s"`
-	ClockWarnS     float64        `json:"clock_warn_s"`
-	ClockWarn      bool           `json:"clock_warn"`
-	Warnings       []string       `json:"warnings"`
-	RingDepth      int            `json:"ring_depth"`
-	RingCapacity   int            `json:"ring_capacity"`
-	RingDrops      uint64         `json:"ring_drops"`
-	LastSeq        uint64         `json:"last_seq"`
-	DiskBytes      int64          `json:"disk_bytes"`
-	DiskLimit      int64          `json:"disk_limit"`
-	Enrichment     string         `json:"enrichment"`
-	Telegram       bool           `json:"telegram_enabled"`
-	Shadow         bool           `json:"shadow"`
-}
-
-// VenueJSON is one row of /api/status's "venues".
-type VenueJSON struct {
-	Venue      string   `json:"venue"`
-	Live       int      `json:"live"`
-	Configured int      `json:"configured"`
-	State      string   `json:"state"` // "live", "degraded" (some connections down), "down"
-	LastFrameS *float64 `json:"last_frame_age_s"`
-	Gaps24h    int      `json:"gaps_24h"`
-}
-
-// ConnJSON is one row of /api/status's "connections".
-type ConnJSON struct {
-	Venue      string   `json:"venue"`
-	Stream     string   `json:"stream"`
-	Conn       int      `json:"conn"`
-	Connected  bool     `json:"connected"`
-	Frames     uint64   `json:"frames"`
-	Connects   uint64   `json:"connects"`
-	RTTMs      float64  `json:"rtt_ms"`
-	LastFrameS *float64 `json:"last_frame_age_s"`
-	Since      string   `json:"since,omitempty"`
-}
-
-// GapJSON is one row of /api/status's "gaps_24h".
-type GapJSON struct {
-	Venue   string  `json:"venue"`
-	Stream  string  `json:"stream"`
-	Start   string  `json:"start"`
-	End     string  `json:"end"`
-	Seconds float64 `json:"seconds"`
-	Cause   string  `json:"cause"`
-}
-
-// StatusJSON is what /api/status answers at now.
-func (s *Service) StatusJSON(now time.Time) StatusJSON { return s.http.statusJSON(now) }
-
-func (h *httpServer) statusJSON(now time.Time) StatusJSON {
-	s := h.s
-	st := s.Status()
-	out := StatusJSON{
-		Version: buildinfo.Version(), NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
-		HealthProblems: h.health(now),
-		Venues:         []VenueJSON{}, Connections: []ConnJSON{}, Gaps24h: []GapJSON{},
-		Stages:       h.lat.report(now),
-		USDPerMinute: s.minutes.series(now),
-		ClockWarnS:   s.cfg.HTTP.ClockWarn.Seconds(),
-		Warnings:     []string{},
-		RingDepth:    st.RingDepth, RingCapacity: st.RingCap, RingDrops: st.RingDrops,
-		LastSeq:   s.pipe.LastSeq(),
-		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
-		Enrichment: st.Enrichment,
-		Telegram:   s.bot != nil,
-		Shadow:     s.cfg.Telegram.Shadow || s.o.Shadow,
-	}
-	out.Healthy = len(out.HealthProblems) == 0
-	if out.HealthProblems == nil {
-		out.HealthProblems = []string{}
-	}
-	live := map[string]int{}
-	for _, str := range s.streams {
-		live[str.Spec().Venue.String()] += str.Live()
-		for _, cs := range str.States() {
-			c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
-				Frames: cs.Frames, Connects: cs.Reconnect, RTTMs: float64(cs.RTT) / 1e6}
-			if !cs.LastFrame.IsZero() {
-				age := now.Sub(cs.LastFrame).Seconds()
-				c.LastFrameS = &age
-			}
-			if !cs.Since.IsZero() {
-				c.Since = cs.Since.UTC().Format(time.RFC3339)
-			}
-			out.Connections = append(out.Connections, c)
-		}
-	}
-	for _, vs := range st.Venues {
-		v := VenueJSON{Venue: vs.Venue, Live: live[vs.Venue], Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live"}
-		switch {
-		case v.Live == 0:
-			v.State = "down"
-		case v.Live < v.Configured:
-			v.State = "degraded"
-		}
-		if vs.LastFrame >= 0 {
-			age := vs.LastFrame.Seconds()
-			v.LastFrameS = &age
-		}
-		out.Venues = append(out.Venues, v)
-	}
-	if gaps, err := s.store.Gaps(now.Add(-24 * time.Hour)); err == nil {
-		for _, g := range gaps {
-			out.Gaps24h = append(out.Gaps24h, GapJSON{Venue: g.Venue, Stream: g.Stream,
-				Start: g.Start.UTC().Format(time.RFC3339), End: g.End.UTC().Format(time.RFC3339),
-				Seconds: g.End.Sub(g.Start).Seconds(), Cause: g.Cause})
-		}
-	}
-	if off := s.stages.clockOffset(); !math.IsNaN(off) {
-		out.ClockOffsetS = &off
-		if out.ClockWarnS > 0 && math.Abs(off) > out.ClockWarnS {
-			out.ClockWarn = true
-			out.Warnings = append(out.Warnings, fmt.Sprintf(
-				"clock offset estimate %.3f s exceeds %.3f s: exchange→box latency is unreliable; check NTP (chronyc tracking)",
-				off, out.ClockWarnS))
-		}
-	}
-	if st.RingDrops > 0 {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%d events dropped at full rings since start", st.RingDrops))
-	}
-	for _, p := range out.HealthProblems {
-		out.Warnings = append(out.Warnings, "unhealthy: "+p)
-	}
-	return out
 }

@@ -110,6 +110,19 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("one model", func(t *testing.T) {
+		// Telegram's /status and /api/status render the same State.
+		tg, js := b.Service.Status(), b.Service.StatusJSON(time.Now())
+		if len(tg.Venues) != 1 || len(js.Venues) != 1 || tg.Venues[0].Venue != js.Venues[0].Venue ||
+			tg.Venues[0].Configured != js.Venues[0].Configured || tg.Venues[0].Connections != js.Venues[0].Live {
+			t.Errorf("venues: /status %+v, /api/status %+v", tg.Venues, js.Venues)
+		}
+		if tg.RingCap != js.RingCapacity || tg.RingDrops != js.RingDrops || tg.Enrichment != js.Enrichment ||
+			tg.DiskLimit != js.DiskLimit || tg.Version != js.Version || !tg.ClockKnown || js.ClockOffsetS == nil {
+			t.Errorf("/status %+v vs /api/status %+v", tg, js)
+		}
+	})
+
 	t.Run("clock warning", func(t *testing.T) {
 		b.Config.HTTP.ClockWarn = time.Nanosecond
 		defer func() { b.Config.HTTP.ClockWarn = 250 * time.Millisecond }()
@@ -142,7 +155,7 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		}
 		for _, line := range strings.Split(text, "\n") {
 			if name, ok := strings.CutPrefix(line, "# HELP "); ok && !strings.Contains(name, " ") {
-				t.Errorf("metric %s has no help text: add it to metricHelp", name)
+				t.Errorf("metric %s has no help text: declare it with its help (or, below the service, add it to subpackageHelp)", name)
 			}
 		}
 	})

@@ -87,7 +87,8 @@ type Service struct {
 	o       Options
 	cfg     *Config
 	log     *slog.Logger
-	set     *metrics.Set
+	m       *metricSet   // what the service itself declares, with help
+	set     *metrics.Set // m's registry, handed to the components
 	started time.Time
 
 	store   *store.Store
@@ -122,8 +123,9 @@ func New(o Options) (*Service, error) {
 	if o.ReconnectGrace <= 0 {
 		o.ReconnectGrace = reconnectGrace
 	}
-	s := &Service{o: o, cfg: c, log: o.Logger, set: metrics.NewSet(), started: time.Now(),
+	s := &Service{o: o, cfg: c, log: o.Logger, m: newMetricSet(), started: time.Now(),
 		errs: make(chan error, 16)}
+	s.set = s.m.Set
 	s.insts = map[event.Venue]*ingest.Instruments{}
 
 	path := c.StorePath()
@@ -188,7 +190,7 @@ func New(o Options) (*Service, error) {
 		}
 	}
 
-	s.stages = newStageMetrics(s.set)
+	s.stages = newStageMetrics(s.m)
 	s.recent = newRecentSink(500)
 	var sinks []pipeline.Sink
 	if c.Telegram.Enabled && o.TGToken != "" {
@@ -223,7 +225,7 @@ func New(o Options) (*Service, error) {
 		s.log.Warn("telegram is enabled but TELEGRAM_BOT_TOKEN is not set: alerts go to the terminal and the log only")
 	}
 	if c.Alerts.Terminal {
-		s.term = newTerminalSink(o.Stdout, c.Alerts.MinUSD, o.Color, s.set, o.Observer.Printed)
+		s.term = newTerminalSink(o.Stdout, c.Alerts.MinUSD, o.Color, s.m, o.Observer.Printed)
 		sinks = append(sinks, s.term)
 	}
 	s.minutes = &usdMinutes{}
@@ -283,8 +285,21 @@ func New(o Options) (*Service, error) {
 		s.log.Warn("cannot load dedup keys from the log; a restart may repeat recent alerts", "err", err)
 	}
 
-	s.http = newHTTPServer(c.HTTP.Listen, o.Listener, s)
-	registerBuildInfo(s.set)
+	// The stage histograms the page shows, in no particular order.
+	stages := []stageSource{s.stages.exchToRecv}
+	for _, h := range s.pipe.Stages() {
+		stages = append(stages, h)
+	}
+	if s.term != nil {
+		stages = append(stages, s.term.lat)
+	}
+	if s.bot != nil {
+		for _, n := range telegramStages {
+			stages = append(stages, exposedStage{s.set, n})
+		}
+	}
+	s.http = newHTTPServer(c.HTTP.Listen, o.Listener, s, newStageLatency(s.started, stages...))
+	registerBuildInfo(s.m)
 	return s, nil
 }
 
@@ -500,7 +515,8 @@ func NewLogger(w io.Writer, c *Config) *slog.Logger {
 }
 
 // registerBuildInfo exports the build as liqbox_build_info.
-func registerBuildInfo(set *metrics.Set) {
-	set.NewGauge(fmt.Sprintf(`liqbox_build_info{version=%q,commit=%q,goversion=%q,goarch=%q}`,
-		buildinfo.Version(), buildinfo.Commit(), runtime.Version(), runtime.GOARCH), func() float64 { return 1 })
+func registerBuildInfo(m *metricSet) {
+	m.gauge(fmt.Sprintf(`liqbox_build_info{version=%q,commit=%q,goversion=%q,goarch=%q}`,
+		buildinfo.Version(), buildinfo.Commit(), runtime.Version(), runtime.GOARCH),
+		"Build of the running binary (value is always 1).", func() float64 { return 1 })
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
 	"github.com/liqbox/liqbox/money"
-	"github.com/liqbox/liqbox/pipeline"
 )
 
 // terminalSink prints one aligned line per alert. The pipeline only copies
@@ -26,18 +26,19 @@ type terminalSink struct {
 	ch     chan event.Event
 	notes  chan event.Analysis
 	drops  *metrics.Counter
-	lat    *metrics.PrometheusHistogram
+	lat    *latency.Histogram
 	// printed is Observer.Printed, or nil.
 	printed func(ev *event.Event, at time.Time)
 }
 
-func newTerminalSink(w io.Writer, minUSD float64, color bool, set *metrics.Set, printed func(*event.Event, time.Time)) *terminalSink {
+func newTerminalSink(w io.Writer, minUSD float64, color bool, m *metricSet, printed func(*event.Event, time.Time)) *terminalSink {
 	return &terminalSink{
 		w: w, minUSD: minUSD, color: color, printed: printed,
 		ch:    make(chan event.Event, 4096),
 		notes: make(chan event.Analysis, 256),
-		drops: set.NewCounter(`liqbox_terminal_dropped_total`),
-		lat:   set.NewPrometheusHistogramExt(`liqbox_stage_receive_to_terminal_seconds`, pipeline.LatencyBuckets),
+		drops: m.counter(`liqbox_terminal_dropped_total`, "Terminal lines dropped because the terminal was too slow."),
+		lat: latency.New(m.Set, `liqbox_stage_receive_to_terminal_seconds`,
+			"Local receive to the alert line written to the terminal."),
 	}
 }
 
@@ -289,17 +290,20 @@ func (r *recentSink) newest(n int, minUSD float64) ([]event.Event, map[uint64]ev
 // seen in a window is network latency plus clock offset, and a negative
 // one can only be a clock that runs behind.
 type stageMetrics struct {
-	exchToRecv *metrics.PrometheusHistogram
+	exchToRecv *latency.Histogram
 	mu         sync.Mutex // guards minDelay and windowStart
 	minDelay   float64
 	lastMin    float64
 	winStart   int64
 }
 
-func newStageMetrics(set *metrics.Set) *stageMetrics {
+func newStageMetrics(m *metricSet) *stageMetrics {
 	s := &stageMetrics{minDelay: math.Inf(1), lastMin: math.NaN()}
-	s.exchToRecv = set.NewPrometheusHistogramExt(`liqbox_stage_exchange_to_receive_seconds`, pipeline.LatencyBuckets)
-	set.NewGauge(`liqbox_clock_offset_estimate_seconds`, func() float64 { return s.clockOffset() })
+	s.exchToRecv = latency.New(m.Set, `liqbox_stage_exchange_to_receive_seconds`,
+		"Exchange event time to local receive: network plus exchange lag (plus clock offset).")
+	m.gauge(`liqbox_clock_offset_estimate_seconds`,
+		"Smallest exchange-to-receive delay in the last 5 min: network latency plus clock offset; negative means the local clock is behind.",
+		func() float64 { return s.clockOffset() })
 	return s
 }
 

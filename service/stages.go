@@ -1,18 +1,14 @@
 package service
 
 import (
-	"bufio"
-	"bytes"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
 )
 
 // usdMinutes tallies liquidated USD per minute by side for the status
@@ -93,20 +89,27 @@ func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 	return out
 }
 
-// stageLatency computes each stage's percentiles from the Prometheus
-// histograms /metrics already exports (every liqbox_stage_*_seconds), so
-// the page and Prometheus can never disagree about what was measured.
+// stage is one stage histogram the status page shows: its metric name
+// (liqbox_stage_*_seconds) and its counts, read from the object.
+type stageSource interface {
+	Name() string
+	Counts() latency.Counts
+}
+
+// stageLatency computes each stage's percentiles from the stage
+// histograms themselves (the counts /metrics exports), so the page and
+// Prometheus can never disagree about what was measured.
 //
 // The histograms are cumulative since start. To show the recent picture,
 // stageLatency keeps snapshots of the bucket counts, taken at most every
-// snapEvery when /api/status is read, and reports the difference between
+// snapEvery when the state is read, and reports the difference between
 // now and the oldest snapshot not older than window. With no snapshot that
 // old (nobody looked for a while, or just started) the window is the whole
 // uptime. Percentiles are interpolated linearly inside the bucket that
 // holds them, as Prometheus's histogram_quantile does, so they are as
 // precise as the buckets (5 µs … 30 s, about 2.5× apart).
 type stageLatency struct {
-	set     *metrics.Set
+	stages  []stageSource
 	started time.Time
 
 	mu    sync.Mutex // guards snaps
@@ -120,14 +123,7 @@ const (
 
 type stageSnap struct {
 	at     time.Time
-	stages map[string]*bucketCounts
-}
-
-// bucketCounts is one histogram: upper bounds and cumulative counts, the
-// last bound +Inf.
-type bucketCounts struct {
-	le  []float64
-	cum []float64
+	stages map[string]latency.Counts
 }
 
 // StageJSON is one row of /api/status's "stages".
@@ -141,15 +137,17 @@ type StageJSON struct {
 	Overall *float64 `json:"p99_since_start_s"`
 }
 
-func newStageLatency(set *metrics.Set, started time.Time) *stageLatency {
-	return &stageLatency{set: set, started: started}
+func newStageLatency(started time.Time, stages ...stageSource) *stageLatency {
+	return &stageLatency{stages: stages, started: started}
 }
 
-// report returns every stage's percentiles at now, in a stable order.
+// report returns every stage's percentiles at now, in the order of the
+// event's path.
 func (l *stageLatency) report(now time.Time) []StageJSON {
-	var buf bytes.Buffer
-	l.set.WritePrometheus(&buf)
-	cur := parseStageBuckets(buf.Bytes())
+	cur := make(map[string]latency.Counts, len(l.stages))
+	for _, s := range l.stages {
+		cur[s.Name()] = s.Counts()
+	}
 
 	l.mu.Lock()
 	var base stageSnap
@@ -174,21 +172,16 @@ func (l *stageLatency) report(now time.Time) []StageJSON {
 	for _, n := range names {
 		h := cur[n]
 		win := h
-		if b := base.stages[n]; b != nil && len(b.cum) == len(h.cum) {
-			win = &bucketCounts{le: h.le, cum: make([]float64, len(h.cum))}
-			for i := range h.cum {
-				win.cum[i] = h.cum[i] - b.cum[i]
-			}
+		if b, ok := base.stages[n]; ok {
+			win = h.Since(b)
 		}
 		row := StageJSON{
 			Name:   strings.TrimSuffix(strings.TrimPrefix(n, "liqbox_stage_"), "_seconds"),
 			Window: now.Sub(base.at).Seconds(),
+			Count:  win.Total(),
 		}
-		if len(win.cum) > 0 {
-			row.Count = win.cum[len(win.cum)-1]
-		}
-		row.P50, row.P95, row.P99 = win.quantile(0.50), win.quantile(0.95), win.quantile(0.99)
-		row.Overall = h.quantile(0.99)
+		row.P50, row.P95, row.P99 = win.Quantile(0.50), win.Quantile(0.95), win.Quantile(0.99)
+		row.Overall = h.Quantile(0.99)
 		out = append(out, row)
 	}
 	return out
@@ -203,69 +196,4 @@ func stageRank(name string) string {
 		}
 	}
 	return "9" + name
-}
-
-// quantile interpolates the q-quantile, nil without observations. A value
-// in the +Inf bucket is reported as the highest finite bound.
-func (h *bucketCounts) quantile(q float64) *float64 {
-	if len(h.cum) == 0 {
-		return nil
-	}
-	total := h.cum[len(h.cum)-1]
-	if total <= 0 {
-		return nil
-	}
-	rank := q * total
-	lo, prev := 0.0, 0.0
-	for i, c := range h.cum {
-		if c >= rank {
-			hi := h.le[i]
-			if math.IsInf(hi, 1) {
-				v := lo
-				return &v
-			}
-			v := lo
-			if c > prev {
-				v = lo + (hi-lo)*(rank-prev)/(c-prev)
-			}
-			return &v
-		}
-		lo, prev = h.le[i], c
-	}
-	v := lo
-	return &v
-}
-
-// parseStageBuckets reads the liqbox_stage_*_seconds_bucket lines of a
-// Prometheus text exposition. Stage histograms carry no labels but le.
-func parseStageBuckets(text []byte) map[string]*bucketCounts {
-	out := map[string]*bucketCounts{}
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "liqbox_stage_") {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, `_bucket{le="`)
-		if !ok {
-			continue
-		}
-		leStr, val, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			continue
-		}
-		le, err1 := strconv.ParseFloat(leStr, 64)
-		v, err2 := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		h := out[name]
-		if h == nil {
-			h = &bucketCounts{}
-			out[name] = h
-		}
-		h.le = append(h.le, le)
-		h.cum = append(h.cum, v)
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -8,11 +9,11 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
 )
 
 func TestStageQuantilesMatchTheHistogram(t *testing.T) {
-	set := metrics.NewSet()
-	h := set.NewPrometheusHistogramExt(`liqbox_stage_demo_seconds`, []float64{0.001, 0.002, 0.004})
+	h := latency.NewWithBuckets(metrics.NewSet(), `liqbox_stage_demo_seconds`, "demo", []float64{0.001, 0.002, 0.004})
 	for i := 0; i < 90; i++ {
 		h.Update(0.0015) // bucket (0.001, 0.002]
 	}
@@ -20,7 +21,7 @@ func TestStageQuantilesMatchTheHistogram(t *testing.T) {
 		h.Update(0.003) // bucket (0.002, 0.004]
 	}
 	start := time.Now()
-	l := newStageLatency(set, start)
+	l := newStageLatency(start, h)
 	rep := l.report(start.Add(time.Second))
 	if len(rep) != 1 || rep[0].Name != "demo" || rep[0].Count != 100 {
 		t.Fatalf("report %+v", rep)
@@ -48,11 +49,27 @@ func TestStageQuantilesMatchTheHistogram(t *testing.T) {
 }
 
 func TestStageQuantileWithoutObservations(t *testing.T) {
-	set := metrics.NewSet()
-	set.NewPrometheusHistogramExt(`liqbox_stage_idle_seconds`, []float64{1})
-	rep := newStageLatency(set, time.Now()).report(time.Now())
+	h := latency.NewWithBuckets(metrics.NewSet(), `liqbox_stage_idle_seconds`, "idle", []float64{1})
+	rep := newStageLatency(time.Now(), h).report(time.Now())
 	if len(rep) != 1 || rep[0].P50 != nil || rep[0].Count != 0 {
 		t.Errorf("idle stage %+v, want null percentiles", rep[0])
+	}
+}
+
+// TestStageBridgeReadsTheBotsHistograms: until telegram declares its
+// stage histograms with latency.New, the bridge reads them from the
+// exposition; it must see the counts the histogram object holds.
+func TestStageBridgeReadsTheBotsHistograms(t *testing.T) {
+	set := metrics.NewSet()
+	p := set.NewPrometheusHistogramExt(telegramStages[0], latency.Buckets)
+	h := latency.New(metrics.NewSet(), telegramStages[0], "the same, as an object")
+	for _, v := range []float64{4e-6, 3e-3, 3e-3, 0.2, 40} {
+		p.Update(v)
+		h.Update(v)
+	}
+	got, want := exposedStage{set, telegramStages[0]}.Counts(), h.Counts()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("bridge read %v, want %v", got, want)
 	}
 }
 
