@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/liqbox/liqbox/history"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -23,7 +24,7 @@ func cmdBackup(_ context.Context, a *app, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	src, err := logPath(*db, *config)
+	src, err := history.LogPath(*db, *config)
 	if err != nil {
 		return err
 	}

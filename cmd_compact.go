@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/liqbox/liqbox/history"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -24,7 +25,7 @@ func cmdCompact(_ context.Context, a *app, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	src, err := logPath(*db, *config)
+	src, err := history.LogPath(*db, *config)
 	if err != nil {
 		return err
 	}

@@ -4,17 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/history"
 )
 
 // cmdExport writes the log's events as CSV or JSON lines, for spreadsheets
 // and notebooks.
 func cmdExport(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	var q logQuery
-	q.register(fs, "")
+	var q history.Query
+	q.Register(fs, "")
 	format := fs.String("format", "csv", "csv or jsonl")
 	out := fs.String("out", "", "output file (default: stdout)")
 	if err := fs.Parse(args); err != nil {
@@ -26,7 +26,7 @@ func cmdExport(_ context.Context, a *app, args []string) error {
 	if *format != "csv" && *format != "jsonl" {
 		return fmt.Errorf("%w: --format %q: want csv or jsonl", errUsage, *format)
 	}
-	st, err := q.parseAndOpen(time.Now())
+	st, err := openQuery(&q)
 	if err != nil {
 		return err
 	}
@@ -40,14 +40,14 @@ func cmdExport(_ context.Context, a *app, args []string) error {
 		defer f.Close()
 		w = f
 	}
-	ew, err := newEventWriter(w, *format, false)
+	ew, err := history.NewWriter(w, *format, false)
 	if err != nil {
 		return err
 	}
-	ew.kv = st // each event's stored risk analysis goes with it
+	ew.KV = st // each event's stored risk analysis goes with it
 	n := 0
-	err = q.scan(st, func(ev *event.Event) error { n++; return ew.write(ev) })
-	if ferr := ew.flush(); err == nil {
+	err = q.Scan(st, func(ev *event.Event) error { n++; return ew.Write(ev) })
+	if ferr := ew.Flush(); err == nil {
 		err = ferr
 	}
 	if err == nil && f != nil {

@@ -6,25 +6,27 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/liqbox/liqbox/history"
 )
 
 // cmdGaps lists the intervals in which a stream had no live connection:
 // the stretches of time the log cannot speak for.
 func cmdGaps(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	var q logQuery
-	fs.StringVar(&q.db, "db", "", "log file (default: store.path from the config)")
-	fs.StringVar(&q.config, "config", "", "config file, for the default log path")
+	var q history.Query
+	fs.StringVar(&q.DB, "db", "", "log file (default: store.path from the config)")
+	fs.StringVar(&q.Config, "config", "", "config file, for the default log path")
 	since := fs.String("since", "-24h", "list gaps that ended after this: RFC 3339, a date, or relative (-7d)")
 	asJSON := fs.Bool("json", false, "one JSON object per gap instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	from, err := parseWhen(*since, time.Now())
+	from, err := history.ParseWhen(*since, time.Now())
 	if err != nil {
 		return fmt.Errorf("%w: --since: %v", errUsage, err)
 	}
-	st, err := q.open()
+	st, err := q.Open()
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/history"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -174,23 +175,23 @@ func TestStatsAndBacktest(t *testing.T) {
 		t.Errorf("backtest output:\n%s", out)
 	}
 	// Direct check of the rule on the same events.
-	var alerts []btAlert
+	var alerts []history.Alert
 	for _, ev := range knownEvents() {
-		a := btAlert{ns: ev.RecvNs}
+		a := history.Alert{Ns: ev.RecvNs}
 		if ev.NotionalKnown() {
-			a.usd = ev.Notional
+			a.USD = ev.Notional
 		}
 		alerts = append(alerts, a)
 	}
-	res := backtest(alerts, []float64{300_000, 1_000_000}, time.Minute)
+	res := history.Backtest(alerts, []float64{300_000, 1_000_000}, time.Minute)
 	// ≥300k: notional 300k..340k at i%30 in 25..29 (i=25..28, 55..58 → 8,
 	// 29 and 59 are bybit $1M), the 6 bybit ones, and the unknown one.
-	if res[0].alerts != 8+6+1 || res[1].alerts != 6+1 {
-		t.Errorf("alerts at 300k, 1m = %d, %d; want 15, 7", res[0].alerts, res[1].alerts)
+	if res[0].Alerts != 8+6+1 || res[1].Alerts != 6+1 {
+		t.Errorf("alerts at 300k, 1m = %d, %d; want 15, 7", res[0].Alerts, res[1].Alerts)
 	}
 	// The densest minute at 300k is 12:04:10..12:04:50: four BTC and one ETH.
-	if res[0].cascadeN != 5 || res[0].cascadeUSD != 300_000+310_000+320_000+330_000+1_000_000 || res[0].worstHourN != 15 {
-		t.Errorf("300k: cascade %d (%v), worst hour %d; want 5 ($2.26M), 15", res[0].cascadeN, res[0].cascadeUSD, res[0].worstHourN)
+	if res[0].CascadeN != 5 || res[0].CascadeUSD != 300_000+310_000+320_000+330_000+1_000_000 || res[0].WorstHourN != 15 {
+		t.Errorf("300k: cascade %d (%v), worst hour %d; want 5 ($2.26M), 15", res[0].CascadeN, res[0].CascadeUSD, res[0].WorstHourN)
 	}
 }
 
@@ -218,26 +219,5 @@ func TestReadOnlyCommandsWhileRunning(t *testing.T) {
 	out, _, err = runCLI(t, "stats", "--db", out2, "--from", from, "--to", to)
 	if err != nil || !strings.Contains(out, "liquidations  60") {
 		t.Errorf("stats of compacted backup: %v\n%s", err, out)
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"now":                  now,
-		"-2h":                  now.Add(-2 * time.Hour),
-		"-7d":                  now.Add(-7 * 24 * time.Hour),
-		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		"2026-11-27T10:30:00Z": time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC),
-	} {
-		got, err := parseWhen(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"yesterday", "-2x", "2026-13-01"} {
-		if _, err := parseWhen(bad, now); err == nil {
-			t.Errorf("parseWhen(%q) accepted", bad)
-		}
 	}
 }

@@ -1,0 +1,156 @@
+package history
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/liqbox/liqbox/enrich"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/service"
+)
+
+// Writer writes events as a table (the live terminal alert line),
+// JSON lines or CSV.
+type Writer struct {
+	format string
+	w      *bufio.Writer
+	csv    *csv.Writer
+	buf    []byte
+	row    []string
+	color  bool
+	// KV, when set, is the log the events come from: each event's stored
+	// risk analysis (enrichment result) is written with it.
+	KV enrich.KV
+}
+
+// NewWriter writes events to w in format: table, jsonl or csv.
+func NewWriter(w io.Writer, format string, color bool) (*Writer, error) {
+	ew := &Writer{format: format, w: bufio.NewWriter(w), color: color}
+	switch format {
+	case "table", "jsonl":
+	case "csv":
+		ew.csv = csv.NewWriter(ew.w)
+		if err := ew.csv.Write(csvHeader); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("--format %q: want table, jsonl or csv", format)
+	}
+	return ew, nil
+}
+
+var csvHeader = []string{"seq", "recv_time", "time", "venue", "market", "symbol", "side",
+	"price", "qty", "notional_usd", "notional_basis", "conn", "flags",
+	"risk", "analysis_source", "summary", "recommendation"}
+
+// analysis returns the stored analysis of ev, if the writer reads a log and
+// the log has one.
+func (ew *Writer) analysis(ev *event.Event) (event.Analysis, bool) {
+	if ew.KV == nil || ev.Seq == 0 {
+		return event.Analysis{}, false
+	}
+	a, ok, err := enrich.LoadAnalysis(ew.KV, ev.Seq)
+	return a, ok && err == nil
+}
+
+// Write writes one event.
+func (ew *Writer) Write(ev *event.Event) error {
+	switch ew.format {
+	case "table":
+		// The live alert line; "on-box" is then the time from receipt to
+		// logging, 0, rather than the hours since.
+		ew.buf = service.AppendTerminalLine(ew.buf[:0], ev, time.Unix(0, ev.RecvNs), ew.color)
+		if a, ok := ew.analysis(ev); ok {
+			ew.buf = service.AppendTerminalNote(ew.buf, &a, ew.color)
+		}
+		_, err := ew.w.Write(ew.buf)
+		return err
+	case "jsonl":
+		ew.buf = appendEventJSON(ew.buf[:0], ev)
+		if a, ok := ew.analysis(ev); ok {
+			ew.buf = appendAnalysisJSON(ew.buf[:len(ew.buf)-1], &a)
+			ew.buf = append(ew.buf, '}')
+		}
+		ew.buf = append(ew.buf, '\n')
+		_, err := ew.w.Write(ew.buf)
+		return err
+	}
+	notional := ""
+	if ev.NotionalKnown() {
+		notional = strconv.FormatFloat(ev.Notional, 'f', -1, 64)
+	}
+	ew.row = append(ew.row[:0],
+		strconv.FormatUint(ev.Seq, 10),
+		time.Unix(0, ev.RecvNs).UTC().Format(time.RFC3339Nano),
+		time.UnixMilli(ev.TimeMs).UTC().Format(time.RFC3339Nano),
+		ev.Venue.String(), ev.Market.String(), ev.Symbol.String(), ev.Side.String(),
+		strconv.FormatFloat(ev.Price, 'f', -1, 64),
+		strconv.FormatFloat(ev.Qty, 'f', -1, 64),
+		notional, ev.Basis.String(), strconv.Itoa(int(ev.Conn)), flagNames(ev.Flags))
+	if a, ok := ew.analysis(ev); ok {
+		ew.row = append(ew.row, a.Risk.String(), a.Source, a.Summary, a.Recommendation)
+	} else {
+		ew.row = append(ew.row, "", "", "", "")
+	}
+	return ew.csv.Write(ew.row)
+}
+
+// appendAnalysisJSON appends `,"analysis":{…}` to an open JSON object.
+func appendAnalysisJSON(dst []byte, a *event.Analysis) []byte {
+	b, _ := json.Marshal(struct {
+		Risk           string `json:"risk"`
+		Source         string `json:"source"`
+		Model          string `json:"model,omitempty"`
+		Lang           string `json:"lang,omitempty"`
+		Summary        string `json:"summary"`
+		Recommendation string `json:"recommendation"`
+	}{a.Risk.String(), a.Source, a.Model, a.Lang, a.Summary, a.Recommendation})
+	dst = append(dst, `,"analysis":`...)
+	return append(dst, b...)
+}
+
+// Flush writes what is buffered.
+func (ew *Writer) Flush() error {
+	if ew.csv != nil {
+		ew.csv.Flush()
+		if err := ew.csv.Error(); err != nil {
+			return err
+		}
+	}
+	return ew.w.Flush()
+}
+
+// appendEventJSON is `liqbox decode`'s JSON object plus what the log adds:
+// seq, recv_ns, market, conn and flags.
+func appendEventJSON(dst []byte, ev *event.Event) []byte {
+	dst = ev.AppendJSON(dst)
+	dst = dst[:len(dst)-1] // reopen the object
+	dst = append(dst, `,"market":"`...)
+	dst = append(dst, ev.Market.String()...)
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, ev.Seq, 10)
+	dst = append(dst, `,"recv_ns":`...)
+	dst = strconv.AppendInt(dst, ev.RecvNs, 10)
+	dst = append(dst, `,"conn":`...)
+	dst = strconv.AppendUint(dst, uint64(ev.Conn), 10)
+	dst = append(dst, `,"flags":"`...)
+	dst = append(dst, flagNames(ev.Flags)...)
+	return append(dst, `"}`...)
+}
+
+func flagNames(f event.Flags) string {
+	var names []string
+	if f&event.FlagBacklog != 0 {
+		names = append(names, "backlog")
+	}
+	if f&event.FlagReplay != 0 {
+		names = append(names, "replay")
+	}
+	return strings.Join(names, "|")
+}
