@@ -89,7 +89,7 @@ func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 	return out
 }
 
-// stage is one stage histogram the status page shows: its metric name
+// stageSource is one stage histogram the status page shows: its metric name
 // (liqbox_stage_*_seconds) and its counts, read from the object.
 type stageSource interface {
 	Name() string
