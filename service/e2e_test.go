@@ -3,8 +3,12 @@ package service_test
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/service"
 )
 
 // TestEndToEndAlertText: a frame played by the loopback exchange goes
@@ -41,5 +45,53 @@ func TestEndToEndAlertText(t *testing.T) {
 	r.stop()
 	if seq := r.Service.LastSeq(); seq != 3 {
 		t.Errorf("pipeline numbered %d events, want 3", seq)
+	}
+}
+
+// TestObserverSeesLinesAndAnalyses: the observation hook hands the load
+// test and the tests what the service did as objects: every terminal
+// line's event with the moment it was formatted, and every analysis.
+func TestObserverSeesLinesAndAnalyses(t *testing.T) {
+	var mu sync.Mutex
+	printed := map[uint64]time.Duration{}
+	analysed := map[uint64]event.Analysis{}
+	b := startBox(t, func(c *service.Config, o *service.Options) {
+		c.Alerts.Terminal = true
+		c.Alerts.MinUSD = 0
+		c.Enrich.Enabled = true // against the loopback LLM
+		o.Observer.Printed = func(ev *event.Event, at time.Time) {
+			mu.Lock()
+			printed[ev.Seq] = time.Duration(at.UnixNano() - ev.RecvNs)
+			mu.Unlock()
+		}
+		o.Observer.Analysed = func(a event.Analysis) {
+			mu.Lock()
+			analysed[a.Seq] = a
+			mu.Unlock()
+		}
+	})
+	b.play(t, liq("BTCUSDT", "SELL", "2", "50000"), liq("DOGEUSDT", "BUY", "10", "0.1"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n, m := len(printed), len(analysed)
+		mu.Unlock()
+		if n == 2 && m == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("observed %d lines and %d analyses, want 2 and 1 (the $1 event is below enrich.min_usd)", n, m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq, d := range printed {
+		if d <= 0 || d > 5*time.Second {
+			t.Errorf("seq %d: on-box %v", seq, d)
+		}
+	}
+	if a, ok := analysed[1]; !ok || a.Source != "llm" || a.Summary == "" {
+		t.Errorf("analyses %+v, want the LLM's for seq 1", analysed)
 	}
 }
