@@ -60,7 +60,8 @@ type Options struct {
 	// Listener, when set, serves HTTP instead of binding http.listen; the
 	// service closes it.
 	Listener net.Listener
-	// HTTPClient routes the REST, LLM and (unless nil) other API calls.
+	// HTTPClient, when set, carries the venues' REST calls and the LLM's
+	// requests [each component's own].
 	HTTPClient *http.Client
 	// ReconnectGrace is how long a venue may have no live connection
 	// before /healthz fails [45 s].
