@@ -20,14 +20,8 @@ import (
 // the last event is on disk.
 func BenchmarkLogAppend(b *testing.B) {
 	b.ReportAllocs()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := startBench(b, Options{})
+	defer stop()
 	now := time.Now()
 	b.ResetTimer()
 	start := time.Now()
@@ -44,10 +38,6 @@ func BenchmarkLogAppend(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(b.N)/float64(s.m.batches.Get()), "events/tx")
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
 }
 
 // BenchmarkLogAppendTxPerEvent is the baseline: one bbolt Update (one
@@ -83,14 +73,8 @@ func BenchmarkLogAppendTxPerEvent(b *testing.B) {
 // drains it so the queue never fills.
 func BenchmarkAppend(b *testing.B) {
 	b.ReportAllocs()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: metrics.NewSet(), QueueLen: 1 << 20, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := startBench(b, Options{QueueLen: 1 << 20})
+	defer stop()
 	ev := mkEvent(0, time.Now())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -98,8 +82,26 @@ func BenchmarkAppend(b *testing.B) {
 		s.Append(&ev)
 	}
 	b.StopTimer()
-	cancel()
-	<-done
+}
+
+// startBench opens a log in a temporary directory and runs its writer;
+// stop flushes and closes it.
+func startBench(b *testing.B, o Options) (s *Store, stop func()) {
+	o.Metrics, o.Logger = metrics.NewSet(), quiet
+	s, err := Open(filepath.Join(b.TempDir(), "log.db"), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return s, func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+		s.Close()
+	}
 }
 
 // quiet keeps benchmark output to the figures.
@@ -124,15 +126,8 @@ func BenchmarkLogAppendPaced(b *testing.B) {
 
 func benchPaced(b *testing.B, rate int, delay time.Duration) {
 	b.ReportAllocs()
-	set := metrics.NewSet()
-	s, err := Open(filepath.Join(b.TempDir(), "log.db"), Options{Metrics: set, Logger: quiet, BatchDelay: delay})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := startBench(b, Options{BatchDelay: delay})
+	defer stop()
 	interval := time.Second / time.Duration(rate)
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -157,10 +152,6 @@ func benchPaced(b *testing.B, rate int, delay time.Duration) {
 	b.ReportMetric(float64(b.N)/commits, "events/commit")
 	b.ReportMetric(commits/elapsed.Seconds(), "commits/s")
 	b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu-%")
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
 }
 
 // cpuTime is the process's user and system CPU time so far.

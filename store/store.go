@@ -72,8 +72,10 @@ type Options struct {
 	// BatchDelay (default 512). A backlog is committed up to 8×BatchMax
 	// per transaction.
 	BatchMax int
-	// BatchDelay is the longest an event waits in the queue before its
-	// batch is committed (default 5 ms).
+	// BatchDelay is how long a batch gathers writes, counted from the
+	// first one the writer sees (default 5 ms); only BatchMax queued
+	// events end it early. An event that arrives while the previous batch
+	// commits also waits for that commit.
 	BatchDelay time.Duration
 	// QueueLen bounds the events held in memory waiting for the disk,
 	// including while the disk fails (default 65536).

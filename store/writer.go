@@ -34,8 +34,10 @@ func (s *Store) Append(ev *event.Event) bool {
 	s.qmu.Unlock()
 	s.lastSeq.Store(ev.Seq)
 	s.m.appended.Inc()
-	// Wake the writer on the first event of a batch (it then waits
-	// BatchDelay for company) and when a batch is full (it commits now).
+	// Wake the writer on the first event of a batch (an idle writer then
+	// waits BatchDelay for company) and when a batch is full (it commits
+	// now). The writer takes events from the queue only when it commits,
+	// so n counts the whole batch.
 	if n == 1 || n == s.opts.BatchMax {
 		select {
 		case s.wake <- struct{}{}:
@@ -126,7 +128,7 @@ func (s *Store) Run(ctx context.Context) error {
 	defer delay.Stop()
 
 	for {
-		if len(w.batch) == 0 && !s.takeBatch(w) && !s.acksDirty() {
+		if len(w.batch) == 0 && s.queued() == 0 && !s.acksDirty() {
 			select {
 			case <-ctx.Done():
 				return s.flush(w)
@@ -136,19 +138,30 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		// Let a small batch gather company for BatchDelay; a full one goes now.
-		if len(w.batch) < s.opts.BatchMax && w.backoff == 0 {
+		// Something waits to be written: give it BatchDelay to gather
+		// company, counted from now. Only a full batch ends the wait
+		// early; a wake for anything else (the next event, an Ack) is
+		// checked and slept on, or the second event would cut every
+		// batch short. A backlog, or a retry after a failure, goes now.
+		if w.backoff == 0 && s.queued() < s.opts.BatchMax {
 			delay.Reset(s.opts.BatchDelay)
-			select {
-			case <-ctx.Done():
-				delay.Stop()
-				return s.flush(w)
-			case <-delay.C:
-			case <-s.wake:
-				delay.Stop()
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					delay.Stop()
+					return s.flush(w)
+				case <-delay.C:
+					break wait
+				case <-s.wake:
+					if s.queued() >= s.opts.BatchMax {
+						delay.Stop()
+						break wait
+					}
+				}
 			}
-			s.takeBatch(w)
 		}
+		s.takeBatch(w)
 		if err := s.commit(w); err != nil {
 			s.writeFailed(w, err)
 			if !waitCtx(ctx, w.backoff) {
@@ -163,6 +176,14 @@ func (s *Store) Run(ctx context.Context) error {
 		default:
 		}
 	}
+}
+
+// queued returns the number of events waiting in the queue (not yet taken
+// into a batch).
+func (s *Store) queued() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.qlen
 }
 
 // maxTx is the most events one transaction takes. A backlog (a burst, or
