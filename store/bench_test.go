@@ -13,6 +13,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/liqbox/liqbox/event"
 )
 
 // BenchmarkLogAppend measures durable throughput: events appended through
@@ -161,4 +163,39 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRedeliverOldCheckpoint is a restart where a sink last
+// acknowledged days ago (a chat with a high threshold): 300,000 events, one
+// a second (3.5 days), the checkpoint at the first, the last 2 minutes
+// young.
+func BenchmarkRedeliverOldCheckpoint(b *testing.B) {
+	s, stop := startBench(b, Options{BatchMax: 4096})
+	const n = 300000
+	base := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		ev := mkEvent(uint64(i), base.Add(time.Duration(i)*time.Second))
+		for !s.Append(&ev) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	s.Ack("telegram:1", 1)
+	for s.Durable() < n {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	s, err := Open(s.Path(), Options{ReadOnly: true, Metrics: metrics.NewSet(), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := base.Add(n * time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		red, skip, err := s.Redeliver("telegram:1", 2*time.Minute, now, func(*event.Event) {})
+		if err != nil || red != 121 || skip != n-122 {
+			b.Fatalf("redelivered %d, skipped %d, %v", red, skip, err)
+		}
+	}
 }
