@@ -182,9 +182,12 @@ func (s *Store) ForEach(bucket []byte, fn func(k, v []byte) error) error {
 }
 
 // forEach walks bucket merged with the writes queued for it. The queue is
-// copied and the read transaction begun under one lock, so a write that a
-// commit moves from the queue to the file between the two is seen exactly
-// once.
+// copied first and the read transaction begun after, so every key shows a
+// value at least as new as when forEach was called: a write that a commit
+// moves from the queue to the file in between is in the copy or in the
+// file. (The other order could miss it in both.) The lock is not held
+// across Begin, which can wait for the writer to grow the file: a queued
+// write must never wait for the disk.
 func (s *Store) forEach(bucket []byte, fn func(k, v []byte) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
@@ -211,8 +214,8 @@ func (s *Store) forEach(bucket []byte, fn func(k, v []byte) error) (err error) {
 			}
 		}
 	}
-	tx, err := s.db.Begin(false)
 	s.smu.Unlock()
+	tx, err := s.db.Begin(false)
 	if err != nil {
 		return err
 	}
