@@ -197,6 +197,7 @@ func (s *Store) forEach(bucket []byte, fn func(k, v []byte) error) (err error) {
 			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	defer faultsPanic()()
 	type kv struct {
 		k  []byte
 		op sideOp

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -297,6 +298,7 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	defer faultsPanic()()
 	if err := checkFile(path); err != nil {
 		return nil, err
 	}
@@ -313,6 +315,16 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 		}
 	}
 	return db, err
+}
+
+// faultsPanic makes a memory fault in this goroutine (bbolt reading a
+// damaged page through its mmap, or past the end of a file truncated under
+// it) a panic, which the caller's recover turns into ErrCorrupt, instead of
+// a fatal crash of the process. It returns the function that restores the
+// goroutine's previous setting.
+func faultsPanic() func() {
+	old := debug.SetPanicOnFault(true)
+	return func() { debug.SetPanicOnFault(old) }
 }
 
 func isCorruption(err error) bool {
@@ -337,6 +349,7 @@ func probe(db *bolt.DB) (err error) {
 			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	defer faultsPanic()()
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fileSize(db.Path()) {
 			return fmt.Errorf("%w (file is %d bytes, its meta page says %d)%s",
@@ -551,6 +564,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	defer faultsPanic()()
 	return s.db.View(fn)
 }
 
@@ -567,6 +581,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
 		}
 	}()
+	defer faultsPanic()()
 	return s.db.Update(fn)
 }
 
