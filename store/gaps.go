@@ -214,8 +214,9 @@ func encodeGapValue(g Gap) []byte {
 }
 
 // decodeGap reads one ledger record. It refuses what AddGap cannot have
-// written: a short key or value, a field running past the value, trailing
-// bytes, an end before the start.
+// written: a short key or value, a field running past the value or with
+// its length not in the shortest form, trailing bytes, an end before the
+// start.
 func decodeGap(k, v []byte) (Gap, error) {
 	if len(k) != gapKeyLen || len(v) < 8 {
 		return Gap{}, fmt.Errorf("cannot decode gap record of %d+%d bytes: %w", len(k), len(v), ErrBadRecord)
@@ -232,7 +233,9 @@ func decodeGap(k, v []byte) (Gap, error) {
 	rest := v[8:]
 	for _, f := range [3]*string{&g.Venue, &g.Stream, &g.Cause} {
 		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
+		// Only the shortest form, as AddGap writes it: one record, one
+		// encoding.
+		if w <= 0 || n > uint64(len(rest)-w) || w != len(binary.AppendUvarint(nil, n)) {
 			return Gap{}, fmt.Errorf("cannot decode gap record field: %w", ErrBadRecord)
 		}
 		*f = string(rest[w : w+int(n)])

@@ -157,6 +157,15 @@ func (w *treeWalk) page(id uint64) ([]byte, error) {
 	return p, nil
 }
 
+// node reads page id and checks its elements.
+func (w *treeWalk) node(id uint64) (p []byte, flags uint16, n int, err error) {
+	if p, err = w.page(id); err != nil {
+		return nil, 0, 0, err
+	}
+	flags, n, err = elements(p)
+	return p, flags, n, err
+}
+
 // elements returns a page's type and element count, having checked that
 // the element array and, for a leaf, every key and value lie in the page.
 func elements(p []byte) (flags uint16, n int, err error) {
@@ -210,11 +219,7 @@ func (w *treeWalk) root(id uint64, depth int) error {
 		return fmt.Errorf("page %d is reached twice: a cycle", id)
 	}
 	w.visited[id] = true
-	p, err := w.page(id)
-	if err != nil {
-		return err
-	}
-	flags, n, err := elements(p)
+	p, flags, n, err := w.node(id)
 	if err != nil {
 		return err
 	}
@@ -250,11 +255,7 @@ func (w *treeWalk) root(id uint64, depth int) error {
 // edge follows a bucket's first (or last) child from its root to a leaf.
 func (w *treeWalk) edge(id uint64, last bool) error {
 	for depth := 0; depth <= maxTreeDepth; depth++ {
-		p, err := w.page(id)
-		if err != nil {
-			return err
-		}
-		flags, n, err := elements(p)
+		p, flags, n, err := w.node(id)
 		if err != nil {
 			return err
 		}
