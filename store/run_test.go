@@ -171,7 +171,7 @@ func TestPreviousRunAcrossStops(t *testing.T) {
 		cur, ok := ro.PreviousRun()
 		gaps, _ := ro.Gaps(time.Time{})
 		ro.Close()
-		if !ok || !cur.Running || cur.Clean || now.Sub(cur.LastAlive) > childBeat+250*time.Millisecond {
+		if !ok || !cur.Running || cur.Clean || now.Sub(cur.LastAlive) > childBeat+400*time.Millisecond {
 			t.Errorf("round %d: while running, PreviousRun = %+v (%v), %v before now", i, cur, ok, now.Sub(cur.LastAlive))
 		}
 		if i == 0 && (len(gaps) != 1 || !gaps[0].IsOpen()) {
@@ -202,7 +202,7 @@ func TestPreviousRunAcrossStops(t *testing.T) {
 			t.Errorf("round %d: stopped by %v, Clean = %v", i, rd.stop, prev.Clean)
 		case prev.LastAlive.After(dead):
 			t.Errorf("round %d: LastAlive %v after the process died", i, prev.LastAlive)
-		case sent.Sub(prev.LastAlive) > childBeat+250*time.Millisecond:
+		case sent.Sub(prev.LastAlive) > childBeat+400*time.Millisecond:
 			t.Errorf("round %d: LastAlive %v before the %v: more than the heartbeat period %v", i, sent.Sub(prev.LastAlive), rd.stop, childBeat)
 		case rd.stop == syscall.SIGTERM && prev.LastAlive.Before(sent):
 			t.Errorf("round %d: the clean stop recorded LastAlive %v before it was asked to stop", i, sent.Sub(prev.LastAlive))
