@@ -192,11 +192,7 @@ func (s *Store) forEach(bucket []byte, fn func(k, v []byte) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
 	defer faultsPanic()()
 	type kv struct {
 		k  []byte

@@ -294,9 +294,8 @@ func (s *Store) openReadOnly() error {
 // damaged file produces into ErrCorrupt.
 func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
+		// A panic here is bolt.Open's: db was never set.
+		catchCorruptValue(recover(), &err)
 	}()
 	defer faultsPanic()()
 	if err := checkFile(path); err != nil {
@@ -315,6 +314,16 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 		}
 	}
 	return db, err
+}
+
+// catchCorrupt, deferred, turns a panic of bbolt on a damaged file into
+// ErrCorrupt in *err.
+func catchCorrupt(err *error) { catchCorruptValue(recover(), err) }
+
+func catchCorruptValue(r any, err *error) {
+	if r != nil {
+		*err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+	}
 }
 
 // faultsPanic makes a memory fault in this goroutine (bbolt reading a
@@ -344,11 +353,7 @@ func isCorruption(err error) bool {
 // probe walks the top of the tree and the ends of every bucket. Cheap, and
 // it catches truncation of the pages that every operation reads.
 func probe(db *bolt.DB) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
 	defer faultsPanic()()
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fileSize(db.Path()) {
@@ -559,11 +564,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
 	defer faultsPanic()()
 	return s.db.View(fn)
 }
@@ -576,11 +577,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
 	defer faultsPanic()()
 	return s.db.Update(fn)
 }
