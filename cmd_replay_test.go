@@ -36,10 +36,10 @@ func knownEvents() []event.Event {
 		if i%10 == 9 {
 			ev.Venue, ev.Side, ev.Symbol, ev.Notional = event.Bybit, event.Short, event.MakeSymbol("ETHUSDT"), 1_000_000
 		}
+		ev.Qty = ev.Notional / ev.Price
 		if i == 6 {
 			ev.Notional, ev.Basis = math.NaN(), event.BasisUnknown
 		}
-		ev.Qty = ev.Notional / ev.Price
 		evs = append(evs, ev)
 	}
 	return evs

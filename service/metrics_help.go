@@ -86,6 +86,8 @@ var subpackageHelp = map[string]string{
 	"liqbox_store_dropped_total":           "Events not logged because the store queue was full.",
 	"liqbox_store_batches_total":           "Write transactions committed.",
 	"liqbox_store_write_errors_total":      "Write transactions that failed.",
+	"liqbox_store_async_dropped_total":     "Queued writes (PutAsync, DeleteAsync, AddGap) refused because the write queue was full.",
+	"liqbox_store_bad_records_total":       "Log records skipped by readers because they do not decode.",
 	"liqbox_store_redelivered_total":       "Logged events redelivered to a sink after a restart.",
 	"liqbox_store_redeliver_skipped_total": "Undelivered events too old to redeliver after a restart.",
 	"liqbox_store_retention_deleted_total": "Events deleted by retention.",

@@ -15,6 +15,11 @@ var (
 	ErrReadOnly = errors.New("store is open read-only")
 	// ErrBadRecord means an event record could not be decoded.
 	ErrBadRecord = errors.New("bad event record")
+	// ErrQueueFull means a write queued for the next batch (PutAsync,
+	// DeleteAsync, AddGap) was refused: AsyncMax writes already wait,
+	// because the disk is failing. It is counted in
+	// liqbox_store_async_dropped_total.
+	ErrQueueFull = errors.New("the log's write queue is full")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("store is closed")
 )

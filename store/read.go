@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -38,7 +37,34 @@ func (s *Store) Scan(from, to time.Time, fn func(*event.Event) error) error {
 	if err != nil {
 		return err
 	}
+	err = s.scanSeq(next, func(ev *event.Event) (take, stop bool) {
+		if ev.RecvNs >= toNs && (toNs > 1<<63-1-int64(scanSlack) || ev.RecvNs >= toNs+int64(scanSlack)) {
+			return false, true
+		}
+		return ev.RecvNs >= fromNs && ev.RecvNs < toNs, false
+	}, fn)
+	if err != nil {
+		return fmt.Errorf("cannot scan log: %w", err)
+	}
+	return nil
+}
+
+// scanSeq decodes the events from sequence number next on, in chunks of
+// scanChunk read in one transaction each, and calls fn outside it for each
+// event that filter takes, until filter says stop or the log ends. A
+// record that does not decode is skipped, counted in
+// liqbox_store_bad_records_total and logged once per scan: one damaged
+// value must not make the rest of the log unreadable.
+func (s *Store) scanSeq(next uint64, filter func(*event.Event) (take, stop bool), fn func(*event.Event) error) error {
 	buf := make([]event.Event, 0, scanChunk)
+	bad := 0
+	var firstBad error
+	defer func() {
+		if bad > 0 {
+			s.m.badRecords.Add(bad)
+			s.log.Warn("skipped event records that do not decode", "records", bad, "first", firstBad)
+		}
+	}()
 	for {
 		buf = buf[:0]
 		done := false
@@ -57,19 +83,23 @@ func (s *Store) Scan(from, to time.Time, fn func(*event.Event) error) error {
 				}
 				var ev event.Event
 				if err := decodeRecord(&ev, k, v); err != nil {
-					return err
+					if bad++; firstBad == nil {
+						firstBad = err
+					}
+					continue
 				}
-				if ev.RecvNs >= toNs && (toNs > 1<<63-1-int64(scanSlack) || ev.RecvNs >= toNs+int64(scanSlack)) {
+				take, stop := filter(&ev)
+				if stop {
 					done = true
 					return nil
 				}
-				if ev.RecvNs >= fromNs && ev.RecvNs < toNs {
+				if take {
 					buf = append(buf, ev)
 				}
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("cannot scan log: %w", err)
+			return err
 		}
 		for i := range buf {
 			if err := fn(&buf[i]); err != nil {
@@ -168,41 +198,86 @@ func (s *Store) Count() (int, error) {
 }
 
 // Redeliver gives back, with FlagReplay set, the persisted events after
-// sink's checkpoint that were received within maxAge of now; older ones are
-// counted as skipped (never sent late as if new). fn runs outside any
-// transaction. Events still queued in memory are not included.
+// sink's checkpoint that were received within maxAge of now, in sequence
+// order; older ones after the checkpoint are counted as skipped (never sent
+// late as if new). It seeks the first young event by receive time, so an
+// old checkpoint costs a binary search, not a scan of the days since.
+//
+// A sink without a checkpoint gets every young event and skips nothing:
+// the store cannot tell a sink that never acknowledged anything (a chat
+// whose first alert was in flight at a crash) from one that is new, and
+// for crash recovery losing a young alert is worse than showing a newly
+// added chat an alert from the last maxAge, marked as replayed and through
+// the chat's own filters.
+//
+// fn runs outside any transaction, with an *event.Event reused between
+// calls. Events still queued in memory are not included: call Redeliver at
+// start, before the pipeline runs.
 func (s *Store) Redeliver(sink string, maxAge time.Duration, now time.Time, fn func(*event.Event)) (redelivered, skipped int, err error) {
-	after := s.Checkpoint(sink)
+	s.amu.Lock()
+	after, acked := s.acks[sink]
+	s.amu.Unlock()
 	cut := now.Add(-maxAge).UnixNano()
-	var out []event.Event
-	err = s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		var kb [8]byte
-		putSeq(kb[:], after+1)
-		for k, v := c.Seek(kb[:]); k != nil; k, v = c.Next() {
-			ns, ok := recordRecvNs(v)
-			if !ok || ns < cut {
-				skipped++
-				continue
-			}
-			var ev event.Event
-			if err := decodeRecord(&ev, k, v); err != nil {
-				return err
-			}
-			ev.Flags |= event.FlagReplay
-			out = append(out, ev)
+	from, err := s.seekTime(cut)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot redeliver to %s: %w", sink, err)
+	}
+	if acked && from <= after {
+		from = after + 1
+	}
+	if acked {
+		skipped, err = s.countRange(after+1, from)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cannot redeliver to %s: %w", sink, err)
 		}
+	}
+	err = s.scanSeq(from, func(ev *event.Event) (take, stop bool) {
+		if ev.RecvNs < cut {
+			// Stamped out of order (the clock stepped back): as old
+			// as the ones before it.
+			if acked {
+				skipped++
+			}
+			return false, false
+		}
+		return true, false
+	}, func(ev *event.Event) error {
+		ev.Flags |= event.FlagReplay
+		redelivered++
+		fn(ev)
 		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot redeliver to %s: %w", sink, err)
 	}
-	for i := range out {
-		fn(&out[i])
-	}
-	s.m.redelivered.Add(len(out))
+	s.m.redelivered.Add(redelivered)
 	s.m.skipped.Add(skipped)
-	return len(out), skipped, nil
+	return redelivered, skipped, nil
+}
+
+// countRange returns how many events the log holds with sequence numbers
+// in [lo, hi). Sequence numbers are consecutive in the log except where
+// retention deleted the oldest or the queue dropped some, so this is the
+// span between the first stored one and hi: exact for the log as the
+// pipeline writes it, without walking it.
+func (s *Store) countRange(lo, hi uint64) (int, error) {
+	if hi <= lo {
+		return 0, nil
+	}
+	var n int
+	err := s.view(func(tx *bolt.Tx) error {
+		var kb [8]byte
+		putSeq(kb[:], lo)
+		k, _ := tx.Bucket(bucketEvents).Cursor().Seek(kb[:])
+		if k == nil {
+			return nil
+		}
+		if first := binary.BigEndian.Uint64(k); first < hi {
+			n = int(hi - first)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // DedupKeys calls fn with every dedup key that has not expired at now, to
@@ -228,153 +303,4 @@ func (s *Store) DedupKeys(now time.Time, fn func(key uint64)) error {
 		fn(k)
 	}
 	return nil
-}
-
-func checkGeneric(bucket []byte) error {
-	for _, b := range internalBuckets {
-		if bytes.Equal(b, bucket) {
-			return fmt.Errorf("bucket %q is the store's own", bucket)
-		}
-	}
-	if len(bucket) == 0 {
-		return fmt.Errorf("empty bucket name")
-	}
-	return nil
-}
-
-// Get returns a copy of the value at key in bucket, or nil if absent.
-func (s *Store) Get(bucket, key []byte) ([]byte, error) {
-	if err := checkGeneric(bucket); err != nil {
-		return nil, fmt.Errorf("cannot get from %s: %w", bucket, err)
-	}
-	var out []byte
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucket); b != nil {
-			if v := b.Get(key); v != nil {
-				out = append([]byte{}, v...)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot get from %s: %w", bucket, err)
-	}
-	return out, nil
-}
-
-// Put stores value at key in bucket, creating the bucket if needed. It
-// commits (one fsync) before returning: not for the hot path.
-func (s *Store) Put(bucket, key, value []byte) error {
-	if err := checkGeneric(bucket); err != nil {
-		return fmt.Errorf("cannot put into %s: %w", bucket, err)
-	}
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.Put(key, value)
-	})
-	if err != nil {
-		return fmt.Errorf("cannot put into %s: %w", bucket, err)
-	}
-	return nil
-}
-
-// Delete removes key from bucket; a missing key is not an error.
-func (s *Store) Delete(bucket, key []byte) error {
-	if err := checkGeneric(bucket); err != nil {
-		return fmt.Errorf("cannot delete from %s: %w", bucket, err)
-	}
-	err := s.update(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucket); b != nil {
-			return b.Delete(key)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot delete from %s: %w", bucket, err)
-	}
-	return nil
-}
-
-// ForEach calls fn for each key and value in bucket, in key order, inside
-// a read transaction: k and v are valid only during the call, and fn must
-// not write to the store.
-func (s *Store) ForEach(bucket []byte, fn func(k, v []byte) error) error {
-	if err := checkGeneric(bucket); err != nil {
-		return fmt.Errorf("cannot read %s: %w", bucket, err)
-	}
-	return s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucket); b != nil {
-			return b.ForEach(fn)
-		}
-		return nil
-	})
-}
-
-// Gap is a stretch of time when a stream delivered nothing it should have
-// (a disconnect, a dropped ring slot): the log is incomplete there.
-type Gap struct {
-	Venue, Stream string
-	Start, End    time.Time
-	Cause         string
-}
-
-// AddGap records a gap in the ledger.
-func (s *Store) AddGap(g Gap) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketGaps)
-		id, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		k := binary.BigEndian.AppendUint64(nil, uint64(g.Start.UnixNano()))
-		k = binary.BigEndian.AppendUint64(k, id)
-		v := binary.BigEndian.AppendUint64(nil, uint64(g.End.UnixNano()))
-		for _, f := range []string{g.Venue, g.Stream, g.Cause} {
-			v = binary.AppendUvarint(v, uint64(len(f)))
-			v = append(v, f...)
-		}
-		return b.Put(k, v)
-	})
-	if err != nil {
-		return fmt.Errorf("cannot record gap: %w", err)
-	}
-	return nil
-}
-
-// Gaps returns the gaps that ended at or after since, oldest first.
-func (s *Store) Gaps(since time.Time) ([]Gap, error) {
-	var out []Gap
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketGaps).ForEach(func(k, v []byte) error {
-			if len(k) != 16 || len(v) < 8 {
-				return fmt.Errorf("bad gap record: %w", ErrBadRecord)
-			}
-			g := Gap{
-				Start: time.Unix(0, int64(binary.BigEndian.Uint64(k))),
-				End:   time.Unix(0, int64(binary.BigEndian.Uint64(v))),
-			}
-			if g.End.Before(since) {
-				return nil
-			}
-			rest := v[8:]
-			fields := [3]*string{&g.Venue, &g.Stream, &g.Cause}
-			for _, f := range fields {
-				n, w := binary.Uvarint(rest)
-				if w <= 0 || uint64(len(rest)-w) < n {
-					return fmt.Errorf("bad gap record: %w", ErrBadRecord)
-				}
-				*f = string(rest[w : w+int(n)])
-				rest = rest[w+int(n):]
-			}
-			out = append(out, g)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot read gaps: %w", err)
-	}
-	return out, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -62,7 +63,8 @@ func appendRecord(dst []byte, ev *event.Event) []byte {
 }
 
 // decodeRecord fills ev from a stored key and value. The value may point
-// into bbolt's mmap: nothing of it is kept.
+// into bbolt's mmap: nothing of it is kept. It refuses, with ErrBadRecord,
+// a record that is damaged or holds what no event can: see checkEvent.
 func decodeRecord(ev *event.Event, key, v []byte) error {
 	if len(key) != seqKeyLen {
 		return fmt.Errorf("cannot decode event key of %d bytes: %w", len(key), ErrBadRecord)
@@ -89,8 +91,55 @@ func decodeRecord(ev *event.Event, key, v []byte) error {
 	ev.Conn = v[45]
 	ev.Flags = event.Flags(v[46])
 	ev.Symbol = event.MakeSymbol(string(v[recordHdrLen:]))
+	if err := checkEvent(ev); err != nil {
+		return fmt.Errorf("cannot decode event record %d: %w: %w", ev.Seq, err, ErrBadRecord)
+	}
 	return nil
 }
+
+// Highest values of the persisted enums and flags this binary knows.
+const (
+	maxVenue  = event.BitMEX
+	maxMarket = event.Inverse
+	maxSide   = event.Short
+	maxBasis  = event.BasisContractValue
+	knownFlag = event.FlagBacklog | event.FlagReplay
+)
+
+// checkEvent holds a decoded event to what every reader may rely on:
+// sequence and times positive; price and quantity finite and not
+// negative; a known venue, market, side, basis and flags; a symbol without
+// control bytes. The notional is either a finite, non-negative figure with
+// a known basis, or unknown: NaN with BasisUnknown (a record with a
+// non-finite or negative notional, which older decoders could write, is
+// read as unknown rather than refused, since its liquidation is real).
+func checkEvent(ev *event.Event) error {
+	switch {
+	case ev.Seq == 0:
+		return errors.New("sequence number 0")
+	case ev.RecvNs <= 0 || ev.TimeMs <= 0:
+		return fmt.Errorf("time not after 1970 (receive %d ns, exchange %d ms)", ev.RecvNs, ev.TimeMs)
+	case !finiteNonNeg(ev.Price) || !finiteNonNeg(ev.Qty):
+		return fmt.Errorf("price %v or quantity %v not a finite, non-negative number", ev.Price, ev.Qty)
+	case ev.Venue == event.VenueUnknown || ev.Venue > maxVenue:
+		return fmt.Errorf("unknown venue %d", ev.Venue)
+	case ev.Market > maxMarket || ev.Side > maxSide || ev.Basis > maxBasis:
+		return fmt.Errorf("unknown market %d, side %d or basis %d", ev.Market, ev.Side, ev.Basis)
+	case ev.Flags&^knownFlag != 0:
+		return fmt.Errorf("unknown flags %#x", ev.Flags)
+	}
+	for _, c := range ev.Symbol.Bytes() {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("control byte %#x in the symbol", c)
+		}
+	}
+	if ev.Basis == event.BasisUnknown || !finiteNonNeg(ev.Notional) {
+		ev.Notional, ev.Basis = math.NaN(), event.BasisUnknown
+	}
+	return nil
+}
+
+func finiteNonNeg(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
 
 // recordRecvNs reads only the receive time of a record, for binary search
 // and retention, without decoding the rest.

@@ -181,6 +181,7 @@ func Compact(src, dst string) (err error) {
 			err = fmt.Errorf("cannot compact %s: %w (%v)", src, ErrCorrupt, r)
 		}
 	}()
+	defer faultsPanic()()
 	in, err := openBolt(src, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {

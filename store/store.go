@@ -1,13 +1,16 @@
 // Package store is liqbox's durable log: a bbolt file holding every event,
-// the dedup keys that survive restarts, each sink's delivery checkpoint and
-// small key-value state for other packages (chat settings, Telegram offset,
-// outbox, enrichment results, gap ledger).
+// the dedup keys that survive restarts, each sink's delivery checkpoint,
+// the gap ledger, the writer's own liveness (run record), and small
+// key-value state for other packages in buckets they name (chat settings,
+// the Telegram offset, enrichment results and usage).
 //
 // One process writes. The pipeline hands events to Append, which copies them
 // into a bounded queue and never waits; Run, the single writer goroutine,
-// commits them in groups (one fsync per batch). Read-only opens work while
-// the writer runs: they fetch a consistent snapshot from the writer over a
-// unix socket beside the file (see snapshot.go).
+// commits them in groups (one fsync per batch), together with whatever else
+// was queued (Ack, PutAsync, DeleteAsync, AddGap) and the heartbeat.
+// Read-only opens work while the writer runs: they fetch a consistent
+// snapshot from the writer over a unix socket beside the file (see
+// snapshot.go).
 package store
 
 import (
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,34 +34,26 @@ import (
 
 // SchemaVersion is the layout this binary writes. Files with a lower
 // version are migrated at open; files with a higher one are refused.
-const SchemaVersion = 1
+//
+//	1  events, dedup, checkpoints, gaps, meta; generic buckets
+//	2  drops the generic buckets nothing used (tg_chats, tg_state, outbox,
+//	   telegram_outbox); adds gaps_open (open gaps) and the run record
+const SchemaVersion = 2
 
-// Bucket names. The first group is the store's own; the second is for
-// other packages through Get, Put, Delete and ForEach.
+// The store's own buckets. Every other bucket belongs to the package that
+// names it (telegram_chats, telegram_state, enrich, llm_usage) and is
+// created on its first write.
 var (
 	bucketMeta        = []byte("meta")
 	bucketEvents      = []byte("events")
 	bucketDedup       = []byte("dedup")
 	bucketCheckpoints = []byte("checkpoints")
 	bucketGaps        = []byte("gaps")
+	bucketGapsOpen    = []byte("gaps_open")
 
-	// BucketChats holds Telegram chat settings (threshold, symbols, mutes).
-	BucketChats = []byte("tg_chats")
-	// BucketTelegram holds Telegram bot state such as the update offset.
-	BucketTelegram = []byte("tg_state")
-	// BucketOutbox holds messages waiting to be sent or edited.
-	BucketOutbox = []byte("outbox")
-	// BucketEnrich holds enrichment results per alert.
-	BucketEnrich = []byte("enrich")
-	// BucketLLMUsage holds token and cost accounting for the LLM budget.
-	BucketLLMUsage = []byte("llm_usage")
-)
-
-var (
 	keySchema = []byte("schema")
 
-	internalBuckets = [][]byte{bucketMeta, bucketEvents, bucketDedup, bucketCheckpoints, bucketGaps}
-	genericBuckets  = [][]byte{BucketChats, BucketTelegram, BucketOutbox, BucketEnrich, BucketLLMUsage}
+	internalBuckets = [][]byte{bucketMeta, bucketEvents, bucketDedup, bucketCheckpoints, bucketGaps, bucketGapsOpen}
 )
 
 // Options configure a Store. The zero value is usable: defaults fill in.
@@ -72,12 +68,22 @@ type Options struct {
 	// BatchDelay (default 512). A backlog is committed up to 8×BatchMax
 	// per transaction.
 	BatchMax int
-	// BatchDelay is the longest an event waits in the queue before its
-	// batch is committed (default 5 ms).
+	// BatchDelay is how long a batch gathers writes, counted from the
+	// first one the writer sees (default 5 ms); only BatchMax queued
+	// events end it early. An event that arrives while the previous batch
+	// commits also waits for that commit.
 	BatchDelay time.Duration
 	// QueueLen bounds the events held in memory waiting for the disk,
 	// including while the disk fails (default 65536).
 	QueueLen int
+	// AsyncMax bounds the other writes queued for the next batch
+	// (PutAsync, DeleteAsync, AddGap), counted in distinct keys
+	// (default 4096).
+	AsyncMax int
+	// Heartbeat is how often an idle writer commits its liveness
+	// (default 2 s); every batch carries it too. It bounds how far the
+	// start of a crash's downtime gap may lie before the crash.
+	Heartbeat time.Duration
 	// Retention limits the log by age and size; zero fields mean no limit.
 	Retention Retention
 	// DedupTTL is how long an event's dedup key is kept (default 10 min).
@@ -111,6 +117,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueueLen < o.BatchMax {
 		o.QueueLen = o.BatchMax
+	}
+	if o.AsyncMax <= 0 {
+		o.AsyncMax = 4096
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 2 * time.Second
 	}
 	if o.DedupTTL <= 0 {
 		o.DedupTTL = 10 * time.Minute
@@ -152,6 +164,25 @@ type Store struct {
 	acks     map[string]uint64
 	ackDirty map[string]struct{}
 
+	// smu guards the side writes waiting for a batch: pend (queued),
+	// inflight (taken by the commit in progress, or kept for its retry),
+	// and the gap ledger's memory: gapLatest (each stream's latest gap)
+	// and gapSeq (the last gap id used).
+	smu       sync.Mutex
+	pend      map[sideKey]sideOp
+	inflight  map[sideKey]sideOp
+	gapLatest map[string]*gapRec
+	gapSeq    uint64
+
+	// prev is the run record found at open (see PreviousRun); started is
+	// when this writer opened the file.
+	prev    RunRecord
+	prevOK  bool
+	started time.Time
+	// runState is 0 before Run, 1 while it runs, 2 after it stopped
+	// cleanly (the clean-stop marker is written), 3 after it failed.
+	runState atomic.Int32
+
 	lastSeq   atomic.Uint64 // highest seq appended (queued or durable)
 	durable   atomic.Uint64 // highest seq committed to disk
 	fileBytes atomic.Int64
@@ -166,6 +197,7 @@ type Store struct {
 
 type storeMetrics struct {
 	appended, dropped, batches, writeErrors *metrics.Counter
+	asyncDropped, badRecords                *metrics.Counter
 	redelivered, skipped, retained          *metrics.Counter
 	batchSize, commitSeconds                *metrics.PrometheusHistogram
 }
@@ -174,12 +206,15 @@ type storeMetrics struct {
 func Open(path string, o Options) (*Store, error) {
 	o.setDefaults()
 	s := &Store{
-		path:     path,
-		opts:     o,
-		log:      o.Logger,
-		acks:     make(map[string]uint64),
-		ackDirty: make(map[string]struct{}),
-		wake:     make(chan struct{}, 1),
+		path:      path,
+		opts:      o,
+		log:       o.Logger,
+		acks:      make(map[string]uint64),
+		ackDirty:  make(map[string]struct{}),
+		pend:      make(map[sideKey]sideOp),
+		inflight:  make(map[sideKey]sideOp),
+		gapLatest: make(map[string]*gapRec),
+		wake:      make(chan struct{}, 1),
 	}
 	if o.ReadOnly {
 		if err := s.openReadOnly(); err != nil {
@@ -259,10 +294,10 @@ func (s *Store) openReadOnly() error {
 // damaged file produces into ErrCorrupt.
 func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
+		// A panic here is bolt.Open's: db was never set.
+		catchCorruptValue(recover(), &err)
 	}()
+	defer faultsPanic()()
 	if err := checkFile(path); err != nil {
 		return nil, err
 	}
@@ -279,6 +314,26 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 		}
 	}
 	return db, err
+}
+
+// catchCorrupt, deferred, turns a panic of bbolt on a damaged file into
+// ErrCorrupt in *err.
+func catchCorrupt(err *error) { catchCorruptValue(recover(), err) }
+
+func catchCorruptValue(r any, err *error) {
+	if r != nil {
+		*err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
+	}
+}
+
+// faultsPanic makes a memory fault in this goroutine (bbolt reading a
+// damaged page through its mmap, or past the end of a file truncated under
+// it) a panic, which the caller's recover turns into ErrCorrupt, instead of
+// a fatal crash of the process. It returns the function that restores the
+// goroutine's previous setting.
+func faultsPanic() func() {
+	old := debug.SetPanicOnFault(true)
+	return func() { debug.SetPanicOnFault(old) }
 }
 
 func isCorruption(err error) bool {
@@ -298,11 +353,8 @@ func isCorruption(err error) bool {
 // probe walks the top of the tree and the ends of every bucket. Cheap, and
 // it catches truncation of the pages that every operation reads.
 func probe(db *bolt.DB) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
+	defer faultsPanic()()
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fileSize(db.Path()) {
 			return fmt.Errorf("%w (file is %d bytes, its meta page says %d)%s",
@@ -352,7 +404,10 @@ func (s *Store) migrate() error {
 		}
 		var vb [8]byte
 		binary.BigEndian.PutUint64(vb[:], SchemaVersion)
-		return meta.Put(keySchema, vb[:])
+		if err := meta.Put(keySchema, vb[:]); err != nil {
+			return err
+		}
+		return s.beginRun(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot prepare log %s: %w", s.path, err)
@@ -360,16 +415,50 @@ func (s *Store) migrate() error {
 	return nil
 }
 
+// beginRun, in the writer's opening transaction, reads what the previous
+// run left, closes the gaps it left open, and records this run as started
+// and not yet stopped: a crash from here on is a crash.
+func (s *Store) beginRun(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(keyRun); v != nil {
+		r, err := decodeRun(v)
+		if err != nil {
+			s.log.Warn("ignoring a damaged run record; the downtime before this start is unknown", "err", err)
+		} else {
+			s.prev, s.prevOK = r, true
+		}
+	}
+	if err := s.settleGaps(tx, s.prev.LastAlive); err != nil {
+		return fmt.Errorf("cannot close the gaps the last run left open: %w", err)
+	}
+	s.started = time.Now()
+	return meta.Put(keyRun, encodeRun(nil, s.started, s.started, false))
+}
+
 // migrations[v] upgrades a file from schema v to v+1.
 var migrations = [SchemaVersion]func(*bolt.Tx) error{
 	0: func(tx *bolt.Tx) error {
-		for _, name := range append(append([][]byte{}, internalBuckets...), genericBuckets...) {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+		return createBuckets(tx, bucketEvents, bucketDedup, bucketCheckpoints, bucketGaps)
+	},
+	1: func(tx *bolt.Tx) error {
+		// Schema 1 declared Telegram buckets under names the bot never
+		// used, and the bot's outbox is gone (checkpoints replace it).
+		for _, name := range []string{"tg_chats", "tg_state", "outbox", "telegram_outbox"} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return fmt.Errorf("cannot drop bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return createBuckets(tx, bucketGapsOpen)
 	},
+}
+
+func createBuckets(tx *bolt.Tx, names ...[]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) checkSchemaReadOnly() error {
@@ -388,6 +477,12 @@ func (s *Store) checkSchemaReadOnly() error {
 		}
 		if v < SchemaVersion {
 			return fmt.Errorf("file has old schema %d; open it once with `liqbox run` to migrate it", v)
+		}
+		if v := meta.Get(keyRun); v != nil {
+			if r, err := decodeRun(v); err == nil {
+				s.prev, s.prevOK = r, true
+				s.prev.Running = s.snapPath != ""
+			}
 		}
 		return nil
 	})
@@ -410,9 +505,14 @@ func (s *Store) load() error {
 		}
 		if b := tx.Bucket(bucketCheckpoints); b != nil {
 			if err := b.ForEach(func(k, v []byte) error {
-				if len(v) == 8 {
-					s.acks[string(k)] = binary.BigEndian.Uint64(v)
+				sink, seq, err := decodeCheckpoint(k, v)
+				if err != nil {
+					// The sink then gets what it would get with no
+					// checkpoint: its young events again.
+					s.log.Warn("ignoring a damaged checkpoint", "err", err)
+					return nil
 				}
+				s.acks[sink] = seq
 				return nil
 			}); err != nil {
 				return err
@@ -423,6 +523,16 @@ func (s *Store) load() error {
 	})
 }
 
+// decodeCheckpoint reads one entry of the checkpoints bucket: the sink's
+// name (non-empty, at most maxSinkName bytes) and 8 bytes of sequence
+// number.
+func decodeCheckpoint(k, v []byte) (sink string, seq uint64, err error) {
+	if len(k) == 0 || len(k) > maxSinkName || len(v) != 8 {
+		return "", 0, fmt.Errorf("cannot decode checkpoint of %d+%d bytes: %w", len(k), len(v), ErrBadRecord)
+	}
+	return string(k), binary.BigEndian.Uint64(v), nil
+}
+
 func (s *Store) registerMetrics() {
 	set := s.opts.Metrics
 	s.m = storeMetrics{
@@ -430,6 +540,8 @@ func (s *Store) registerMetrics() {
 		dropped:       set.NewCounter("liqbox_store_dropped_total"),
 		batches:       set.NewCounter("liqbox_store_batches_total"),
 		writeErrors:   set.NewCounter("liqbox_store_write_errors_total"),
+		asyncDropped:  set.NewCounter("liqbox_store_async_dropped_total"),
+		badRecords:    set.NewCounter("liqbox_store_bad_records_total"),
 		redelivered:   set.NewCounter("liqbox_store_redelivered_total"),
 		skipped:       set.NewCounter("liqbox_store_redeliver_skipped_total"),
 		retained:      set.NewCounter("liqbox_store_retention_deleted_total"),
@@ -452,11 +564,8 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
+	defer faultsPanic()()
 	return s.db.View(fn)
 }
 
@@ -468,11 +577,8 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w (%v)%s", ErrCorrupt, r, recoveryHint)
-		}
-	}()
+	defer catchCorrupt(&err)
+	defer faultsPanic()()
 	return s.db.Update(fn)
 }
 
@@ -488,15 +594,22 @@ func (s *Store) Size() int64 {
 }
 
 // Close stops serving snapshots and closes the file. It does not flush the
-// queue: cancel Run's context and wait for it first.
+// queue while Run runs: cancel Run's context and wait for it first. A
+// writer whose Run never ran commits what was queued and records the clean
+// stop here, as Run does when it ends.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		if s.srv != nil {
 			s.srv.close()
 		}
+		if !s.opts.ReadOnly && s.runState.CompareAndSwap(0, 1) {
+			err = s.stop(s.newWriter())
+		}
 		s.closed.Store(true)
-		err = s.closeFiles()
+		if cerr := s.closeFiles(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }

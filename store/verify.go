@@ -98,5 +98,175 @@ func checkFile(path string) error {
 		(best.freelist != boltNoFreelist && best.freelist >= best.hwm) {
 		return fmt.Errorf("%w (file is %d bytes, its meta page needs %d: truncated)%s", ErrCorrupt, size, need, recoveryHint)
 	}
+	w := treeWalk{f: f, m: best, visited: map[uint64]bool{}}
+	if err := w.root(best.root, 0); err != nil {
+		return fmt.Errorf("%w (%v)%s", ErrCorrupt, err, recoveryHint)
+	}
 	return nil
+}
+
+// bbolt trusts the page ids it finds: a damaged one that points back up
+// the tree sends a cursor round a cycle for ever (the open would hang, not
+// fail). So checkFile also walks, reading the file itself, the pages the
+// open's probe and every bucket lookup touch: every page of the root
+// bucket (the buckets' names) and the first and the last path down each
+// bucket. It checks each page's id, type and element bounds, and refuses a
+// cycle or a tree deeper than any real one. Pages elsewhere in a bucket
+// are bbolt's to read; a fault there is a panic that the store's recover
+// turns into ErrCorrupt (see faultsPanic).
+const (
+	boltBranchPage     = 0x01
+	boltLeafPage       = 0x02
+	boltBucketLeafFlag = 0x01
+	boltElemLen        = 16
+	boltBucketHdrLen   = 16
+	maxTreeDepth       = 32      // a B+tree of 4 KiB pages is < 10 deep at any size liqbox reaches
+	maxRootPages       = 1024    // the root bucket holds a dozen names
+	maxPageRead        = 1 << 26 // a page and its overflow, read at once
+)
+
+type treeWalk struct {
+	f       *os.File
+	m       boltMeta
+	visited map[uint64]bool // pages of the root bucket seen
+}
+
+// page reads page id and its overflow pages.
+func (w *treeWalk) page(id uint64) ([]byte, error) {
+	if id < 2 || id >= w.m.hwm {
+		return nil, fmt.Errorf("page id %d outside the file's %d pages", id, w.m.hwm)
+	}
+	ps := int64(w.m.pageSize)
+	p := make([]byte, ps)
+	if _, err := w.f.ReadAt(p, int64(id)*ps); err != nil {
+		return nil, fmt.Errorf("cannot read page %d: %w", id, err)
+	}
+	le := binary.LittleEndian
+	if got := le.Uint64(p); got != id {
+		return nil, fmt.Errorf("page %d holds page %d", id, got)
+	}
+	if ov := uint64(le.Uint32(p[12:])); ov > 0 {
+		if ov >= w.m.hwm-id || (int64(ov)+1)*ps > maxPageRead {
+			return nil, fmt.Errorf("page %d claims %d overflow pages", id, ov)
+		}
+		p = make([]byte, (int64(ov)+1)*ps)
+		if _, err := w.f.ReadAt(p, int64(id)*ps); err != nil {
+			return nil, fmt.Errorf("cannot read page %d: %w", id, err)
+		}
+	}
+	return p, nil
+}
+
+// node reads page id and checks its elements.
+func (w *treeWalk) node(id uint64) (p []byte, flags uint16, n int, err error) {
+	if p, err = w.page(id); err != nil {
+		return nil, 0, 0, err
+	}
+	flags, n, err = elements(p)
+	return p, flags, n, err
+}
+
+// elements returns a page's type and element count, having checked that
+// the element array and, for a leaf, every key and value lie in the page.
+func elements(p []byte) (flags uint16, n int, err error) {
+	le := binary.LittleEndian
+	flags, n = le.Uint16(p[8:]), int(le.Uint16(p[10:]))
+	if boltPageHdr+n*boltElemLen > len(p) {
+		return 0, 0, fmt.Errorf("page %d: %d elements do not fit", le.Uint64(p), n)
+	}
+	switch flags {
+	case boltBranchPage:
+		if n == 0 {
+			return 0, 0, fmt.Errorf("page %d: an empty branch", le.Uint64(p))
+		}
+	case boltLeafPage:
+		for i := 0; i < n; i++ {
+			if _, _, ok := leafElement(p, i); !ok {
+				return 0, 0, fmt.Errorf("page %d: element %d lies outside the page", le.Uint64(p), i)
+			}
+		}
+	default:
+		return 0, 0, fmt.Errorf("page %d: type %#x where a branch or leaf belongs", le.Uint64(p), flags)
+	}
+	return flags, n, nil
+}
+
+// leafElement returns element i's flags and value, or false if its key or
+// value lie outside p.
+func leafElement(p []byte, i int) (flags uint32, v []byte, ok bool) {
+	le := binary.LittleEndian
+	off := boltPageHdr + i*boltElemLen
+	flags = le.Uint32(p[off:])
+	start := uint64(off) + uint64(le.Uint32(p[off+4:])) + uint64(le.Uint32(p[off+8:]))
+	end := start + uint64(le.Uint32(p[off+12:]))
+	if end > uint64(len(p)) {
+		return 0, nil, false
+	}
+	return flags, p[start:end], true
+}
+
+func branchChild(p []byte, i int) uint64 {
+	return binary.LittleEndian.Uint64(p[boltPageHdr+i*boltElemLen+8:])
+}
+
+// root walks every page of the root bucket's tree and, from its leaves,
+// the edges of each bucket.
+func (w *treeWalk) root(id uint64, depth int) error {
+	if depth > maxTreeDepth || len(w.visited) >= maxRootPages {
+		return fmt.Errorf("the root bucket is deeper or larger than any real one")
+	}
+	if w.visited[id] {
+		return fmt.Errorf("page %d is reached twice: a cycle", id)
+	}
+	w.visited[id] = true
+	p, flags, n, err := w.node(id)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if flags == boltBranchPage {
+			if err := w.root(branchChild(p, i), depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		ef, v, _ := leafElement(p, i)
+		if ef&boltBucketLeafFlag == 0 {
+			continue
+		}
+		if len(v) < boltBucketHdrLen {
+			return fmt.Errorf("page %d: a bucket header of %d bytes", id, len(v))
+		}
+		if root := binary.LittleEndian.Uint64(v); root != 0 {
+			for _, last := range []bool{false, true} {
+				if err := w.edge(root, last); err != nil {
+					return err
+				}
+			}
+		} else if len(v) < boltBucketHdrLen+boltPageHdr {
+			return fmt.Errorf("page %d: an inline bucket of %d bytes", id, len(v))
+		} else if _, _, err := elements(v[boltBucketHdrLen:]); err != nil {
+			return fmt.Errorf("inline bucket in %w", err)
+		}
+	}
+	return nil
+}
+
+// edge follows a bucket's first (or last) child from its root to a leaf.
+func (w *treeWalk) edge(id uint64, last bool) error {
+	for depth := 0; depth <= maxTreeDepth; depth++ {
+		p, flags, n, err := w.node(id)
+		if err != nil {
+			return err
+		}
+		if flags == boltLeafPage {
+			return nil
+		}
+		i := 0
+		if last {
+			i = n - 1
+		}
+		id = branchChild(p, i)
+	}
+	return fmt.Errorf("a bucket deeper than %d pages: a cycle", maxTreeDepth)
 }

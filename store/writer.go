@@ -34,8 +34,10 @@ func (s *Store) Append(ev *event.Event) bool {
 	s.qmu.Unlock()
 	s.lastSeq.Store(ev.Seq)
 	s.m.appended.Inc()
-	// Wake the writer on the first event of a batch (it then waits
-	// BatchDelay for company) and when a batch is full (it commits now).
+	// Wake the writer on the first event of a batch (an idle writer then
+	// waits BatchDelay for company) and when a batch is full (it commits
+	// now). The writer takes events from the queue only when it commits,
+	// so n counts the whole batch.
 	if n == 1 || n == s.opts.BatchMax {
 		select {
 		case s.wake <- struct{}{}:
@@ -54,8 +56,12 @@ func (s *Store) Durable() uint64 { return s.durable.Load() }
 
 // Ack records that sink has delivered every event up to seq. It does not
 // wait: the checkpoint is persisted with the next batch. Checkpoints only
-// move forward.
+// move forward. A sink is named by a non-empty string of at most 1 KiB
+// (others are ignored: they could not be stored).
 func (s *Store) Ack(sink string, seq uint64) {
+	if sink == "" || len(sink) > maxSinkName {
+		return
+	}
 	s.amu.Lock()
 	if cur, ok := s.acks[sink]; !ok || seq > cur {
 		s.acks[sink] = seq
@@ -63,14 +69,13 @@ func (s *Store) Ack(sink string, seq uint64) {
 			s.ackDirty[sink] = struct{}{}
 		}
 		s.amu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.nudge()
 		return
 	}
 	s.amu.Unlock()
 }
+
+const maxSinkName = 1024
 
 // Checkpoint returns the highest sequence number sink has acknowledged, or 0.
 func (s *Store) Checkpoint(sink string) uint64 {
@@ -86,6 +91,10 @@ type writer struct {
 	vals    []byte        // encoded records for the current transaction
 	dkeys   []byte        // dedup entries for the current transaction
 	acks    []ackEntry
+	side    map[sideKey]sideOp // s.inflight, taken by this commit
+	gapSeq  uint64             // the gap ledger's sequence to persist
+	run     []byte             // the run record, rewritten each commit
+	clean   bool               // this commit marks the clean stop
 	lastLog time.Time
 	errs    int // write errors since the last log line
 	backoff time.Duration
@@ -103,56 +112,75 @@ const (
 	retainStep = 2000 // events deleted per retention transaction
 )
 
-// Run is the single writer: it commits queued events in groups, persists
-// checkpoints, and applies retention. A failing disk is retried with
-// backoff while events wait in memory (up to QueueLen; beyond that Append
-// drops). When ctx ends Run flushes what is queued and returns; it returns
-// an error only if that final flush fails.
+// Run is the single writer: it commits queued events in groups, with the
+// checkpoints, the other queued writes and the heartbeat, and applies
+// retention. A failing disk is retried with backoff while events wait in
+// memory (up to QueueLen; beyond that Append drops). When ctx ends Run
+// flushes what is queued, records the clean stop and returns; it returns an
+// error only if that final flush fails.
 func (s *Store) Run(ctx context.Context) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	max := s.maxTx()
-	w := &writer{
-		batch: make([]event.Event, 0, max),
-		keys:  make([]byte, 0, max*seqKeyLen),
-		vals:  make([]byte, 0, max*maxRecordLen),
-		dkeys: make([]byte, 0, max*dedupEntryLen),
+	if !s.runState.CompareAndSwap(0, 1) {
+		return errors.New("cannot run the log writer twice")
 	}
+	w := s.newWriter()
 	retain := time.NewTicker(s.opts.Retention.Interval)
 	defer retain.Stop()
 	delay := time.NewTimer(time.Hour)
 	delay.Stop()
 	defer delay.Stop()
+	// heartbeat fires when the writer has committed nothing for Heartbeat.
+	heartbeat := time.NewTimer(s.opts.Heartbeat)
+	defer heartbeat.Stop()
 
 	for {
-		if len(w.batch) == 0 && !s.takeBatch(w) && !s.acksDirty() {
+		if len(w.batch) == 0 && !s.pending() {
 			select {
 			case <-ctx.Done():
-				return s.flush(w)
+				return s.stop(w)
 			case <-s.wake:
 			case <-retain.C:
 				s.retain(ctx, time.Now())
+			case <-heartbeat.C:
+				if err := s.commit(w); err != nil {
+					s.writeFailed(w, err)
+				}
+				heartbeat.Reset(s.opts.Heartbeat)
 			}
 			continue
 		}
-		// Let a small batch gather company for BatchDelay; a full one goes now.
-		if len(w.batch) < s.opts.BatchMax && w.backoff == 0 {
+		// Something waits to be written: give it BatchDelay to gather
+		// company, counted from now. Only a full batch ends the wait
+		// early; a wake for anything else (the next event, an Ack) is
+		// checked and slept on, or the second event would cut every
+		// batch short. A backlog, or a retry after a failure, goes now.
+		if w.backoff == 0 && s.queued() < s.opts.BatchMax {
 			delay.Reset(s.opts.BatchDelay)
-			select {
-			case <-ctx.Done():
-				delay.Stop()
-				return s.flush(w)
-			case <-delay.C:
-			case <-s.wake:
-				delay.Stop()
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					delay.Stop()
+					return s.stop(w)
+				case <-delay.C:
+					break wait
+				case <-s.wake:
+					if s.queued() >= s.opts.BatchMax {
+						delay.Stop()
+						break wait
+					}
+				}
 			}
-			s.takeBatch(w)
 		}
-		if err := s.commit(w); err != nil {
+		s.takeBatch(w)
+		err := s.commit(w)
+		heartbeat.Reset(s.opts.Heartbeat)
+		if err != nil {
 			s.writeFailed(w, err)
 			if !waitCtx(ctx, w.backoff) {
-				return s.flush(w)
+				return s.stop(w)
 			}
 			continue
 		}
@@ -163,6 +191,35 @@ func (s *Store) Run(ctx context.Context) error {
 		default:
 		}
 	}
+}
+
+func (s *Store) newWriter() *writer {
+	max := s.maxTx()
+	return &writer{
+		batch: make([]event.Event, 0, max),
+		keys:  make([]byte, 0, max*seqKeyLen),
+		vals:  make([]byte, 0, max*maxRecordLen),
+		dkeys: make([]byte, 0, max*dedupEntryLen),
+		run:   make([]byte, 0, runRecordLen),
+	}
+}
+
+// pending reports whether anything waits for a batch besides w.batch.
+func (s *Store) pending() bool {
+	if s.queued() > 0 || s.acksDirty() {
+		return true
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return len(s.pend) > 0 || len(s.inflight) > 0
+}
+
+// queued returns the number of events waiting in the queue (not yet taken
+// into a batch).
+func (s *Store) queued() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.qlen
 }
 
 // maxTx is the most events one transaction takes. A backlog (a burst, or
@@ -221,13 +278,30 @@ func (s *Store) clearAcks(w *writer) {
 	s.amu.Unlock()
 }
 
-// commit writes w.batch, its dedup keys and the dirty checkpoints in one
-// transaction (one fsync).
+// takeSide moves the queued side writes into s.inflight, where reads still
+// see them until the commit succeeds (a failed commit keeps them there for
+// the retry, newer writes to the same keys replacing them).
+func (s *Store) takeSide(w *writer) {
+	s.smu.Lock()
+	for k, op := range s.pend {
+		s.inflight[k] = op
+	}
+	clear(s.pend)
+	w.side, w.gapSeq = s.inflight, s.gapSeq
+	s.smu.Unlock()
+}
+
+func (s *Store) clearSide() {
+	s.smu.Lock()
+	clear(s.inflight)
+	s.smu.Unlock()
+}
+
+// commit writes w.batch, its dedup keys, the dirty checkpoints, the side
+// writes and the run record in one transaction (one fsync).
 func (s *Store) commit(w *writer) error {
 	s.takeAcks(w)
-	if len(w.batch) == 0 && len(w.acks) == 0 {
-		return nil
-	}
+	s.takeSide(w)
 	if s.failWrite != nil {
 		if err := s.failWrite(); err != nil {
 			return err
@@ -236,6 +310,7 @@ func (s *Store) commit(w *writer) error {
 	start := time.Now()
 	ttl := s.opts.DedupTTL.Nanoseconds()
 	w.keys, w.vals, w.dkeys = w.keys[:0], w.vals[:0], w.dkeys[:0]
+	w.run = encodeRun(w.run, s.started, start, w.clean)
 	err := s.update(func(tx *bolt.Tx) error {
 		evb := tx.Bucket(bucketEvents)
 		ddb := tx.Bucket(bucketDedup)
@@ -265,6 +340,17 @@ func (s *Store) commit(w *writer) error {
 				return fmt.Errorf("cannot put checkpoint %q: %w", a.sink, err)
 			}
 		}
+		if err := applySide(tx, w.side); err != nil {
+			return err
+		}
+		if gb := tx.Bucket(bucketGaps); w.gapSeq > gb.Sequence() {
+			if err := gb.SetSequence(w.gapSeq); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyRun, w.run); err != nil {
+			return fmt.Errorf("cannot put run record: %w", err)
+		}
 		s.fileBytes.Store(tx.Size())
 		return nil
 	})
@@ -278,7 +364,31 @@ func (s *Store) commit(w *writer) error {
 		s.durable.Store(w.batch[n-1].Seq)
 	}
 	s.clearAcks(w)
+	s.clearSide()
 	w.batch = w.batch[:0]
+	return nil
+}
+
+// applySide writes the queued side writes. The map is read under no lock:
+// only the writer changes s.inflight, between commits.
+func applySide(tx *bolt.Tx, side map[sideKey]sideOp) error {
+	for k, op := range side {
+		if op.del {
+			if b := tx.Bucket([]byte(k.bucket)); b != nil {
+				if err := b.Delete([]byte(k.key)); err != nil {
+					return fmt.Errorf("cannot delete from %s: %w", k.bucket, err)
+				}
+			}
+			continue
+		}
+		b, err := tx.CreateBucketIfNotExists([]byte(k.bucket))
+		if err != nil {
+			return fmt.Errorf("cannot create bucket %s: %w", k.bucket, err)
+		}
+		if err := b.Put([]byte(k.key), op.value); err != nil {
+			return fmt.Errorf("cannot put into %s: %w", k.bucket, err)
+		}
+	}
 	return nil
 }
 
@@ -299,19 +409,24 @@ func (s *Store) writeFailed(w *writer, err error) {
 	}
 }
 
-// flush commits everything still queued, at shutdown.
-func (s *Store) flush(w *writer) error {
+// stop flushes everything still queued at shutdown and records the clean
+// stop in the run record, in the last commit.
+func (s *Store) stop(w *writer) error {
 	for {
 		s.takeBatch(w)
-		if len(w.batch) == 0 && !s.acksDirty() {
-			return nil
-		}
+		last := len(w.batch) < s.maxTx()
+		w.clean = last
 		if err := s.commit(w); err != nil {
+			s.runState.Store(3)
 			s.qmu.Lock()
 			lost := len(w.batch) + s.qlen
 			s.qmu.Unlock()
 			s.m.dropped.Add(lost)
 			return fmt.Errorf("cannot flush log at shutdown, %d events lost: %w", lost, err)
+		}
+		if last {
+			s.runState.Store(2)
+			return nil
 		}
 	}
 }
