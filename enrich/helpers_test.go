@@ -3,11 +3,7 @@ package enrich
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,8 +12,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/tidwall/gjson"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -124,95 +120,40 @@ func newClock(t time.Time) *fakeClock {
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// llm is a loopback chat-completions server whose behaviour a test swaps.
-type llm struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	handler  http.HandlerFunc
-	requests []recorded
-}
-
-type recorded struct {
-	at     time.Time
-	auth   string
-	body   []byte
-	prompt string // the user message: the alerts JSON
-}
-
-func newLLM(t *testing.T, h http.HandlerFunc) *llm {
-	l := &llm{handler: h}
-	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		l.mu.Lock()
-		l.requests = append(l.requests, recorded{at: time.Now(), auth: r.Header.Get("Authorization"), body: body,
-			prompt: gjson.GetBytes(body, "messages.1.content").String()})
-		h := l.handler
-		l.mu.Unlock()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h(w, r)
-	}))
-	t.Cleanup(l.srv.Close)
-	return l
-}
-
-func (l *llm) set(h http.HandlerFunc) {
-	l.mu.Lock()
-	l.handler = h
-	l.mu.Unlock()
-}
-
-func (l *llm) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.requests)
-}
-
-func (l *llm) reqs() []recorded {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]recorded(nil), l.requests...)
-}
-
-// requestIDs lists the alert ids in a chat request body.
-func requestIDs(body []byte) []string {
-	var ids []string
-	prompt := gjson.GetBytes(body, "messages.1.content").String()
-	gjson.Get(prompt, "alerts.#.id").ForEach(func(_, v gjson.Result) bool {
-		ids = append(ids, v.String())
-		return true
-	})
-	return ids
-}
-
-// chatBody wraps content in a chat-completions response with usage.
-func chatBody(content string, prompt, completion int64, extraUsage string) []byte {
-	c, _ := json.Marshal(content)
-	return []byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":` + string(c) +
-		`},"finish_reason":"stop"}],"usage":{"prompt_tokens":` + strconv.FormatInt(prompt, 10) + `,"completion_tokens":` +
-		strconv.FormatInt(completion, 10) + `,"total_tokens":` + strconv.FormatInt(prompt+completion, 10) + extraUsage + `}}`)
-}
-
-// goodAnswer answers every id in the request HIGH.
-func goodAnswer(body []byte) string {
-	var b bytes.Buffer
-	b.WriteString(`{"alerts":[`)
-	for i, id := range requestIDs(body) {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"id":"` + id + `","risk_level":"HIGH","summary":"Model summary for ` + id + `","recommendation":"Reduce leverage."}`)
+// newLLM starts the loopback chat-completions server answering with h; it
+// stops when the test ends.
+func newLLM(t *testing.T, h enrichtest.Handler) *enrichtest.Server {
+	t.Helper()
+	srv, err := enrichtest.New(enrichtest.Options{Handler: h})
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.WriteString(`]}`)
-	return b.String()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
-// respond answers with content built from the request and fixed usage.
-func respond(content func(body []byte) string, prompt, completion int64) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(chatBody(content(body), prompt, completion, ""))
+// highEntry is the model's HIGH read of alert id, with a summary that names it.
+func highEntry(id string) enrichtest.Entry {
+	return enrichtest.Entry{ID: id, Risk: "HIGH", Summary: "Model summary for " + id, Recommendation: "Reduce leverage."}
+}
+
+// highJSON answers every alert of r with highEntry.
+func highJSON(r *enrichtest.Request) string {
+	es := make([]enrichtest.Entry, len(r.IDs))
+	for i, id := range r.IDs {
+		es[i] = highEntry(id)
 	}
+	return enrichtest.AnswerJSON(es)
+}
+
+// answerHigh answers every alert with highEntry, billing these tokens.
+func answerHigh(prompt, completion int64) enrichtest.Handler {
+	return enrichtest.WithUsage(enrichtest.Answer(highEntry), prompt, completion, 0)
+}
+
+// say answers every request with this model text, billing these tokens.
+func say(content func(r *enrichtest.Request) string, prompt, completion int64) enrichtest.Handler {
+	return enrichtest.WithUsage(enrichtest.Content(content), prompt, completion, 0)
 }
 
 type testEnv struct {
