@@ -15,8 +15,6 @@ package enrich
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,43 +130,6 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
-// States reported by Status.State.
-const (
-	StateOff         = "off"          // Enabled is false
-	StateOK          = "ok"           // calls go out
-	StateAuthFailed  = "auth_failed"  // the API rejected the key: disabled until restart
-	StateBreakerOpen = "breaker_open" // repeated failures: waiting for the cool-down
-	StateHalfOpen    = "half_open"    // the next batch is a probe
-	StateOverBudget  = "over_budget"  // a cap is reached
-	StateRateLimited = "rate_limited" // honouring a long Retry-After
-)
-
-// Status is enrichment's state for /status.
-type Status struct {
-	State      string
-	Detail     string // why, when State is not ok
-	Model      string
-	Lang       string
-	QueueDepth int
-	Dropped    uint64
-	LastError  string // most recent failure, scrubbed of the key
-}
-
-// String renders the status as one plain-text line.
-func (s Status) String() string {
-	var b strings.Builder
-	b.WriteString("enrich: " + s.State)
-	if s.Detail != "" {
-		b.WriteString(" (" + s.Detail + ")")
-	}
-	b.WriteString("; model " + s.Model + ", lang " + s.Lang)
-	b.WriteString("; queue " + strconv.Itoa(s.QueueDepth) + ", dropped " + strconv.FormatUint(s.Dropped, 10))
-	if s.LastError != "" {
-		b.WriteString("; last error: " + s.LastError)
-	}
-	return b.String()
-}
-
 type breakerState int
 
 // Breaker states, as exported by liqbox_enrich_breaker_state.
@@ -192,17 +153,19 @@ type Enricher struct {
 	led    ledger
 	m      *enrichMetrics
 
-	running atomic.Bool
+	running  atomic.Bool
+	inflight atomic.Int32 // requests out now
 
-	mu        sync.Mutex // guards the fields below
-	authFail  string     // non-empty once the key was rejected: the reason
-	breaker   breakerState
-	fails     int       // consecutive failed batches
-	openUntil time.Time // when an open breaker lets one probe through
-	notBefore time.Time // no request before this (a long Retry-After)
-	lastErr   string
-	lastLog   time.Time // throttles failure log lines
-	quiet     int       // failures not logged since lastLog
+	mu         sync.Mutex // guards the fields below
+	authStatus int        // the HTTP status with which the API rejected the key; 0 while it has not
+	badRun     int        // consecutive answers with nothing usable
+	breaker    breakerState
+	fails      int       // consecutive failed batches
+	openUntil  time.Time // when an open breaker lets one probe through
+	notBefore  time.Time // no request before this (a long Retry-After)
+	lastErr    string
+	lastLog    time.Time // throttles failure log lines
+	quiet      int       // failures not logged since lastLog
 }
 
 // New checks o, fills defaults and loads this month's usage from o.KV.
@@ -433,7 +396,7 @@ func (e *Enricher) drain(buf []item) {
 			return
 		}
 		e.m.skipped[skipShutdown].Inc()
-		e.fallback(buf)
+		e.fallback(buf, event.ReasonShutdown)
 	}
 }
 
@@ -446,6 +409,12 @@ const (
 	skipBreaker     = "breaker"
 	skipShutdown    = "shutdown"
 )
+
+// skipReason is the reason an analysis carries when its batch was skipped.
+var skipReason = map[string]string{
+	skipOff: event.ReasonDisabled, skipAuth: event.ReasonKeyRejected, skipBudget: event.ReasonBudget,
+	skipRateLimited: event.ReasonRateLimited, skipBreaker: event.ReasonCircuitOpen, skipShutdown: event.ReasonShutdown,
+}
 
 // gate says why no request may go out now, or "" when one may. An open
 // breaker whose cool-down has passed turns half-open and lets this batch
@@ -461,7 +430,7 @@ func (e *Enricher) gate(now time.Time) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
-	case e.authFail != "":
+	case e.authStatus != 0:
 		return skipAuth
 	case overBudget(today, month, e.o.DailyTokenCap, e.o.MonthlyUSDCap):
 		return skipBudget
@@ -485,26 +454,46 @@ func (e *Enricher) setBreakerLocked(s breakerState) {
 // well, else from the rules.
 func (e *Enricher) process(ctx context.Context, batch []item) {
 	e.m.batchSize.Update(float64(len(batch)))
-	if reason := e.gate(e.now()); reason != "" {
-		e.m.skipped[reason].Inc()
-		e.fallback(batch)
+	if skip := e.gate(e.now()); skip != "" {
+		e.m.skipped[skip].Inc()
+		e.fallback(batch, skipReason[skip])
 		return
 	}
 	system, user, ids := e.prompt(batch)
-	verdicts, err := e.ask(ctx, system, user, ids)
+	ans, err := e.ask(ctx, system, user, ids)
 	if err != nil {
+		reason := event.ReasonUnavailable
+		var ce *callError
+		switch {
+		case ctx.Err() != nil:
+			reason = event.ReasonShutdown
+		case errors.As(err, &ce) && ce.cause == causeAuth:
+			reason = event.ReasonKeyRejected
+		case errors.As(err, &ce) && ce.cause == causeRateLimited:
+			reason = event.ReasonRateLimited
+		}
 		if ctx.Err() == nil {
 			e.failed(err)
 		}
-		e.fallback(batch)
+		e.fallback(batch, reason)
 		return
 	}
-	e.succeeded()
+	e.m.answers[ans.outcome].Inc()
+	missing := event.ReasonUnusable
+	switch ans.outcome {
+	case outcomeEmpty:
+		missing = event.ReasonEmpty
+		e.badAnswer(ans.why)
+	case outcomeUnusable:
+		e.badAnswer(ans.why)
+	default:
+		e.succeeded()
+	}
 	for i := range batch {
 		it := &batch[i]
-		v, ok := verdicts[i]
+		v, ok := ans.verdicts[i]
 		if !ok {
-			e.deliver(rulesAnalysis(&it.ev, &it.cx, e.o.Lang))
+			e.deliver(rulesAnalysis(&it.ev, &it.cx, e.o.Lang, missing))
 			continue
 		}
 		e.deliver(event.Analysis{
@@ -514,9 +503,51 @@ func (e *Enricher) process(ctx context.Context, batch []item) {
 	}
 }
 
+// Outcomes of one answer of the model, as counted in
+// liqbox_enrich_answers_total{outcome=...}.
+const (
+	outcomeOK       = "ok"       // every alert got a valid entry
+	outcomePartial  = "partial"  // some did
+	outcomeEmpty    = "empty"    // no text, or JSON without entries
+	outcomeUnusable = "unusable" // text without JSON, or no valid entry
+)
+
+var allOutcomes = [...]string{outcomeOK, outcomePartial, outcomeEmpty, outcomeUnusable}
+
+// answer is what one reply of the model gave for a batch.
+type answer struct {
+	verdicts map[int]verdict // by batch index
+	outcome  string
+	why      string // for empty and unusable: what was wrong, for the log and /status
+}
+
+// judge validates the model's text for a batch of n alerts.
+func (e *Enricher) judge(content string, ids map[string]int) answer {
+	content = strings.TrimSpace(content)
+	if content == "" {
+		e.m.failures[causeBadJSON].Inc()
+		return answer{outcome: outcomeEmpty, why: "the model's reply had no text"}
+	}
+	js, ok := extractJSON(content)
+	if !ok {
+		e.m.failures[causeBadJSON].Inc()
+		return answer{outcome: outcomeUnusable, why: "no JSON object in the reply: " + e.cl.redact(snippet([]byte(content)))}
+	}
+	verdicts, entries := parseVerdicts(js, ids)
+	switch {
+	case entries == 0:
+		return answer{verdicts: verdicts, outcome: outcomeEmpty, why: "the model's JSON had no entries: " + e.cl.redact(snippet([]byte(js)))}
+	case len(verdicts) == 0:
+		return answer{verdicts: verdicts, outcome: outcomeUnusable, why: "no valid entry for any alert asked about: " + e.cl.redact(snippet([]byte(js)))}
+	case len(verdicts) < len(ids):
+		return answer{verdicts: verdicts, outcome: outcomePartial}
+	}
+	return answer{verdicts: verdicts, outcome: outcomeOK}
+}
+
 // ask sends the batch, retrying what is worth retrying, records usage and
-// returns the validated verdicts by batch index.
-func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]int) (map[int]verdict, error) {
+// judges the answer.
+func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]int) (answer, error) {
 	plainTried := false
 	for attempt := 1; ; attempt++ {
 		e.m.requests.Inc()
@@ -525,16 +556,11 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 		e.m.latency.UpdateDuration(start)
 		if err == nil {
 			e.account(cmp)
-			js, ok := extractJSON(cmp.content)
-			if !ok {
-				e.m.failures[causeBadJSON].Inc()
-				return nil, &callError{cause: causeBadJSON, msg: "no JSON object in the reply: " + e.cl.redact(snippet([]byte(cmp.content)))}
-			}
-			return parseVerdicts(js, ids), nil
+			return e.judge(cmp.content, ids), nil
 		}
 		var ce *callError
 		if !errors.As(err, &ce) {
-			return nil, err // cancelled
+			return answer{}, err // cancelled
 		}
 		e.m.failures[ce.cause].Inc()
 		if ce.status == http.StatusBadRequest && e.cl.jsonMode && !plainTried {
@@ -550,7 +576,7 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 		}
 		if ce.cause == causeAuth {
 			e.disable(ce)
-			return nil, err
+			return answer{}, err
 		}
 		wait := e.backoff(attempt)
 		wait = max(wait, ce.retryAfter)
@@ -560,14 +586,14 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 				e.notBefore = e.now().Add(ce.retryAfter)
 				e.mu.Unlock()
 			}
-			return nil, err
+			return answer{}, err
 		}
 		e.m.retries.Inc()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
+			return answer{}, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -597,10 +623,10 @@ func (e *Enricher) account(c completion) {
 func (e *Enricher) disable(ce *callError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.authFail != "" {
+	if e.authStatus != 0 {
 		return
 	}
-	e.authFail = "the API rejected the key (HTTP " + strconv.Itoa(ce.status) + "); LLM analysis is off until restart with a valid HOLYSHEEP_API_KEY"
+	e.authStatus = ce.status
 	e.lastErr = ce.Error()
 	e.log.Error("enrichment disabled: the LLM API rejected the key; fix HOLYSHEEP_API_KEY and restart", "status", ce.status, "model", e.o.Model)
 }
@@ -636,13 +662,24 @@ func (e *Enricher) succeeded() {
 	if e.breaker != breakerClosed {
 		e.log.Info("enrichment breaker closed: LLM answered again")
 	}
-	e.fails = 0
+	e.fails, e.badRun = 0, 0
 	e.setBreakerLocked(breakerClosed)
 }
 
-func (e *Enricher) fallback(batch []item) {
+// badAnswer records an answer with nothing usable in it. It counts as a
+// failed batch for the breaker: a model that keeps answering emptily costs
+// tokens and helps nobody.
+func (e *Enricher) badAnswer(why string) {
+	e.failed(errors.New("cannot use the model's answer: " + why))
+	e.mu.Lock()
+	e.badRun++
+	e.mu.Unlock()
+}
+
+// fallback gives every alert of batch the rules read, saying why.
+func (e *Enricher) fallback(batch []item, reason string) {
 	for i := range batch {
-		e.deliver(rulesAnalysis(&batch[i].ev, &batch[i].cx, e.o.Lang))
+		e.deliver(rulesAnalysis(&batch[i].ev, &batch[i].cx, e.o.Lang, reason))
 	}
 }
 
@@ -650,113 +687,13 @@ func (e *Enricher) fallback(batch []item) {
 func (e *Enricher) deliver(a event.Analysis) {
 	e.o.Sink.Annotate(a)
 	e.m.analyses[a.Source].Inc()
+	if a.Source == SourceRules {
+		e.m.fallbacks[a.Reason].Inc()
+	}
 	if e.o.KV == nil {
 		return
 	}
 	if err := SaveAnalysis(e.o.KV, a, e.now()); err != nil {
 		e.log.Warn("cannot store analysis", "seq", a.Seq, "err", err)
 	}
-}
-
-// SaveAnalysis stores a in kv under its alert's sequence number, as the
-// enricher does for every analysis it delivers, so replay and export can
-// show it.
-func SaveAnalysis(kv KV, a event.Analysis, at time.Time) error {
-	rec := storedAnalysis{Seq: a.Seq, Risk: a.Risk.String(), Summary: a.Summary, Recommendation: a.Recommendation,
-		Source: a.Source, Model: a.Model, Lang: a.Lang, AtMs: at.UnixMilli()}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("cannot encode analysis %d: %w", a.Seq, err)
-	}
-	if err := kv.Put([]byte(ResultsBucket), seqKey(a.Seq), b); err != nil {
-		return fmt.Errorf("cannot store analysis %d: %w", a.Seq, err)
-	}
-	return nil
-}
-
-// State reports enrichment's state for /status.
-func (e *Enricher) State() Status {
-	now := e.now()
-	_, _, today, month, _ := e.led.snapshot(now)
-	s := Status{Model: e.o.Model, Lang: e.o.Lang, QueueDepth: e.q.len(), Dropped: e.m.dropped.Get()}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s.LastError = e.lastErr
-	switch {
-	case !e.o.Enabled:
-		s.State, s.Detail = StateOff, "disabled in the config"
-	case e.authFail != "":
-		s.State, s.Detail = StateAuthFailed, e.authFail
-	case overBudget(today, month, e.o.DailyTokenCap, e.o.MonthlyUSDCap):
-		s.State, s.Detail = StateOverBudget, "a token or USD cap is reached; rules reads continue"
-	case now.Before(e.notBefore):
-		s.State, s.Detail = StateRateLimited, "the API asked to wait until "+e.notBefore.UTC().Format(time.RFC3339)
-	case e.breaker == breakerOpen:
-		s.State, s.Detail = StateBreakerOpen, "after "+strconv.Itoa(e.fails)+" failed requests; next probe at "+e.openUntil.UTC().Format(time.RFC3339)
-	case e.breaker == breakerHalfOpen:
-		s.State, s.Detail = StateHalfOpen, "probing"
-	default:
-		s.State = StateOK
-	}
-	return s
-}
-
-// Cost reports spend today and this month as of now.
-func (e *Enricher) Cost(now time.Time) CostReport {
-	day, month, today, thisMonth, err := e.led.snapshot(now)
-	if err != nil {
-		e.log.Warn("cannot read enrichment usage", "err", err)
-	}
-	return buildReport(now, e.o.Model, e.prices, day, month, today, thisMonth, e.o.DailyTokenCap, e.o.MonthlyUSDCap)
-}
-
-// storedAnalysis is the persisted form of an analysis (ResultsBucket).
-type storedAnalysis struct {
-	Seq            uint64 `json:"seq"`
-	Risk           string `json:"risk"`
-	Summary        string `json:"summary"`
-	Recommendation string `json:"recommendation"`
-	Source         string `json:"source"`
-	Model          string `json:"model,omitempty"`
-	Lang           string `json:"lang"`
-	AtMs           int64  `json:"at_ms"`
-}
-
-func (s storedAnalysis) analysis() event.Analysis {
-	r, _ := event.ParseRisk(s.Risk)
-	return event.Analysis{Seq: s.Seq, Risk: r, Summary: s.Summary, Recommendation: s.Recommendation, Source: s.Source, Model: s.Model, Lang: s.Lang}
-}
-
-func seqKey(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
-}
-
-// LoadAnalysis returns the stored analysis of the alert with sequence
-// number seq, for replay.
-func LoadAnalysis(kv KV, seq uint64) (event.Analysis, bool, error) {
-	v, err := kv.Get([]byte(ResultsBucket), seqKey(seq))
-	if err != nil {
-		return event.Analysis{}, false, fmt.Errorf("cannot read analysis %d: %w", seq, err)
-	}
-	if len(v) == 0 {
-		return event.Analysis{}, false, nil
-	}
-	var s storedAnalysis
-	if err := json.Unmarshal(v, &s); err != nil {
-		return event.Analysis{}, false, fmt.Errorf("cannot decode analysis %d: %w", seq, err)
-	}
-	return s.analysis(), true, nil
-}
-
-// ForEachAnalysis calls fn with every stored analysis in sequence order.
-func ForEachAnalysis(kv KV, fn func(event.Analysis) error) error {
-	return kv.ForEach([]byte(ResultsBucket), func(k, v []byte) error {
-		var s storedAnalysis
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("cannot decode analysis %x: %w", k, err)
-		}
-		return fn(s.analysis())
-	})
 }

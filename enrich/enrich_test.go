@@ -257,7 +257,7 @@ func TestAuthFailureDisables(t *testing.T) {
 		t.Errorf("%d requests, want exactly 1 (no retry storm)", srv.Count())
 	}
 	s := env.e.State()
-	if s.State != StateAuthFailed || !strings.Contains(s.Detail, "HTTP 401") {
+	if s.State != StateAuthFailed || s.AuthStatus != 401 || !strings.Contains(s.String(), "HTTP 401") {
 		t.Errorf("state = %v", s)
 	}
 	logs := env.logs.String()

@@ -220,6 +220,26 @@ func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 	return env
 }
 
+// stored waits for the analysis of seq to be in the KV store (the Sink
+// hears of it first) and returns it.
+func (env *testEnv) stored(t *testing.T, seq uint64) event.Analysis {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, ok, err := LoadAnalysis(env.kv, seq)
+		if err != nil {
+			t.Fatalf("LoadAnalysis(%d): %v", seq, err)
+		}
+		if ok {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("analysis %d never stored", seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (env *testEnv) metricsText() string {
 	var b bytes.Buffer
 	env.set.WritePrometheus(&b)

@@ -131,14 +131,18 @@ type verdict struct {
 }
 
 // parseVerdicts validates the model's JSON against the ids that were asked
-// about. Unknown ids are ignored; an entry with a bad risk level or empty
-// text is left out so its alert falls back to the rules; the first entry
-// for an id wins.
-func parseVerdicts(js string, ids map[string]int) map[int]verdict {
+// about, and counts the entries it found (valid or not). Unknown ids are
+// ignored; an entry with a bad risk level or empty text is left out so its
+// alert falls back to the rules; the first entry for an id wins.
+func parseVerdicts(js string, ids map[string]int) (verdicts map[int]verdict, entries int) {
 	out := make(map[int]verdict, len(ids))
 	take := func(id string, e gjson.Result) {
+		if !e.IsObject() {
+			return
+		}
+		entries++
 		idx, ok := ids[id]
-		if !ok || !e.IsObject() {
+		if !ok {
 			return
 		}
 		if _, dup := out[idx]; dup {
@@ -182,13 +186,13 @@ func parseVerdicts(js string, ids map[string]int) map[int]verdict {
 			take(k.String(), v)
 			return true
 		})
-		return out
+		return out, entries
 	}
 	list.ForEach(func(_, e gjson.Result) bool {
 		take(idOf(e), e)
 		return true
 	})
-	return out
+	return out, entries
 }
 
 // cleanText makes model text safe to place in a one-line alert: valid

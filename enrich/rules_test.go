@@ -60,18 +60,18 @@ func TestPercentileAndRules(t *testing.T) {
 	if cx.Percentile != 99 || cx.HistoryN != 100 {
 		t.Fatalf("percentile %v of %d, want 99 of 100", cx.Percentile, cx.HistoryN)
 	}
-	r := rulesAnalysis(&alert, &cx, "en")
+	r := rulesAnalysis(&alert, &cx, "en", event.ReasonDisabled)
 	if r.Risk != event.RiskHigh || r.Source != SourceRules || r.Seq != 1 || !strings.Contains(r.Summary, "larger than 99% of the last 100") {
 		t.Errorf("rules = %+v", r)
 	}
 	small := ev(2, "BTCUSDT", event.Long, 1500, 0)
 	cx = a.snapshot(&small)
-	if r := rulesAnalysis(&small, &cx, "en"); r.Risk != event.RiskLow {
+	if r := rulesAnalysis(&small, &cx, "en", event.ReasonDisabled); r.Risk != event.RiskLow {
 		t.Errorf("small = %+v", r)
 	}
 	fresh := ev(3, "NEWUSDT", event.Short, 1e6, 0)
 	cx = a.snapshot(&fresh)
-	if r := rulesAnalysis(&fresh, &cx, "en"); r.Risk != event.RiskMedium || !math.IsNaN(cx.Percentile) || !strings.Contains(r.Summary, "not enough history") {
+	if r := rulesAnalysis(&fresh, &cx, "en", event.ReasonDisabled); r.Risk != event.RiskMedium || !math.IsNaN(cx.Percentile) || !strings.Contains(r.Summary, "not enough history") {
 		t.Errorf("no history = %+v %+v", r, cx)
 	}
 }
@@ -92,11 +92,11 @@ func TestCascadeDetection(t *testing.T) {
 	if !cx.Cascade || cx.N1mSame != 6 || cx.CascadeMultiplier < cascadeFactor {
 		t.Fatalf("context = %+v, want a cascade", cx)
 	}
-	vi := rulesAnalysis(&alert, &cx, "vi")
+	vi := rulesAnalysis(&alert, &cx, "vi", event.ReasonDisabled)
 	if vi.Risk != event.RiskHigh || vi.Lang != "vi" || !strings.Contains(vi.Summary, "dây chuyền") || !strings.Contains(vi.Recommendation, "đòn bẩy") {
 		t.Errorf("vi rules = %+v", vi)
 	}
-	en := rulesAnalysis(&alert, &cx, "en")
+	en := rulesAnalysis(&alert, &cx, "en", event.ReasonDisabled)
 	if !strings.Contains(en.Summary, "Cascade under way") || !utf8.ValidString(vi.Summary) {
 		t.Errorf("en rules = %+v", en)
 	}
@@ -137,7 +137,7 @@ func TestParseVerdictsShapes(t *testing.T) {
 		"analyses": `{"analyses":[{"alert_id":1,"risk_level":"LOW","summary":"s","recommendation":"r"}]}`,
 		"keyed":    `{"1":{"risk_level":"LOW","summary":"s","recommendation":"r"}}`,
 	} {
-		v := parseVerdicts(js, ids)
+		v, _ := parseVerdicts(js, ids)
 		if len(v) != 1 || v[0].risk != event.RiskLow || v[0].summary != "s" {
 			t.Errorf("%s: %+v", name, v)
 		}
