@@ -14,12 +14,10 @@
 package enrich
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,10 +78,22 @@ type Options struct {
 	MaxTokens int
 	// Temperature is sent as is (0 is a valid, deterministic setting).
 	Temperature float64
-	// Window is how long alerts are collected before a request; default 1.5 s.
+	// Window paces requests: while alerts keep coming, requests start at
+	// least Window apart and the alerts that arrive in between go
+	// together; the first alert after a lull waits only Window/10 for
+	// company, and MaxBatch waiting alerts go at once. Default 1.5 s.
 	Window time.Duration
 	// MaxBatch is the most alerts in one request; default 10.
 	MaxBatch int
+	// MaxInFlight bounds the requests out at once, so that one slow
+	// answer does not hold back the next batch; default 2.
+	MaxInFlight int
+	// EditMaxAge is how long after its alert was received an analysis may
+	// still edit it: a later one is marked Late (stored, shown by replay,
+	// /top and the page, but not edited in). An alert already that old
+	// when its turn comes gets the rules read unless the model is idle.
+	// Use the same age as the Telegram side. Default 60 s.
+	EditMaxAge time.Duration
 	// QueueLen bounds the alerts waiting; when full the oldest is dropped. Default 256.
 	QueueLen int
 	// MinUSD: only alerts of at least this notional are analysed (0 = all).
@@ -120,6 +130,11 @@ type Options struct {
 	Sink Sink
 	// KV persists usage and results (optional: without it nothing survives a restart).
 	KV KV
+	// Acker, when set, is told under AckSink the highest sequence number
+	// up to which every event offered has its analysis durably in KV (or
+	// needs none), so that a restart redelivers only what is pending. It
+	// needs KV.
+	Acker Acker
 	// Metrics registers liqbox_enrich_* (a private set when nil).
 	Metrics *metrics.Set
 	// Logger for the component (discarded when nil).
@@ -154,11 +169,15 @@ type Enricher struct {
 	m      *enrichMetrics
 
 	running  atomic.Bool
-	inflight atomic.Int32 // requests out now
+	inflight atomic.Int32  // requests out now
+	seen     atomic.Uint64 // highest seq offered (alert or not)
+
+	dmu sync.Mutex // serialises Sink.Annotate
 
 	mu         sync.Mutex // guards the fields below
 	authStatus int        // the HTTP status with which the API rejected the key; 0 while it has not
 	badRun     int        // consecutive answers with nothing usable
+	probing    bool       // a half-open breaker's probe is out
 	breaker    breakerState
 	fails      int       // consecutive failed batches
 	openUntil  time.Time // when an open breaker lets one probe through
@@ -198,7 +217,7 @@ func New(o Options) (*Enricher, error) {
 		},
 		led: ledger{kv: o.KV},
 	}
-	e.m = newEnrichMetrics(o.Metrics, e.q.len)
+	e.m = newEnrichMetrics(o.Metrics, e.q.len, func() int { return int(e.inflight.Load()) })
 	if _, _, _, _, err := e.led.snapshot(e.now()); err != nil {
 		return nil, fmt.Errorf("cannot load enrichment usage: %w", err)
 	}
@@ -230,6 +249,9 @@ func (o *Options) fill() error {
 	if o.Sink == nil {
 		return fmt.Errorf("%w: Sink is required", ErrInvalidOptions)
 	}
+	if o.Acker != nil && o.KV == nil {
+		return fmt.Errorf("%w: Acker needs KV: an analysis is acknowledged once it is stored", ErrInvalidOptions)
+	}
 	durations := []struct {
 		name string
 		p    *time.Duration
@@ -237,6 +259,7 @@ func (o *Options) fill() error {
 	}{
 		{"Timeout", &o.Timeout, 20 * time.Second},
 		{"Window", &o.Window, 1500 * time.Millisecond},
+		{"EditMaxAge", &o.EditMaxAge, time.Minute},
 		{"RetryBase", &o.RetryBase, 500 * time.Millisecond},
 		{"MaxRetryWait", &o.MaxRetryWait, 10 * time.Second},
 		{"BreakerCooldown", &o.BreakerCooldown, time.Minute},
@@ -256,6 +279,7 @@ func (o *Options) fill() error {
 	}{
 		{"MaxTokens", &o.MaxTokens, 1024},
 		{"MaxBatch", &o.MaxBatch, 10},
+		{"MaxInFlight", &o.MaxInFlight, 2},
 		{"QueueLen", &o.QueueLen, 256},
 		{"MaxAttempts", &o.MaxAttempts, 3},
 		{"BreakerThreshold", &o.BreakerThreshold, 5},
@@ -318,382 +342,38 @@ func (e *Enricher) Observe(ev *event.Event) {
 }
 
 // Offer queues an alert (already sent raw) for analysis, with a snapshot of
-// its symbol's context. It never blocks and does not allocate; when the
-// queue is full the oldest waiting alert is dropped and counted.
+// its symbol's context. Call it for every event after Observe: events below
+// MinUSD, and those a venue replayed as backlog (never alerted), are passed
+// over but still move the acknowledgement on. It never blocks and does not
+// allocate; when the queue is full the oldest waiting alert is dropped and
+// counted.
 func (e *Enricher) Offer(ev *event.Event) {
+	if ev.Flags&event.FlagBacklog != 0 {
+		e.see(ev.Seq)
+		return
+	}
 	if e.o.MinUSD > 0 && (!ev.NotionalKnown() || ev.Notional < e.o.MinUSD) {
 		e.m.belowMin.Inc()
+		e.see(ev.Seq)
 		return
 	}
 	it := item{ev: *ev, cx: e.agg.snapshot(ev)}
 	if e.q.push(&it) {
 		e.m.dropped.Inc()
 	}
+	e.see(ev.Seq) // after the push: see runner.ack
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Run batches offered alerts until ctx is done. Alerts still queued then get
-// the rules read. It returns nil on a clean stop.
-func (e *Enricher) Run(ctx context.Context) error {
-	if !e.running.CompareAndSwap(false, true) {
-		return errors.New("cannot run enricher: already running")
-	}
-	defer e.running.Store(false)
-	batch := make([]item, 0, e.o.MaxBatch)
+// see raises seen to seq.
+func (e *Enricher) see(seq uint64) {
 	for {
-		select {
-		case <-ctx.Done():
-			e.drain(batch)
-			return nil
-		case <-e.wake:
-		}
-		if !e.waitWindow(ctx) {
-			e.drain(batch)
-			return nil
-		}
-		for {
-			batch = e.q.pop(batch[:0], e.o.MaxBatch)
-			if len(batch) == 0 {
-				break
-			}
-			e.process(ctx, batch)
-			if ctx.Err() != nil {
-				e.drain(batch)
-				return nil
-			}
-		}
-	}
-}
-
-// waitWindow lets a batch gather for Window, or until MaxBatch alerts wait.
-func (e *Enricher) waitWindow(ctx context.Context) bool {
-	if e.q.len() >= e.o.MaxBatch {
-		return true
-	}
-	t := time.NewTimer(e.o.Window)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		case <-e.wake:
-			if e.q.len() >= e.o.MaxBatch {
-				return true
-			}
-		}
-	}
-}
-
-func (e *Enricher) drain(buf []item) {
-	for {
-		buf = e.q.pop(buf[:0], e.o.MaxBatch)
-		if len(buf) == 0 {
+		cur := e.seen.Load()
+		if seq <= cur || e.seen.CompareAndSwap(cur, seq) {
 			return
 		}
-		e.m.skipped[skipShutdown].Inc()
-		e.fallback(buf, event.ReasonShutdown)
-	}
-}
-
-// Skip reasons, as counted in liqbox_enrich_skipped_batches_total{reason=...}.
-const (
-	skipOff         = "off"
-	skipAuth        = "auth"
-	skipBudget      = "budget"
-	skipRateLimited = "rate_limited"
-	skipBreaker     = "breaker"
-	skipShutdown    = "shutdown"
-)
-
-// skipReason is the reason an analysis carries when its batch was skipped.
-var skipReason = map[string]string{
-	skipOff: event.ReasonDisabled, skipAuth: event.ReasonKeyRejected, skipBudget: event.ReasonBudget,
-	skipRateLimited: event.ReasonRateLimited, skipBreaker: event.ReasonCircuitOpen, skipShutdown: event.ReasonShutdown,
-}
-
-// gate says why no request may go out now, or "" when one may. An open
-// breaker whose cool-down has passed turns half-open and lets this batch
-// through as the probe.
-func (e *Enricher) gate(now time.Time) string {
-	if !e.o.Enabled {
-		return skipOff
-	}
-	_, _, today, month, err := e.led.snapshot(now)
-	if err != nil {
-		e.log.Warn("cannot read enrichment usage", "err", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case e.authStatus != 0:
-		return skipAuth
-	case overBudget(today, month, e.o.DailyTokenCap, e.o.MonthlyUSDCap):
-		return skipBudget
-	case now.Before(e.notBefore):
-		return skipRateLimited
-	case e.breaker == breakerOpen:
-		if now.Before(e.openUntil) {
-			return skipBreaker
-		}
-		e.setBreakerLocked(breakerHalfOpen)
-	}
-	return ""
-}
-
-func (e *Enricher) setBreakerLocked(s breakerState) {
-	e.breaker = s
-	e.m.breaker.Set(float64(s))
-}
-
-// process answers one batch: from the model when it may and does answer
-// well, else from the rules.
-func (e *Enricher) process(ctx context.Context, batch []item) {
-	e.m.batchSize.Update(float64(len(batch)))
-	if skip := e.gate(e.now()); skip != "" {
-		e.m.skipped[skip].Inc()
-		e.fallback(batch, skipReason[skip])
-		return
-	}
-	system, user, ids := e.prompt(batch)
-	ans, err := e.ask(ctx, system, user, ids)
-	if err != nil {
-		reason := event.ReasonUnavailable
-		var ce *callError
-		switch {
-		case ctx.Err() != nil:
-			reason = event.ReasonShutdown
-		case errors.As(err, &ce) && ce.cause == causeAuth:
-			reason = event.ReasonKeyRejected
-		case errors.As(err, &ce) && ce.cause == causeRateLimited:
-			reason = event.ReasonRateLimited
-		}
-		if ctx.Err() == nil {
-			e.failed(err)
-		}
-		e.fallback(batch, reason)
-		return
-	}
-	e.m.answers[ans.outcome].Inc()
-	missing := event.ReasonUnusable
-	switch ans.outcome {
-	case outcomeEmpty:
-		missing = event.ReasonEmpty
-		e.badAnswer(ans.why)
-	case outcomeUnusable:
-		e.badAnswer(ans.why)
-	default:
-		e.succeeded()
-	}
-	for i := range batch {
-		it := &batch[i]
-		v, ok := ans.verdicts[i]
-		if !ok {
-			e.deliver(rulesAnalysis(&it.ev, &it.cx, e.o.Lang, missing))
-			continue
-		}
-		e.deliver(event.Analysis{
-			Seq: it.ev.Seq, Risk: v.risk, Summary: v.summary, Recommendation: v.recommendation,
-			Source: SourceLLM, Model: e.o.Model, Lang: e.o.Lang,
-		})
-	}
-}
-
-// Outcomes of one answer of the model, as counted in
-// liqbox_enrich_answers_total{outcome=...}.
-const (
-	outcomeOK       = "ok"       // every alert got a valid entry
-	outcomePartial  = "partial"  // some did
-	outcomeEmpty    = "empty"    // no text, or JSON without entries
-	outcomeUnusable = "unusable" // text without JSON, or no valid entry
-)
-
-var allOutcomes = [...]string{outcomeOK, outcomePartial, outcomeEmpty, outcomeUnusable}
-
-// answer is what one reply of the model gave for a batch.
-type answer struct {
-	verdicts map[int]verdict // by batch index
-	outcome  string
-	why      string // for empty and unusable: what was wrong, for the log and /status
-}
-
-// judge validates the model's text for a batch of n alerts.
-func (e *Enricher) judge(content string, ids map[string]int) answer {
-	content = strings.TrimSpace(content)
-	if content == "" {
-		e.m.failures[causeBadJSON].Inc()
-		return answer{outcome: outcomeEmpty, why: "the model's reply had no text"}
-	}
-	js, ok := extractJSON(content)
-	if !ok {
-		e.m.failures[causeBadJSON].Inc()
-		return answer{outcome: outcomeUnusable, why: "no JSON object in the reply: " + e.cl.redact(snippet([]byte(content)))}
-	}
-	verdicts, entries := parseVerdicts(js, ids)
-	switch {
-	case entries == 0:
-		return answer{verdicts: verdicts, outcome: outcomeEmpty, why: "the model's JSON had no entries: " + e.cl.redact(snippet([]byte(js)))}
-	case len(verdicts) == 0:
-		return answer{verdicts: verdicts, outcome: outcomeUnusable, why: "no valid entry for any alert asked about: " + e.cl.redact(snippet([]byte(js)))}
-	case len(verdicts) < len(ids):
-		return answer{verdicts: verdicts, outcome: outcomePartial}
-	}
-	return answer{verdicts: verdicts, outcome: outcomeOK}
-}
-
-// ask sends the batch, retrying what is worth retrying, records usage and
-// judges the answer.
-func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]int) (answer, error) {
-	plainTried := false
-	for attempt := 1; ; attempt++ {
-		e.m.requests.Inc()
-		start := time.Now()
-		cmp, err := e.cl.complete(ctx, system, user)
-		e.m.latency.UpdateDuration(start)
-		if err == nil {
-			e.account(cmp)
-			return e.judge(cmp.content, ids), nil
-		}
-		var ce *callError
-		if !errors.As(err, &ce) {
-			return answer{}, err // cancelled
-		}
-		e.m.failures[ce.cause].Inc()
-		if ce.status == http.StatusBadRequest && e.cl.jsonMode && !plainTried {
-			// Some compatible servers reject response_format: ask once
-			// without it, and keep it off if that is what made the difference.
-			plainTried = true
-			e.cl.jsonMode = false
-			attempt--
-			continue
-		}
-		if plainTried && ce.status == http.StatusBadRequest && !e.cl.jsonMode {
-			e.cl.jsonMode = true // the 400 was about something else
-		}
-		if ce.cause == causeAuth {
-			e.disable(ce)
-			return answer{}, err
-		}
-		wait := e.backoff(attempt)
-		wait = max(wait, ce.retryAfter)
-		if !ce.retryable() || attempt >= e.o.MaxAttempts || wait > e.o.MaxRetryWait {
-			if ce.retryAfter > 0 {
-				e.mu.Lock()
-				e.notBefore = e.now().Add(ce.retryAfter)
-				e.mu.Unlock()
-			}
-			return answer{}, err
-		}
-		e.m.retries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return answer{}, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is RetryBase doubled per attempt, ±20 % jitter so restarts do not retry in step.
-func (e *Enricher) backoff(attempt int) time.Duration {
-	d := e.o.RetryBase << min(attempt-1, 16)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// account records one response's tokens and cost.
-func (e *Enricher) account(c completion) {
-	usd := c.costUSD
-	if !c.hasCost {
-		usd = e.prices[e.o.Model].USD(c.promptTokens, c.completionTokens)
-	}
-	e.m.promptTokens.Add(int(c.promptTokens))
-	e.m.completionTokens.Add(int(c.completionTokens))
-	e.m.usd.Add(usd)
-	u := Usage{Requests: 1, PromptTokens: c.promptTokens, CompletionTokens: c.completionTokens, USD: usd}
-	if err := e.led.record(e.now(), u); err != nil {
-		e.log.Warn("cannot persist enrichment usage", "err", err)
-	}
-}
-
-func (e *Enricher) disable(ce *callError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.authStatus != 0 {
-		return
-	}
-	e.authStatus = ce.status
-	e.lastErr = ce.Error()
-	e.log.Error("enrichment disabled: the LLM API rejected the key; fix HOLYSHEEP_API_KEY and restart", "status", ce.status, "model", e.o.Model)
-}
-
-func (e *Enricher) failed(err error) {
-	var ce *callError
-	if errors.As(err, &ce) && ce.cause == causeAuth {
-		return // disable handled it: the breaker is for transient trouble
-	}
-	now := e.now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.lastErr = err.Error()
-	e.fails++
-	if e.breaker == breakerHalfOpen || (e.breaker == breakerClosed && e.fails >= e.o.BreakerThreshold) {
-		e.setBreakerLocked(breakerOpen)
-		e.openUntil = now.Add(e.o.BreakerCooldown)
-		e.log.Warn("enrichment breaker open: LLM calls paused, rules continue", "failures", e.fails, "cooldown", e.o.BreakerCooldown, "err", e.lastErr)
-		return
-	}
-	// One line a minute at most: an outage must not flood the log.
-	if now.Sub(e.lastLog) >= time.Minute {
-		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", e.quiet)
-		e.lastLog, e.quiet = now, 0
-	} else {
-		e.quiet++
-	}
-}
-
-func (e *Enricher) succeeded() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.breaker != breakerClosed {
-		e.log.Info("enrichment breaker closed: LLM answered again")
-	}
-	e.fails, e.badRun = 0, 0
-	e.setBreakerLocked(breakerClosed)
-}
-
-// badAnswer records an answer with nothing usable in it. It counts as a
-// failed batch for the breaker: a model that keeps answering emptily costs
-// tokens and helps nobody.
-func (e *Enricher) badAnswer(why string) {
-	e.failed(errors.New("cannot use the model's answer: " + why))
-	e.mu.Lock()
-	e.badRun++
-	e.mu.Unlock()
-}
-
-// fallback gives every alert of batch the rules read, saying why.
-func (e *Enricher) fallback(batch []item, reason string) {
-	for i := range batch {
-		e.deliver(rulesAnalysis(&batch[i].ev, &batch[i].cx, e.o.Lang, reason))
-	}
-}
-
-// deliver hands a to the Sink and stores it for replay.
-func (e *Enricher) deliver(a event.Analysis) {
-	e.o.Sink.Annotate(a)
-	e.m.analyses[a.Source].Inc()
-	if a.Source == SourceRules {
-		e.m.fallbacks[a.Reason].Inc()
-	}
-	if e.o.KV == nil {
-		return
-	}
-	if err := SaveAnalysis(e.o.KV, a, e.now()); err != nil {
-		e.log.Warn("cannot store analysis", "seq", a.Seq, "err", err)
 	}
 }

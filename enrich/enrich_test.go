@@ -326,6 +326,7 @@ func TestHungServerNeverBlocksHotPath(t *testing.T) {
 		o.Timeout = time.Hour // only the breaker and shutdown can end it
 		o.QueueLen = 32
 		o.MaxBatch = 8
+		o.MaxInFlight = 1 // one hung request, so the queue arithmetic below is exact
 	})
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	deadline := time.Now().Add(5 * time.Second)

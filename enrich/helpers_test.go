@@ -3,6 +3,7 @@ package enrich
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -19,10 +20,11 @@ import (
 
 const testKey = "sk-test-SECRET-0123456789abcdef"
 
-// fakeSink records analyses.
+// fakeSink records analyses and when each arrived.
 type fakeSink struct {
 	mu  sync.Mutex
 	got []event.Analysis
+	at  []time.Time
 	ch  chan struct{}
 }
 
@@ -31,8 +33,22 @@ func newSink() *fakeSink { return &fakeSink{ch: make(chan struct{}, 1<<16)} }
 func (s *fakeSink) Annotate(a event.Analysis) {
 	s.mu.Lock()
 	s.got = append(s.got, a)
+	s.at = append(s.at, time.Now())
 	s.mu.Unlock()
 	s.ch <- struct{}{}
+}
+
+// arrivals returns when the analysis of each seq arrived (the first, if several did).
+func (s *fakeSink) arrivals() map[uint64]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[uint64]time.Time, len(s.got))
+	for i, a := range s.got {
+		if _, ok := m[a.Seq]; !ok {
+			m[a.Seq] = s.at[i]
+		}
+	}
+	return m
 }
 
 // wait returns the first n analyses, failing the test if they do not come.
@@ -61,10 +77,12 @@ func (s *fakeSink) all() []event.Analysis {
 	return append([]event.Analysis(nil), s.got...)
 }
 
-// memKV is an in-memory KV.
+// memKV is an in-memory KV. failPut, when set, makes Put fail for the
+// keys it picks, as a full disk would.
 type memKV struct {
-	mu sync.Mutex
-	m  map[string]map[string][]byte
+	mu      sync.Mutex
+	m       map[string]map[string][]byte
+	failPut func(bucket, key []byte) bool
 }
 
 func newKV() *memKV { return &memKV{m: map[string]map[string][]byte{}} }
@@ -79,6 +97,9 @@ func (k *memKV) Get(bucket, key []byte) ([]byte, error) {
 func (k *memKV) Put(bucket, key, value []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.failPut != nil && k.failPut(bucket, key) {
+		return errors.New("disk full")
+	}
 	b := k.m[string(bucket)]
 	if b == nil {
 		b = map[string][]byte{}
@@ -187,6 +208,15 @@ func (s *syncBuffer) String() string {
 // mod adjust the options, and runs it until the test ends.
 func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 	t.Helper()
+	env := prepare(t, url, mod)
+	env.run(t)
+	return env
+}
+
+// prepare builds the Enricher as start does, without running it: what is
+// offered before run waits in the queue.
+func prepare(t *testing.T, url string, mod func(*Options)) *testEnv {
+	t.Helper()
 	env := &testEnv{sink: newSink(), kv: newKV(), set: metrics.NewSet(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	o := Options{
 		Enabled: true, BaseURL: url, APIKey: testKey,
@@ -203,9 +233,14 @@ func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 		t.Fatalf("New: %v", err)
 	}
 	env.e = e
+	return env
+}
+
+// run runs the Enricher until the test ends or env.cancel is called.
+func (env *testEnv) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	env.cancel = cancel
-	go func() { env.done <- e.Run(ctx) }()
+	go func() { env.done <- env.e.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -217,7 +252,6 @@ func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 			t.Errorf("Run did not stop")
 		}
 	})
-	return env
 }
 
 // stored waits for the analysis of seq to be in the KV store (the Sink
@@ -259,10 +293,12 @@ func (env *testEnv) metric(name string) float64 {
 
 var baseTime = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// ev makes an event of usd notional at baseTime plus offset.
+// ev makes an event of usd notional that happened at baseTime plus offset
+// (the exchange's time, which the aggregates count by) and was received
+// now plus offset (the local time, which ages it).
 func ev(seq uint64, sym string, side event.Side, usd float64, offset time.Duration) event.Event {
 	return event.Event{
-		Seq: seq, TimeMs: baseTime.Add(offset).UnixMilli(), RecvNs: baseTime.Add(offset).UnixNano(),
+		Seq: seq, TimeMs: baseTime.Add(offset).UnixMilli(), RecvNs: time.Now().Add(offset).UnixNano(),
 		Price: 100, Qty: usd / 100, Notional: usd,
 		Venue: event.BinanceUSDM, Market: event.Linear, Side: side, Basis: event.BasisLinear,
 		Symbol: event.MakeSymbol(sym),

@@ -23,6 +23,9 @@ type enrichMetrics struct {
 	fallbacks        map[string]*metrics.Counter // rules reads, by event.Reason*
 	answers          map[string]*metrics.Counter // the model's answers, by outcome
 	late             *metrics.Counter
+	reused           *metrics.Counter
+	storeErrors      *metrics.Counter
+	delay            *metrics.PrometheusHistogram
 	batchSize        *metrics.PrometheusHistogram
 	latency          *metrics.PrometheusHistogram
 	promptTokens     *metrics.Counter
@@ -31,7 +34,7 @@ type enrichMetrics struct {
 	breaker          *metrics.Gauge
 }
 
-func newEnrichMetrics(s *metrics.Set, queueDepth func() int) *enrichMetrics {
+func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMetrics {
 	m := &enrichMetrics{
 		requests:         s.NewCounter("liqbox_enrich_requests_total"),
 		retries:          s.NewCounter("liqbox_enrich_retries_total"),
@@ -44,6 +47,9 @@ func newEnrichMetrics(s *metrics.Set, queueDepth func() int) *enrichMetrics {
 		fallbacks:        make(map[string]*metrics.Counter),
 		answers:          make(map[string]*metrics.Counter, len(allOutcomes)),
 		late:             s.NewCounter("liqbox_enrich_late_total"),
+		reused:           s.NewCounter("liqbox_enrich_reused_total"),
+		storeErrors:      s.NewCounter("liqbox_enrich_store_errors_total"),
+		delay:            s.NewPrometheusHistogramExt("liqbox_enrich_analysis_delay_seconds", []float64{0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120}),
 		batchSize:        s.NewPrometheusHistogramExt("liqbox_enrich_batch_size", []float64{1, 2, 4, 8, 16, 32, 64, 128}),
 		latency:          s.NewPrometheusHistogramExt("liqbox_enrich_request_duration_seconds", []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64}),
 		promptTokens:     s.NewCounter("liqbox_enrich_prompt_tokens_total"),
@@ -67,5 +73,6 @@ func newEnrichMetrics(s *metrics.Set, queueDepth func() int) *enrichMetrics {
 		m.answers[o] = s.NewCounter(`liqbox_enrich_answers_total{outcome="` + o + `"}`)
 	}
 	s.NewGauge("liqbox_enrich_queue_depth", func() float64 { return float64(queueDepth()) })
+	s.NewGauge("liqbox_enrich_inflight", func() float64 { return float64(inflight()) })
 	return m
 }
