@@ -215,6 +215,7 @@ func newService(o serviceOptions) (*service, error) {
 		MonthlyUSDCap: c.Enrich.MonthlyUSDCap,
 		Sink:          annot,
 		KV:            st,
+		Acker:         st,
 		Metrics:       s.set,
 		Logger:        s.log.With("component", "enrich"),
 		HTTPClient:    o.HTTPClient,
@@ -377,7 +378,8 @@ func (s *service) redeliver() {
 }
 
 // annotFanout sends each analysis to Telegram (to edit the alert), the
-// terminal and the status feed, and acknowledges it for crash recovery.
+// terminal and the status feed. The enricher acknowledges it to the store
+// itself, once it is stored.
 type annotFanout struct{ s *service }
 
 func (f annotFanout) Annotate(a event.Analysis) {
@@ -388,7 +390,6 @@ func (f annotFanout) Annotate(a event.Analysis) {
 		f.s.term.annotate(a)
 	}
 	f.s.recent.annotate(a)
-	f.s.store.Ack("enrich", a.Seq)
 }
 
 // costSource renders the enrichment cost report for /cost.
