@@ -332,9 +332,11 @@ func (o *Options) fill() error {
 	return nil
 }
 
-// Observe adds ev to the rolling aggregates. Call it for every event, before
-// Offer for the same event. It never blocks on I/O and does not allocate
-// once the event's symbol has been seen.
+// Observe adds ev to the rolling aggregates, at the exchange's time of the
+// event. Call it for every event, before Offer for the same event. An event
+// is counted once: observing one again (by sequence number) does nothing.
+// It never blocks on I/O and does not allocate once the event's symbol has
+// been seen.
 func (e *Enricher) Observe(ev *event.Event) {
 	if !e.agg.observe(ev) {
 		e.m.symOverflow.Inc()
@@ -342,7 +344,8 @@ func (e *Enricher) Observe(ev *event.Event) {
 }
 
 // Offer queues an alert (already sent raw) for analysis, with a snapshot of
-// its symbol's context. Call it for every event after Observe: events below
+// its symbol's context, which counts the alert itself if Observe has not
+// (an alert the log redelivers after a restart). Call it for every event after Observe: events below
 // MinUSD, and those a venue replayed as backlog (never alerted), are passed
 // over but still move the acknowledgement on. It never blocks and does not
 // allocate; when the queue is full the oldest waiting alert is dropped and
@@ -357,7 +360,11 @@ func (e *Enricher) Offer(ev *event.Event) {
 		e.see(ev.Seq)
 		return
 	}
-	it := item{ev: *ev, cx: e.agg.snapshot(ev)}
+	it := item{ev: *ev}
+	var ok bool
+	if it.cx, ok = e.agg.observeAndSnapshot(ev); !ok {
+		e.m.symOverflow.Inc()
+	}
 	if e.q.push(&it) {
 		e.m.dropped.Inc()
 	}
@@ -376,4 +383,34 @@ func (e *Enricher) see(seq uint64) {
 			return
 		}
 	}
+}
+
+// SeedWindow is how much of the log Seed reads: the longest rolling window
+// (the 1 h sums and the size history).
+const SeedWindow = time.Hour
+
+// Log reads the event log: Scan calls fn with every event received in
+// [from, to) (a zero to: no bound), in sequence order. The store
+// implements it.
+type Log interface {
+	Scan(from, to time.Time, fn func(*event.Event) error) error
+}
+
+// Seed rebuilds the rolling aggregates from the log's last SeedWindow
+// before now, at each event's own time, so that the first analyses after a
+// restart see the same past as before it. Call it before the pipeline
+// starts and before the log redelivers pending alerts: events counted here
+// are not counted again when they come back. It returns the number of
+// events read.
+func (e *Enricher) Seed(log Log, now time.Time) (int, error) {
+	n := 0
+	err := log.Scan(now.Add(-SeedWindow), time.Time{}, func(ev *event.Event) error {
+		n++
+		e.Observe(ev)
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("cannot seed enrichment's aggregates from the log: %w", err)
+	}
+	return n, nil
 }
