@@ -153,14 +153,14 @@ func (e *Enricher) judge(content string, ids map[string]int) reply {
 	js, ok := extractJSON(content)
 	if !ok {
 		e.m.failures[causeBadJSON].Inc()
-		return reply{outcome: outcomeUnusable, why: "no JSON object in the reply: " + e.cl.redact(snippet([]byte(content)))}
+		return reply{outcome: outcomeUnusable, why: "no JSON object in the reply: " + snippet(e.cl.redact(content))}
 	}
 	verdicts, entries := parseVerdicts(js, ids)
 	switch {
 	case entries == 0:
-		return reply{verdicts: verdicts, outcome: outcomeEmpty, why: "the model's JSON had no entries: " + e.cl.redact(snippet([]byte(js)))}
+		return reply{verdicts: verdicts, outcome: outcomeEmpty, why: "the model's JSON had no entries: " + snippet(e.cl.redact(js))}
 	case len(verdicts) == 0:
-		return reply{verdicts: verdicts, outcome: outcomeUnusable, why: "no valid entry for any alert asked about: " + e.cl.redact(snippet([]byte(js)))}
+		return reply{verdicts: verdicts, outcome: outcomeUnusable, why: "no valid entry for any alert asked about: " + snippet(e.cl.redact(js))}
 	case len(verdicts) < len(ids):
 		return reply{verdicts: verdicts, outcome: outcomePartial}
 	}

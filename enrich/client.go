@@ -142,7 +142,7 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 	}
 
 	if resp.StatusCode != http.StatusOK {
-		ce := &callError{status: resp.StatusCode, msg: c.redact(snippet(data))}
+		ce := &callError{status: resp.StatusCode, msg: snippet(c.redact(string(data)))}
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			ce.cause = causeAuth
@@ -158,7 +158,7 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 	}
 	cmp, ok := parseEnvelope(data)
 	if !ok {
-		return cmp, &callError{cause: causeBadResponse, status: resp.StatusCode, msg: c.redact(snippet(data))}
+		return cmp, &callError{cause: causeBadResponse, status: resp.StatusCode, msg: snippet(c.redact(string(data)))}
 	}
 	return cmp, nil
 }
@@ -175,16 +175,10 @@ func (c *client) transportError(ctx context.Context, err error) error {
 	return &callError{cause: causeNetwork, msg: c.redact(err.Error())}
 }
 
-// snippet is the start of an error body, for the log line.
-func snippet(b []byte) string {
-	const n = 200
-	s := strings.ToValidUTF8(string(b), "")
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = cutRunes(s, n)
-	}
-	return s
-}
+// snippet is the start of a body for an error or a log line, cleaned as
+// model text is (see cleanText). Redact before, not after: a cut could
+// split the key.
+func snippet(s string) string { return cleanText(s, 200) }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
