@@ -228,6 +228,14 @@ func newService(o serviceOptions) (*service, error) {
 		s.log.Warn("enrichment is enabled but HOLYSHEEP_API_KEY is not set: alerts get the rule-based read")
 	}
 	s.enr = enr
+	// The rules read and the model's context start from the log's last
+	// hour, not from nothing, so the first analyses after a restart see the
+	// same past as before it. Before the redelivery: it is counted once.
+	if n, err := enr.Seed(st, time.Now()); err != nil {
+		s.log.Warn("cannot rebuild enrichment's aggregates from the log; the first analyses see less history", "err", err)
+	} else if n > 0 {
+		s.log.Info("rebuilt enrichment's aggregates from the log", "events", n)
+	}
 	sinks = append(sinks, pipeline.SinkFunc(enr.Observe), pipeline.SinkFunc(func(ev *event.Event) {
 		// A venue's replay of old events (OKX after subscribing, BitMEX's
 		// partial) was never alerted: analysing it would spend tokens on
