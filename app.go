@@ -385,13 +385,14 @@ func (s *service) redeliver() {
 	}
 }
 
-// annotFanout sends each analysis to Telegram (to edit the alert), the
-// terminal and the status feed. The enricher acknowledges it to the store
-// itself, once it is stored.
+// annotFanout sends each analysis to Telegram (to edit the alert, unless
+// it is late), the terminal and the status feed. The enricher acknowledges
+// it to the store itself, once it is stored.
 type annotFanout struct{ s *service }
 
 func (f annotFanout) Annotate(a event.Analysis) {
-	if f.s.bot != nil {
+	// A late analysis is kept (the log, the page) but edits no alert.
+	if f.s.bot != nil && !a.Late {
 		f.s.bot.Annotate(a)
 	}
 	if f.s.term != nil {
