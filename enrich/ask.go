@@ -185,16 +185,16 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 			return reply{}, err // cancelled
 		}
 		e.m.failures[ce.cause].Inc()
-		if ce.status == http.StatusBadRequest && e.cl.jsonMode && !plainTried {
+		if ce.status == http.StatusBadRequest && !e.cl.plain.Load() && !plainTried {
 			// Some compatible servers reject response_format: ask once
 			// without it, and keep it off if that is what made the difference.
 			plainTried = true
-			e.cl.jsonMode = false
+			e.cl.plain.Store(true)
 			attempt--
 			continue
 		}
-		if plainTried && ce.status == http.StatusBadRequest && !e.cl.jsonMode {
-			e.cl.jsonMode = true // the 400 was about something else
+		if plainTried && ce.status == http.StatusBadRequest && e.cl.plain.Load() {
+			e.cl.plain.Store(false) // the 400 was about something else
 		}
 		if ce.cause == causeAuth {
 			e.disable(ce)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,10 +65,9 @@ type client struct {
 	temp      float64
 	timeout   time.Duration
 	maxBody   int64
-	// jsonMode sends response_format json_object (see Enricher.ask for how
-	// a server that rejects it is handled). Only the enrichment goroutine
-	// touches it.
-	jsonMode bool
+	// plain, once set, leaves response_format json_object out: the server
+	// rejected it (see Enricher.ask). Requests run concurrently.
+	plain atomic.Bool
 }
 
 type chatMessage struct {
@@ -103,7 +103,7 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 		MaxTokens:   c.maxTokens,
 		Temperature: c.temp,
 	}
-	if c.jsonMode {
+	if !c.plain.Load() {
 		req.ResponseFormat = &struct {
 			Type string `json:"type"`
 		}{Type: "json_object"}
@@ -165,6 +165,9 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 
 func (c *client) transportError(ctx context.Context, err error) error {
 	var ne net.Error
+	if errors.Is(context.Cause(ctx), errEditDeadline) {
+		return &callError{cause: causeTimeout, msg: errEditDeadline.Error()}
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &callError{cause: causeTimeout, msg: "no complete answer within " + c.timeout.String()}
 	}

@@ -213,7 +213,7 @@ func New(o Options) (*Enricher, error) {
 		cl: &client{
 			http: o.HTTPClient, url: strings.TrimRight(o.BaseURL, "/") + "/chat/completions",
 			key: o.APIKey, model: o.Model, maxTokens: o.MaxTokens, temp: o.Temperature,
-			timeout: o.Timeout, maxBody: o.MaxResponseBytes, jsonMode: true,
+			timeout: o.Timeout, maxBody: o.MaxResponseBytes,
 		},
 		led: ledger{kv: o.KV},
 	}
