@@ -2,15 +2,22 @@
 // (HolySheep, or any OpenAI-compatible chat-completions API), off the hot
 // path.
 //
-// The pipeline calls Observe for every event, which keeps per-symbol
-// rolling aggregates, and Offer for every alert after the raw alert has gone
-// to Telegram. Neither blocks or allocates. Run collects offered alerts for
-// a short window, asks the model about the whole batch in one request with
-// context it cannot know by itself (recent liquidations on the symbol, the
-// alert's size against them, whether a cascade is under way), validates the
-// JSON answer and hands one event.Analysis per alert to the Sink. Whenever
-// the model cannot answer (disabled, key rejected, breaker open, over
-// budget, bad answer) the Sink gets a rule-based read marked Source "rules".
+// At start Seed rebuilds the per-symbol rolling aggregates from the log's
+// last hour. Then the pipeline calls Observe for every event, which keeps
+// them, and Offer for every event after the raw alert has gone to Telegram;
+// neither blocks or allocates. Run sends the waiting alerts, newest first
+// and in batches, to the model with context it cannot know by itself
+// (recent liquidations on the symbol, the alert's size against them,
+// whether a cascade is under way), validates the JSON answer and hands one
+// event.Analysis per alert to the Sink, stores it, and then acknowledges it
+// to the log. Whenever the model cannot answer in time (disabled, key
+// rejected, breaker open, over budget, too slow, an empty or unusable
+// answer) the Sink gets a rule-based read marked Source "rules", with the
+// Reason, in every language liqbox speaks. An analysis ready after
+// EditMaxAge is marked Late: kept, but not for editing the alert.
+//
+// enrichtest is a loopback chat-completions server for tests, the demo and
+// the load test.
 package enrich
 
 import (
@@ -90,9 +97,10 @@ type Options struct {
 	MaxInFlight int
 	// EditMaxAge is how long after its alert was received an analysis may
 	// still edit it: a later one is marked Late (stored, shown by replay,
-	// /top and the page, but not edited in). An alert already that old
-	// when its turn comes gets the rules read unless the model is idle.
-	// Use the same age as the Telegram side. Default 60 s.
+	// /top and the page, but not edited in). The model has half of it: an
+	// alert still waiting, or a request still out, by then gets the rules
+	// read while there is time to edit (see Run). Use the same age as the
+	// Telegram side. Default 60 s.
 	EditMaxAge time.Duration
 	// QueueLen bounds the alerts waiting; when full the oldest is dropped. Default 256.
 	QueueLen int
