@@ -30,8 +30,8 @@ func TestDailyTokenCapStopsAtCap(t *testing.T) {
 	if s := env.e.State(); s.State != StateOverBudget {
 		t.Errorf("state = %v", s)
 	}
-	if env.metric(`liqbox_enrich_skipped_batches_total{reason="budget"}`) != 2 {
-		t.Errorf("budget skips:\n%s", env.metricsText())
+	if float64(env.e.m.skipped[skipBudget].Get()) != 2 {
+		t.Errorf("budget skips = %d, want 2", env.e.m.skipped[skipBudget].Get())
 	}
 	// The next UTC day starts afresh.
 	clock.advance(24 * time.Hour)

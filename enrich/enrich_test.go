@@ -56,11 +56,11 @@ func TestGoodJSON(t *testing.T) {
 		t.Errorf("alert context = %s", a3.Raw)
 	}
 	wantUSD := 1000.0/1e6*0.28 + 500.0/1e6*0.42
-	if got := env.metric("liqbox_enrich_spent_usd_total"); math.Abs(got-wantUSD) > 1e-12 {
+	if got := env.e.m.usd.Get(); math.Abs(got-wantUSD) > 1e-12 {
 		t.Errorf("spent = %v, want %v", got, wantUSD)
 	}
-	if env.metric("liqbox_enrich_prompt_tokens_total") != 1000 || env.metric("liqbox_enrich_completion_tokens_total") != 500 {
-		t.Errorf("tokens not counted:\n%s", env.metricsText())
+	if float64(env.e.m.promptTokens.Get()) != 1000 || float64(env.e.m.completionTokens.Get()) != 500 {
+		t.Errorf("tokens not counted")
 	}
 	if s := env.e.State(); s.State != StateOK {
 		t.Errorf("state = %v", s)
@@ -99,7 +99,7 @@ func TestMalformedJSON(t *testing.T) {
 	if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 		t.Errorf("analysis = %+v, want rules", a)
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="bad_json"}`) != 1 {
+	if float64(env.e.m.failures["bad_json"].Get()) != 1 {
 		t.Errorf("bad_json not counted")
 	}
 	// Usage is still counted: the tokens were spent.
@@ -168,7 +168,7 @@ func TestOverLargeReply(t *testing.T) {
 			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 				t.Errorf("analysis = %+v", a)
 			}
-			if env.metric(`liqbox_enrich_failures_total{cause="too_large"}`) != 1 {
+			if float64(env.e.m.failures["too_large"].Get()) != 1 {
 				t.Errorf("too_large not counted")
 			}
 		})
@@ -189,8 +189,8 @@ func TestSlowDripAndHangTimeOut(t *testing.T) {
 			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 				t.Errorf("analysis = %+v", a)
 			}
-			if env.metric(`liqbox_enrich_failures_total{cause="timeout"}`) != 1 {
-				t.Errorf("timeout not counted:\n%s", env.metricsText())
+			if float64(env.e.m.failures["timeout"].Get()) != 1 {
+				t.Errorf("timeout not counted")
 			}
 		})
 	}
@@ -211,8 +211,8 @@ func TestRetryAfterHonoured(t *testing.T) {
 	if gap := reqs[1].At.Sub(reqs[0].At); gap < 900*time.Millisecond {
 		t.Errorf("retried after %v, before Retry-After", gap)
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="rate_limited"}`) != 1 || env.metric("liqbox_enrich_retries_total") != 1 {
-		t.Errorf("metrics:\n%s", env.metricsText())
+	if float64(env.e.m.failures["rate_limited"].Get()) != 1 || float64(env.e.m.retries.Get()) != 1 {
+		t.Errorf("rate_limited failures %d, retries %d", env.e.m.failures[causeRateLimited].Get(), env.e.m.retries.Get())
 	}
 }
 
@@ -291,7 +291,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 	step()
 	step()
-	if srv.Count() != 4 || env.e.State().State != StateBreakerOpen || env.metric("liqbox_enrich_breaker_state") != 2 {
+	if srv.Count() != 4 || env.e.State().State != StateBreakerOpen || env.e.m.breaker.Get() != 2 {
 		t.Fatalf("after 2 failed batches: %d requests, %v", srv.Count(), env.e.State())
 	}
 	if a := step(); a.Source != SourceRules || srv.Count() != 4 {
@@ -308,11 +308,11 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	if a := step(); a.Source != SourceLLM {
 		t.Errorf("probe answer = %+v", a)
 	}
-	if env.e.State().State != StateOK || env.metric("liqbox_enrich_breaker_state") != 0 {
+	if env.e.State().State != StateOK || env.e.m.breaker.Get() != 0 {
 		t.Errorf("breaker did not close: %v", env.e.State())
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="server"}`) != 6 {
-		t.Errorf("server failures:\n%s", env.metricsText())
+	if float64(env.e.m.failures["server"].Get()) != 6 {
+		t.Errorf("server failures = %d, want 6", env.e.m.failures[causeServer].Get())
 	}
 }
 
@@ -344,8 +344,8 @@ func TestHungServerNeverBlocksHotPath(t *testing.T) {
 			env.e.Offer(&e)
 		}
 	}
-	if env.metric("liqbox_enrich_dropped_total") != alerts-32 { // the first alert is in flight, not queued
-		t.Errorf("dropped = %v, want %d", env.metric("liqbox_enrich_dropped_total"), alerts-32)
+	if float64(env.e.m.dropped.Get()) != alerts-32 { // the first alert is in flight, not queued
+		t.Errorf("dropped = %v, want %d", float64(env.e.m.dropped.Get()), alerts-32)
 	}
 	// Shutdown cancels the hung request; every queued alert gets the rules read.
 	env.cancel()
@@ -397,7 +397,7 @@ func TestMinUSD(t *testing.T) {
 	if a := env.sink.wait(t, 1)[0]; a.Seq != 2 {
 		t.Errorf("analysis = %+v", a)
 	}
-	if env.metric("liqbox_enrich_below_min_usd_total") != 1 {
+	if float64(env.e.m.belowMin.Get()) != 1 {
 		t.Errorf("below-min not counted")
 	}
 }
@@ -434,7 +434,7 @@ func TestResponseFormatRejected(t *testing.T) {
 		}
 	}
 	// One rejected request, then plain ones only.
-	if srv.Count() != 3 || env.metric("liqbox_enrich_requests_total") != 3 {
-		t.Errorf("%d requests (metric %v), want 3", srv.Count(), env.metric("liqbox_enrich_requests_total"))
+	if srv.Count() != 3 || float64(env.e.m.requests.Get()) != 3 {
+		t.Errorf("%d requests (metric %v), want 3", srv.Count(), float64(env.e.m.requests.Get()))
 	}
 }

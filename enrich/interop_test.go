@@ -65,8 +65,8 @@ func TestMockLLMInterop(t *testing.T) {
 		if s := env.e.State(); s.State != StateAuthFailed {
 			t.Errorf("state = %v", s)
 		}
-		if env.metric("liqbox_enrich_requests_total") != 1 {
-			t.Errorf("requests = %v, want 1", env.metric("liqbox_enrich_requests_total"))
+		if float64(env.e.m.requests.Get()) != 1 {
+			t.Errorf("requests = %v, want 1", float64(env.e.m.requests.Get()))
 		}
 	})
 }
