@@ -412,6 +412,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"model":    {Sink: sink, Model: "no-such-model"},
 		"price":    {Sink: sink, Prices: map[string]Price{"x": {InputPerM: -1}}},
 		"negative": {Sink: sink, MaxBatch: -1},
+		"age":      {Sink: sink, EditMaxAge: -time.Second},
+		"inflight": {Sink: sink, MaxInFlight: -1},
+		"acker":    {Sink: sink, Acker: &fakeAcker{}}, // acks need somewhere to store the analyses
 	} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%s: err = %v", name, err)
