@@ -18,8 +18,11 @@ const (
 	coarseStepNs  = int64(60e9)
 	coarseBuckets = 60 // 1 hour
 
-	// histLen is how many recent sizes per symbol the percentile is taken over.
-	histLen = 256
+	// histLen is how many recent sizes per symbol the percentile is taken
+	// over, within the last hour (histSpanNs), the longest window, so that
+	// the log's last hour rebuilds all of it after a restart.
+	histLen    = 256
+	histSpanNs = coarseBuckets * coarseStepNs
 	// minHistory is the history below which a percentile says too little to
 	// drive the rules' risk level.
 	minHistory = 20
@@ -63,9 +66,16 @@ type symKey struct {
 type symAgg struct {
 	fine    [fineBuckets]bucket
 	coarse  [coarseBuckets]bucket
-	hist    [histLen]float64
-	histN   int // filled slots, up to histLen
-	histPos int // next slot to overwrite
+	hist    [histLen]sized
+	histN   int    // filled slots, up to histLen
+	histPos int    // next slot to overwrite
+	lastSeq uint64 // highest sequence number counted: an event is counted once
+}
+
+// sized is one liquidation in the size history.
+type sized struct {
+	usd float64
+	ns  int64 // when it happened
 }
 
 // aggregates holds the per-symbol rolling state that Observe feeds and
@@ -90,9 +100,19 @@ func eventNs(ev *event.Event) int64 {
 	return ev.RecvNs
 }
 
-// observe adds ev to its symbol's windows and size history. It reports
-// false when the symbol table is full and the event was not counted.
+// observe adds ev to its symbol's windows and size history, once: an
+// event whose sequence number was counted already (seeded from the log,
+// then redelivered by it) is not counted again. Events without a sequence
+// number are always counted. It reports false when the symbol table is
+// full and the event was not counted.
 func (a *aggregates) observe(ev *event.Event) bool {
+	a.mu.Lock()
+	ok := a.observeLocked(ev)
+	a.mu.Unlock()
+	return ok
+}
+
+func (a *aggregates) observeLocked(ev *event.Event) bool {
 	if !ev.NotionalKnown() || ev.Notional <= 0 {
 		return true // nothing to add up; not a table overflow
 	}
@@ -101,26 +121,29 @@ func (a *aggregates) observe(ev *event.Event) bool {
 		return true
 	}
 	k := symKey{venue: ev.Venue, sym: ev.Symbol}
-	a.mu.Lock()
 	s := a.syms[k]
 	if s == nil {
 		if len(a.syms) >= a.maxSyms {
-			a.mu.Unlock()
 			return false
 		}
 		s = new(symAgg)
 		a.syms[k] = s
 	}
+	if ev.Seq != 0 {
+		if ev.Seq <= s.lastSeq {
+			return true
+		}
+		s.lastSeq = ev.Seq
+	}
 	fs := t / fineStepNs
 	s.fine[fs%fineBuckets].add(fs, ev.Side, ev.Notional)
 	cs := t / coarseStepNs
 	s.coarse[cs%coarseBuckets].add(cs, ev.Side, ev.Notional)
-	s.hist[s.histPos] = ev.Notional
+	s.hist[s.histPos] = sized{usd: ev.Notional, ns: t}
 	s.histPos = (s.histPos + 1) % histLen
 	if s.histN < histLen {
 		s.histN++
 	}
-	a.mu.Unlock()
 	return true
 }
 
@@ -139,13 +162,28 @@ type alertContext struct {
 	CascadeMultiplier float64 // last minute on the alert's side / that side's average minute over the hour
 }
 
+// observeAndSnapshot counts ev (unless it was already) and computes its
+// context as of its own time, so the context of an alert always includes
+// the alert itself. It does not allocate once the symbol has been seen,
+// and reports false when the symbol table is full.
+func (a *aggregates) observeAndSnapshot(ev *event.Event) (alertContext, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok := a.observeLocked(ev)
+	return a.snapshotLocked(ev), ok
+}
+
 // snapshot computes ev's context as of ev's own time. It does not allocate.
 func (a *aggregates) snapshot(ev *event.Event) alertContext {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snapshotLocked(ev)
+}
+
+func (a *aggregates) snapshotLocked(ev *event.Event) alertContext {
 	cx := alertContext{Percentile: math.NaN()}
 	t := eventNs(ev)
 	k := symKey{venue: ev.Venue, sym: ev.Symbol}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.syms[k]
 	if s == nil || t <= 0 {
 		return cx
@@ -188,22 +226,29 @@ func (a *aggregates) snapshot(ev *event.Event) alertContext {
 	}
 	cx.Cascade = cx.N1mSame >= cascadeMinEvents && cx.CascadeMultiplier >= cascadeFactor
 
-	if s.histN > 0 && ev.NotionalKnown() {
-		var below, equal, sum float64
-		for _, v := range s.hist[:s.histN] {
-			sum += v
+	if ev.NotionalKnown() {
+		var below, equal, sum, n float64
+		for _, h := range s.hist[:s.histN] {
+			// The past hour as of the alert: nothing later (a log seeded
+			// past a redelivered alert), nothing older than the windows.
+			if h.ns > t || h.ns <= t-histSpanNs {
+				continue
+			}
+			n++
+			sum += h.usd
 			switch {
-			case v < ev.Notional:
+			case h.usd < ev.Notional:
 				below++
-			case v == ev.Notional:
+			case h.usd == ev.Notional:
 				equal++
 			}
 		}
-		n := float64(s.histN)
-		// Ties count half, so a size equal to every recent one sits at the 50th percentile.
-		cx.Percentile = 100 * (below + equal/2) / n
-		cx.HistoryN = int32(s.histN)
-		cx.HistoryMean = sum / n
+		if n > 0 {
+			// Ties count half, so a size equal to every recent one sits at the 50th percentile.
+			cx.Percentile = 100 * (below + equal/2) / n
+			cx.HistoryN = int32(n)
+			cx.HistoryMean = sum / n
+		}
 	}
 	return cx
 }

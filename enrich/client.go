@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,10 +65,9 @@ type client struct {
 	temp      float64
 	timeout   time.Duration
 	maxBody   int64
-	// jsonMode sends response_format json_object (see Enricher.ask for how
-	// a server that rejects it is handled). Only the enrichment goroutine
-	// touches it.
-	jsonMode bool
+	// plain, once set, leaves response_format json_object out: the server
+	// rejected it (see Enricher.ask). Requests run concurrently.
+	plain atomic.Bool
 }
 
 type chatMessage struct {
@@ -103,7 +103,7 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 		MaxTokens:   c.maxTokens,
 		Temperature: c.temp,
 	}
-	if c.jsonMode {
+	if !c.plain.Load() {
 		req.ResponseFormat = &struct {
 			Type string `json:"type"`
 		}{Type: "json_object"}
@@ -142,7 +142,7 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 	}
 
 	if resp.StatusCode != http.StatusOK {
-		ce := &callError{status: resp.StatusCode, msg: c.redact(snippet(data))}
+		ce := &callError{status: resp.StatusCode, msg: snippet(c.redact(string(data)))}
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			ce.cause = causeAuth
@@ -158,13 +158,16 @@ func (c *client) complete(ctx context.Context, system, user string) (completion,
 	}
 	cmp, ok := parseEnvelope(data)
 	if !ok {
-		return cmp, &callError{cause: causeBadResponse, status: resp.StatusCode, msg: c.redact(snippet(data))}
+		return cmp, &callError{cause: causeBadResponse, status: resp.StatusCode, msg: snippet(c.redact(string(data)))}
 	}
 	return cmp, nil
 }
 
 func (c *client) transportError(ctx context.Context, err error) error {
 	var ne net.Error
+	if errors.Is(context.Cause(ctx), errEditDeadline) {
+		return &callError{cause: causeTimeout, msg: errEditDeadline.Error()}
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &callError{cause: causeTimeout, msg: "no complete answer within " + c.timeout.String()}
 	}
@@ -175,16 +178,10 @@ func (c *client) transportError(ctx context.Context, err error) error {
 	return &callError{cause: causeNetwork, msg: c.redact(err.Error())}
 }
 
-// snippet is the start of an error body, for the log line.
-func snippet(b []byte) string {
-	const n = 200
-	s := strings.ToValidUTF8(string(b), "")
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = cutRunes(s, n)
-	}
-	return s
-}
+// snippet is the start of a body for an error or a log line, cleaned as
+// model text is (see cleanText). Redact before, not after: a cut could
+// split the key.
+func snippet(s string) string { return cleanText(s, 200) }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {

@@ -1,26 +1,25 @@
 package enrich
 
 import (
-	"io"
 	"math"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 )
 
 func TestDailyTokenCapStopsAtCap(t *testing.T) {
-	srv := newLLM(t, respond(goodAnswer, 60, 40)) // 100 tokens a request
+	srv := newLLM(t, answerHigh(60, 40)) // 100 tokens a request
 	clock := newClock(baseTime)
-	env := start(t, srv.srv.URL, func(o *Options) { o.DailyTokenCap = 300; o.Clock = clock.now })
+	env := start(t, srv.URL(), func(o *Options) { o.DailyTokenCap = 300; o.Clock = clock.now })
 	for i := uint64(1); i <= 5; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
 		env.sink.wait(t, int(i))
 	}
-	if srv.count() != 3 {
-		t.Errorf("%d requests, want 3 (300-token cap at 100 a request)", srv.count())
+	if srv.Count() != 3 {
+		t.Errorf("%d requests, want 3 (300-token cap at 100 a request)", srv.Count())
 	}
 	got := env.sink.all()
 	for i, a := range got {
@@ -31,30 +30,27 @@ func TestDailyTokenCapStopsAtCap(t *testing.T) {
 	if s := env.e.State(); s.State != StateOverBudget {
 		t.Errorf("state = %v", s)
 	}
-	if env.metric(`liqbox_enrich_skipped_batches_total{reason="budget"}`) != 2 {
-		t.Errorf("budget skips:\n%s", env.metricsText())
+	if float64(env.e.m.skipped[skipBudget].Get()) != 2 {
+		t.Errorf("budget skips = %d, want 2", env.e.m.skipped[skipBudget].Get())
 	}
 	// The next UTC day starts afresh.
 	clock.advance(24 * time.Hour)
 	env.offer(ev(6, "BTCUSDT", event.Long, 100_000, 0))
-	if a := env.sink.wait(t, 6)[5]; a.Source != SourceLLM || srv.count() != 4 {
-		t.Errorf("next day: %+v, %d requests", a, srv.count())
+	if a := env.sink.wait(t, 6)[5]; a.Source != SourceLLM || srv.Count() != 4 {
+		t.Errorf("next day: %+v, %d requests", a, srv.Count())
 	}
 }
 
 func TestMonthlyUSDCapStopsAtCap(t *testing.T) {
 	// The server reports its own cost: it wins over the price table.
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Write(chatBody(goodAnswer(body), 1000, 1000, `,"cost_usd":0.01`))
-	})
-	env := start(t, srv.srv.URL, func(o *Options) { o.MonthlyUSDCap = 0.03 })
+	srv := newLLM(t, enrichtest.WithUsage(enrichtest.Answer(highEntry), 1000, 1000, 0.01))
+	env := start(t, srv.URL(), func(o *Options) { o.MonthlyUSDCap = 0.03 })
 	for i := uint64(1); i <= 5; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
 		env.sink.wait(t, int(i))
 	}
-	if srv.count() != 3 {
-		t.Errorf("%d requests, want 3 ($0.03 cap at $0.01 a request)", srv.count())
+	if srv.Count() != 3 {
+		t.Errorf("%d requests, want 3 ($0.03 cap at $0.01 a request)", srv.Count())
 	}
 	if got := env.e.Cost(time.Now()).ThisMonth.USD; math.Abs(got-0.03) > 1e-12 {
 		t.Errorf("month spend = %v", got)
@@ -62,9 +58,9 @@ func TestMonthlyUSDCapStopsAtCap(t *testing.T) {
 }
 
 func TestCostReportArithmeticAndPersistence(t *testing.T) {
-	srv := newLLM(t, respond(goodAnswer, 1_000_000, 250_000))
+	srv := newLLM(t, answerHigh(1_000_000, 250_000))
 	clock := newClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)) // 9 of November's 30 days gone
-	env := start(t, srv.srv.URL, func(o *Options) { o.Clock = clock.now })
+	env := start(t, srv.URL(), func(o *Options) { o.Clock = clock.now })
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	env.sink.wait(t, 1)
 	env.offer(ev(2, "BTCUSDT", event.Long, 100_000, 0))

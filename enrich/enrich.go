@@ -2,26 +2,29 @@
 // (HolySheep, or any OpenAI-compatible chat-completions API), off the hot
 // path.
 //
-// The pipeline calls Observe for every event, which keeps per-symbol
-// rolling aggregates, and Offer for every alert after the raw alert has gone
-// to Telegram. Neither blocks or allocates. Run collects offered alerts for
-// a short window, asks the model about the whole batch in one request with
-// context it cannot know by itself (recent liquidations on the symbol, the
-// alert's size against them, whether a cascade is under way), validates the
-// JSON answer and hands one event.Analysis per alert to the Sink. Whenever
-// the model cannot answer (disabled, key rejected, breaker open, over
-// budget, bad answer) the Sink gets a rule-based read marked Source "rules".
+// At start Seed rebuilds the per-symbol rolling aggregates from the log's
+// last hour. Then the pipeline calls Observe for every event, which keeps
+// them, and Offer for every event after the raw alert has gone to Telegram;
+// neither blocks or allocates. Run sends the waiting alerts, newest first
+// and in batches, to the model with context it cannot know by itself
+// (recent liquidations on the symbol, the alert's size against them,
+// whether a cascade is under way), validates the JSON answer and hands one
+// event.Analysis per alert to the Sink, stores it, and then acknowledges it
+// to the log. Whenever the model cannot answer in time (disabled, key
+// rejected, breaker open, over budget, too slow, an empty or unusable
+// answer) the Sink gets a rule-based read marked Source "rules", with the
+// Reason, in every language liqbox speaks. An analysis ready after
+// EditMaxAge is marked Late: kept, but not for editing the alert.
+//
+// enrichtest is a loopback chat-completions server for tests, the demo and
+// the load test.
 package enrich
 
 import (
-	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -82,10 +85,23 @@ type Options struct {
 	MaxTokens int
 	// Temperature is sent as is (0 is a valid, deterministic setting).
 	Temperature float64
-	// Window is how long alerts are collected before a request; default 1.5 s.
+	// Window paces requests: while alerts keep coming, requests start at
+	// least Window apart and the alerts that arrive in between go
+	// together; the first alert after a lull waits only Window/10 for
+	// company, and MaxBatch waiting alerts go at once. Default 1.5 s.
 	Window time.Duration
 	// MaxBatch is the most alerts in one request; default 10.
 	MaxBatch int
+	// MaxInFlight bounds the requests out at once, so that one slow
+	// answer does not hold back the next batch; default 2.
+	MaxInFlight int
+	// EditMaxAge is how long after its alert was received an analysis may
+	// still edit it: a later one is marked Late (stored, shown by replay,
+	// /top and the page, but not edited in). The model has half of it: an
+	// alert still waiting, or a request still out, by then gets the rules
+	// read while there is time to edit (see Run). Use the same age as the
+	// Telegram side. Default 60 s.
+	EditMaxAge time.Duration
 	// QueueLen bounds the alerts waiting; when full the oldest is dropped. Default 256.
 	QueueLen int
 	// MinUSD: only alerts of at least this notional are analysed (0 = all).
@@ -122,6 +138,11 @@ type Options struct {
 	Sink Sink
 	// KV persists usage and results (optional: without it nothing survives a restart).
 	KV KV
+	// Acker, when set, is told under AckSink the highest sequence number
+	// up to which every event offered has its analysis durably in KV (or
+	// needs none), so that a restart redelivers only what is pending. It
+	// needs KV.
+	Acker Acker
 	// Metrics registers liqbox_enrich_* (a private set when nil).
 	Metrics *metrics.Set
 	// Logger for the component (discarded when nil).
@@ -130,43 +151,6 @@ type Options struct {
 	Clock func() time.Time
 	// HTTPClient to use instead of a default one (tests, proxies).
 	HTTPClient *http.Client
-}
-
-// States reported by Status.State.
-const (
-	StateOff         = "off"          // Enabled is false
-	StateOK          = "ok"           // calls go out
-	StateAuthFailed  = "auth_failed"  // the API rejected the key: disabled until restart
-	StateBreakerOpen = "breaker_open" // repeated failures: waiting for the cool-down
-	StateHalfOpen    = "half_open"    // the next batch is a probe
-	StateOverBudget  = "over_budget"  // a cap is reached
-	StateRateLimited = "rate_limited" // honouring a long Retry-After
-)
-
-// Status is enrichment's state for /status.
-type Status struct {
-	State      string
-	Detail     string // why, when State is not ok
-	Model      string
-	Lang       string
-	QueueDepth int
-	Dropped    uint64
-	LastError  string // most recent failure, scrubbed of the key
-}
-
-// String renders the status as one plain-text line.
-func (s Status) String() string {
-	var b strings.Builder
-	b.WriteString("enrich: " + s.State)
-	if s.Detail != "" {
-		b.WriteString(" (" + s.Detail + ")")
-	}
-	b.WriteString("; model " + s.Model + ", lang " + s.Lang)
-	b.WriteString("; queue " + strconv.Itoa(s.QueueDepth) + ", dropped " + strconv.FormatUint(s.Dropped, 10))
-	if s.LastError != "" {
-		b.WriteString("; last error: " + s.LastError)
-	}
-	return b.String()
 }
 
 type breakerState int
@@ -192,17 +176,23 @@ type Enricher struct {
 	led    ledger
 	m      *enrichMetrics
 
-	running atomic.Bool
+	running  atomic.Bool
+	inflight atomic.Int32  // requests out now
+	seen     atomic.Uint64 // highest seq offered (alert or not)
 
-	mu        sync.Mutex // guards the fields below
-	authFail  string     // non-empty once the key was rejected: the reason
-	breaker   breakerState
-	fails     int       // consecutive failed batches
-	openUntil time.Time // when an open breaker lets one probe through
-	notBefore time.Time // no request before this (a long Retry-After)
-	lastErr   string
-	lastLog   time.Time // throttles failure log lines
-	quiet     int       // failures not logged since lastLog
+	dmu sync.Mutex // serialises Sink.Annotate
+
+	mu         sync.Mutex // guards the fields below
+	authStatus int        // the HTTP status with which the API rejected the key; 0 while it has not
+	badRun     int        // consecutive answers with nothing usable
+	probing    bool       // a half-open breaker's probe is out
+	breaker    breakerState
+	fails      int       // consecutive failed batches
+	openUntil  time.Time // when an open breaker lets one probe through
+	notBefore  time.Time // no request before this (a long Retry-After)
+	lastErr    string
+	lastLog    time.Time // throttles failure log lines
+	quiet      int       // failures not logged since lastLog
 }
 
 // New checks o, fills defaults and loads this month's usage from o.KV.
@@ -231,11 +221,11 @@ func New(o Options) (*Enricher, error) {
 		cl: &client{
 			http: o.HTTPClient, url: strings.TrimRight(o.BaseURL, "/") + "/chat/completions",
 			key: o.APIKey, model: o.Model, maxTokens: o.MaxTokens, temp: o.Temperature,
-			timeout: o.Timeout, maxBody: o.MaxResponseBytes, jsonMode: true,
+			timeout: o.Timeout, maxBody: o.MaxResponseBytes,
 		},
 		led: ledger{kv: o.KV},
 	}
-	e.m = newEnrichMetrics(o.Metrics, e.q.len)
+	e.m = newEnrichMetrics(o.Metrics, e.q.len, func() int { return int(e.inflight.Load()) })
 	if _, _, _, _, err := e.led.snapshot(e.now()); err != nil {
 		return nil, fmt.Errorf("cannot load enrichment usage: %w", err)
 	}
@@ -267,6 +257,9 @@ func (o *Options) fill() error {
 	if o.Sink == nil {
 		return fmt.Errorf("%w: Sink is required", ErrInvalidOptions)
 	}
+	if o.Acker != nil && o.KV == nil {
+		return fmt.Errorf("%w: Acker needs KV: an analysis is acknowledged once it is stored", ErrInvalidOptions)
+	}
 	durations := []struct {
 		name string
 		p    *time.Duration
@@ -274,6 +267,7 @@ func (o *Options) fill() error {
 	}{
 		{"Timeout", &o.Timeout, 20 * time.Second},
 		{"Window", &o.Window, 1500 * time.Millisecond},
+		{"EditMaxAge", &o.EditMaxAge, time.Minute},
 		{"RetryBase", &o.RetryBase, 500 * time.Millisecond},
 		{"MaxRetryWait", &o.MaxRetryWait, 10 * time.Second},
 		{"BreakerCooldown", &o.BreakerCooldown, time.Minute},
@@ -293,6 +287,7 @@ func (o *Options) fill() error {
 	}{
 		{"MaxTokens", &o.MaxTokens, 1024},
 		{"MaxBatch", &o.MaxBatch, 10},
+		{"MaxInFlight", &o.MaxInFlight, 2},
 		{"QueueLen", &o.QueueLen, 256},
 		{"MaxAttempts", &o.MaxAttempts, 3},
 		{"BreakerThreshold", &o.BreakerThreshold, 5},
@@ -345,9 +340,11 @@ func (o *Options) fill() error {
 	return nil
 }
 
-// Observe adds ev to the rolling aggregates. Call it for every event, before
-// Offer for the same event. It never blocks on I/O and does not allocate
-// once the event's symbol has been seen.
+// Observe adds ev to the rolling aggregates, at the exchange's time of the
+// event. Call it for every event, before Offer for the same event. An event
+// is counted once: observing one again (by sequence number) does nothing.
+// It never blocks on I/O and does not allocate once the event's symbol has
+// been seen.
 func (e *Enricher) Observe(ev *event.Event) {
 	if !e.agg.observe(ev) {
 		e.m.symOverflow.Inc()
@@ -355,408 +352,73 @@ func (e *Enricher) Observe(ev *event.Event) {
 }
 
 // Offer queues an alert (already sent raw) for analysis, with a snapshot of
-// its symbol's context. It never blocks and does not allocate; when the
-// queue is full the oldest waiting alert is dropped and counted.
+// its symbol's context, which counts the alert itself if Observe has not
+// (an alert the log redelivers after a restart). Call it for every event after Observe: events below
+// MinUSD, and those a venue replayed as backlog (never alerted), are passed
+// over but still move the acknowledgement on. It never blocks and does not
+// allocate; when the queue is full the oldest waiting alert is dropped and
+// counted.
 func (e *Enricher) Offer(ev *event.Event) {
-	if e.o.MinUSD > 0 && (!ev.NotionalKnown() || ev.Notional < e.o.MinUSD) {
-		e.m.belowMin.Inc()
+	if ev.Flags&event.FlagBacklog != 0 {
+		e.see(ev.Seq)
 		return
 	}
-	it := item{ev: *ev, cx: e.agg.snapshot(ev)}
+	if e.o.MinUSD > 0 && (!ev.NotionalKnown() || ev.Notional < e.o.MinUSD) {
+		e.m.belowMin.Inc()
+		e.see(ev.Seq)
+		return
+	}
+	it := item{ev: *ev}
+	var ok bool
+	if it.cx, ok = e.agg.observeAndSnapshot(ev); !ok {
+		e.m.symOverflow.Inc()
+	}
 	if e.q.push(&it) {
 		e.m.dropped.Inc()
 	}
+	e.see(ev.Seq) // after the push: see runner.ack
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Run batches offered alerts until ctx is done. Alerts still queued then get
-// the rules read. It returns nil on a clean stop.
-func (e *Enricher) Run(ctx context.Context) error {
-	if !e.running.CompareAndSwap(false, true) {
-		return errors.New("cannot run enricher: already running")
-	}
-	defer e.running.Store(false)
-	batch := make([]item, 0, e.o.MaxBatch)
+// see raises seen to seq.
+func (e *Enricher) see(seq uint64) {
 	for {
-		select {
-		case <-ctx.Done():
-			e.drain(batch)
-			return nil
-		case <-e.wake:
-		}
-		if !e.waitWindow(ctx) {
-			e.drain(batch)
-			return nil
-		}
-		for {
-			batch = e.q.pop(batch[:0], e.o.MaxBatch)
-			if len(batch) == 0 {
-				break
-			}
-			e.process(ctx, batch)
-			if ctx.Err() != nil {
-				e.drain(batch)
-				return nil
-			}
-		}
-	}
-}
-
-// waitWindow lets a batch gather for Window, or until MaxBatch alerts wait.
-func (e *Enricher) waitWindow(ctx context.Context) bool {
-	if e.q.len() >= e.o.MaxBatch {
-		return true
-	}
-	t := time.NewTimer(e.o.Window)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		case <-e.wake:
-			if e.q.len() >= e.o.MaxBatch {
-				return true
-			}
-		}
-	}
-}
-
-func (e *Enricher) drain(buf []item) {
-	for {
-		buf = e.q.pop(buf[:0], e.o.MaxBatch)
-		if len(buf) == 0 {
+		cur := e.seen.Load()
+		if seq <= cur || e.seen.CompareAndSwap(cur, seq) {
 			return
 		}
-		e.m.skipped[skipShutdown].Inc()
-		e.fallback(buf)
 	}
 }
 
-// Skip reasons, as counted in liqbox_enrich_skipped_batches_total{reason=...}.
-const (
-	skipOff         = "off"
-	skipAuth        = "auth"
-	skipBudget      = "budget"
-	skipRateLimited = "rate_limited"
-	skipBreaker     = "breaker"
-	skipShutdown    = "shutdown"
-)
+// SeedWindow is how much of the log Seed reads: the longest rolling window
+// (the 1 h sums and the size history).
+const SeedWindow = time.Hour
 
-// gate says why no request may go out now, or "" when one may. An open
-// breaker whose cool-down has passed turns half-open and lets this batch
-// through as the probe.
-func (e *Enricher) gate(now time.Time) string {
-	if !e.o.Enabled {
-		return skipOff
-	}
-	_, _, today, month, err := e.led.snapshot(now)
-	if err != nil {
-		e.log.Warn("cannot read enrichment usage", "err", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case e.authFail != "":
-		return skipAuth
-	case overBudget(today, month, e.o.DailyTokenCap, e.o.MonthlyUSDCap):
-		return skipBudget
-	case now.Before(e.notBefore):
-		return skipRateLimited
-	case e.breaker == breakerOpen:
-		if now.Before(e.openUntil) {
-			return skipBreaker
-		}
-		e.setBreakerLocked(breakerHalfOpen)
-	}
-	return ""
+// Log reads the event log: Scan calls fn with every event received in
+// [from, to) (a zero to: no bound), in sequence order. The store
+// implements it.
+type Log interface {
+	Scan(from, to time.Time, fn func(*event.Event) error) error
 }
 
-func (e *Enricher) setBreakerLocked(s breakerState) {
-	e.breaker = s
-	e.m.breaker.Set(float64(s))
-}
-
-// process answers one batch: from the model when it may and does answer
-// well, else from the rules.
-func (e *Enricher) process(ctx context.Context, batch []item) {
-	e.m.batchSize.Update(float64(len(batch)))
-	if reason := e.gate(e.now()); reason != "" {
-		e.m.skipped[reason].Inc()
-		e.fallback(batch)
-		return
-	}
-	system, user, ids := e.prompt(batch)
-	verdicts, err := e.ask(ctx, system, user, ids)
-	if err != nil {
-		if ctx.Err() == nil {
-			e.failed(err)
-		}
-		e.fallback(batch)
-		return
-	}
-	e.succeeded()
-	for i := range batch {
-		it := &batch[i]
-		v, ok := verdicts[i]
-		if !ok {
-			e.deliver(rulesAnalysis(&it.ev, &it.cx, e.o.Lang))
-			continue
-		}
-		e.deliver(event.Analysis{
-			Seq: it.ev.Seq, Risk: v.risk, Summary: v.summary, Recommendation: v.recommendation,
-			Source: SourceLLM, Model: e.o.Model, Lang: e.o.Lang,
-		})
-	}
-}
-
-// ask sends the batch, retrying what is worth retrying, records usage and
-// returns the validated verdicts by batch index.
-func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]int) (map[int]verdict, error) {
-	plainTried := false
-	for attempt := 1; ; attempt++ {
-		e.m.requests.Inc()
-		start := time.Now()
-		cmp, err := e.cl.complete(ctx, system, user)
-		e.m.latency.UpdateDuration(start)
-		if err == nil {
-			e.account(cmp)
-			js, ok := extractJSON(cmp.content)
-			if !ok {
-				e.m.failures[causeBadJSON].Inc()
-				return nil, &callError{cause: causeBadJSON, msg: "no JSON object in the reply: " + e.cl.redact(snippet([]byte(cmp.content)))}
-			}
-			return parseVerdicts(js, ids), nil
-		}
-		var ce *callError
-		if !errors.As(err, &ce) {
-			return nil, err // cancelled
-		}
-		e.m.failures[ce.cause].Inc()
-		if ce.status == http.StatusBadRequest && e.cl.jsonMode && !plainTried {
-			// Some compatible servers reject response_format: ask once
-			// without it, and keep it off if that is what made the difference.
-			plainTried = true
-			e.cl.jsonMode = false
-			attempt--
-			continue
-		}
-		if plainTried && ce.status == http.StatusBadRequest && !e.cl.jsonMode {
-			e.cl.jsonMode = true // the 400 was about something else
-		}
-		if ce.cause == causeAuth {
-			e.disable(ce)
-			return nil, err
-		}
-		wait := e.backoff(attempt)
-		wait = max(wait, ce.retryAfter)
-		if !ce.retryable() || attempt >= e.o.MaxAttempts || wait > e.o.MaxRetryWait {
-			if ce.retryAfter > 0 {
-				e.mu.Lock()
-				e.notBefore = e.now().Add(ce.retryAfter)
-				e.mu.Unlock()
-			}
-			return nil, err
-		}
-		e.m.retries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is RetryBase doubled per attempt, ±20 % jitter so restarts do not retry in step.
-func (e *Enricher) backoff(attempt int) time.Duration {
-	d := e.o.RetryBase << min(attempt-1, 16)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// account records one response's tokens and cost.
-func (e *Enricher) account(c completion) {
-	usd := c.costUSD
-	if !c.hasCost {
-		usd = e.prices[e.o.Model].USD(c.promptTokens, c.completionTokens)
-	}
-	e.m.promptTokens.Add(int(c.promptTokens))
-	e.m.completionTokens.Add(int(c.completionTokens))
-	e.m.usd.Add(usd)
-	u := Usage{Requests: 1, PromptTokens: c.promptTokens, CompletionTokens: c.completionTokens, USD: usd}
-	if err := e.led.record(e.now(), u); err != nil {
-		e.log.Warn("cannot persist enrichment usage", "err", err)
-	}
-}
-
-func (e *Enricher) disable(ce *callError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.authFail != "" {
-		return
-	}
-	e.authFail = "the API rejected the key (HTTP " + strconv.Itoa(ce.status) + "); LLM analysis is off until restart with a valid HOLYSHEEP_API_KEY"
-	e.lastErr = ce.Error()
-	e.log.Error("enrichment disabled: the LLM API rejected the key; fix HOLYSHEEP_API_KEY and restart", "status", ce.status, "model", e.o.Model)
-}
-
-func (e *Enricher) failed(err error) {
-	var ce *callError
-	if errors.As(err, &ce) && ce.cause == causeAuth {
-		return // disable handled it: the breaker is for transient trouble
-	}
-	now := e.now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.lastErr = err.Error()
-	e.fails++
-	if e.breaker == breakerHalfOpen || (e.breaker == breakerClosed && e.fails >= e.o.BreakerThreshold) {
-		e.setBreakerLocked(breakerOpen)
-		e.openUntil = now.Add(e.o.BreakerCooldown)
-		e.log.Warn("enrichment breaker open: LLM calls paused, rules continue", "failures", e.fails, "cooldown", e.o.BreakerCooldown, "err", e.lastErr)
-		return
-	}
-	// One line a minute at most: an outage must not flood the log.
-	if now.Sub(e.lastLog) >= time.Minute {
-		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", e.quiet)
-		e.lastLog, e.quiet = now, 0
-	} else {
-		e.quiet++
-	}
-}
-
-func (e *Enricher) succeeded() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.breaker != breakerClosed {
-		e.log.Info("enrichment breaker closed: LLM answered again")
-	}
-	e.fails = 0
-	e.setBreakerLocked(breakerClosed)
-}
-
-func (e *Enricher) fallback(batch []item) {
-	for i := range batch {
-		e.deliver(rulesAnalysis(&batch[i].ev, &batch[i].cx, e.o.Lang))
-	}
-}
-
-// deliver hands a to the Sink and stores it for replay.
-func (e *Enricher) deliver(a event.Analysis) {
-	e.o.Sink.Annotate(a)
-	e.m.analyses[a.Source].Inc()
-	if e.o.KV == nil {
-		return
-	}
-	if err := SaveAnalysis(e.o.KV, a, e.now()); err != nil {
-		e.log.Warn("cannot store analysis", "seq", a.Seq, "err", err)
-	}
-}
-
-// SaveAnalysis stores a in kv under its alert's sequence number, as the
-// enricher does for every analysis it delivers, so replay and export can
-// show it.
-func SaveAnalysis(kv KV, a event.Analysis, at time.Time) error {
-	rec := storedAnalysis{Seq: a.Seq, Risk: a.Risk.String(), Summary: a.Summary, Recommendation: a.Recommendation,
-		Source: a.Source, Model: a.Model, Lang: a.Lang, AtMs: at.UnixMilli()}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("cannot encode analysis %d: %w", a.Seq, err)
-	}
-	if err := kv.Put([]byte(ResultsBucket), seqKey(a.Seq), b); err != nil {
-		return fmt.Errorf("cannot store analysis %d: %w", a.Seq, err)
-	}
-	return nil
-}
-
-// State reports enrichment's state for /status.
-func (e *Enricher) State() Status {
-	now := e.now()
-	_, _, today, month, _ := e.led.snapshot(now)
-	s := Status{Model: e.o.Model, Lang: e.o.Lang, QueueDepth: e.q.len(), Dropped: e.m.dropped.Get()}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s.LastError = e.lastErr
-	switch {
-	case !e.o.Enabled:
-		s.State, s.Detail = StateOff, "disabled in the config"
-	case e.authFail != "":
-		s.State, s.Detail = StateAuthFailed, e.authFail
-	case overBudget(today, month, e.o.DailyTokenCap, e.o.MonthlyUSDCap):
-		s.State, s.Detail = StateOverBudget, "a token or USD cap is reached; rules reads continue"
-	case now.Before(e.notBefore):
-		s.State, s.Detail = StateRateLimited, "the API asked to wait until "+e.notBefore.UTC().Format(time.RFC3339)
-	case e.breaker == breakerOpen:
-		s.State, s.Detail = StateBreakerOpen, "after "+strconv.Itoa(e.fails)+" failed requests; next probe at "+e.openUntil.UTC().Format(time.RFC3339)
-	case e.breaker == breakerHalfOpen:
-		s.State, s.Detail = StateHalfOpen, "probing"
-	default:
-		s.State = StateOK
-	}
-	return s
-}
-
-// Cost reports spend today and this month as of now.
-func (e *Enricher) Cost(now time.Time) CostReport {
-	day, month, today, thisMonth, err := e.led.snapshot(now)
-	if err != nil {
-		e.log.Warn("cannot read enrichment usage", "err", err)
-	}
-	return buildReport(now, e.o.Model, e.prices, day, month, today, thisMonth, e.o.DailyTokenCap, e.o.MonthlyUSDCap)
-}
-
-// storedAnalysis is the persisted form of an analysis (ResultsBucket).
-type storedAnalysis struct {
-	Seq            uint64 `json:"seq"`
-	Risk           string `json:"risk"`
-	Summary        string `json:"summary"`
-	Recommendation string `json:"recommendation"`
-	Source         string `json:"source"`
-	Model          string `json:"model,omitempty"`
-	Lang           string `json:"lang"`
-	AtMs           int64  `json:"at_ms"`
-}
-
-func (s storedAnalysis) analysis() event.Analysis {
-	r, _ := event.ParseRisk(s.Risk)
-	return event.Analysis{Seq: s.Seq, Risk: r, Summary: s.Summary, Recommendation: s.Recommendation, Source: s.Source, Model: s.Model, Lang: s.Lang}
-}
-
-func seqKey(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
-}
-
-// LoadAnalysis returns the stored analysis of the alert with sequence
-// number seq, for replay.
-func LoadAnalysis(kv KV, seq uint64) (event.Analysis, bool, error) {
-	v, err := kv.Get([]byte(ResultsBucket), seqKey(seq))
-	if err != nil {
-		return event.Analysis{}, false, fmt.Errorf("cannot read analysis %d: %w", seq, err)
-	}
-	if len(v) == 0 {
-		return event.Analysis{}, false, nil
-	}
-	var s storedAnalysis
-	if err := json.Unmarshal(v, &s); err != nil {
-		return event.Analysis{}, false, fmt.Errorf("cannot decode analysis %d: %w", seq, err)
-	}
-	return s.analysis(), true, nil
-}
-
-// ForEachAnalysis calls fn with every stored analysis in sequence order.
-func ForEachAnalysis(kv KV, fn func(event.Analysis) error) error {
-	return kv.ForEach([]byte(ResultsBucket), func(k, v []byte) error {
-		var s storedAnalysis
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("cannot decode analysis %x: %w", k, err)
-		}
-		return fn(s.analysis())
+// Seed rebuilds the rolling aggregates from the log's last SeedWindow
+// before now, at each event's own time, so that the first analyses after a
+// restart see the same past as before it. Call it before the pipeline
+// starts and before the log redelivers pending alerts: events counted here
+// are not counted again when they come back. It returns the number of
+// events read.
+func (e *Enricher) Seed(log Log, now time.Time) (int, error) {
+	n := 0
+	err := log.Scan(now.Add(-SeedWindow), time.Time{}, func(ev *event.Event) error {
+		n++
+		e.Observe(ev)
+		return nil
 	})
+	if err != nil {
+		return n, fmt.Errorf("cannot seed enrichment's aggregates from the log: %w", err)
+	}
+	return n, nil
 }

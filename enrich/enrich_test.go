@@ -2,24 +2,23 @@ package enrich
 
 import (
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 )
 
 func TestGoodJSON(t *testing.T) {
-	srv := newLLM(t, respond(goodAnswer, 1000, 500))
+	srv := newLLM(t, answerHigh(1000, 500))
 	// The batch closes on size, not on the window, so a loaded machine cannot split it.
-	env := start(t, srv.srv.URL, func(o *Options) { o.MaxBatch = 3; o.Window = time.Minute })
+	env := start(t, srv.URL(), func(o *Options) { o.MaxBatch = 3; o.Window = time.Minute })
 	for i := uint64(1); i <= 3; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 250_000, time.Duration(i)*time.Second))
 	}
@@ -32,23 +31,22 @@ func TestGoodJSON(t *testing.T) {
 			t.Errorf("analysis %d = %+v", i, a)
 		}
 	}
-	reqs := srv.reqs()
+	reqs := srv.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want one for the batch", len(reqs))
 	}
 	r := reqs[0]
-	if r.auth != "Bearer "+testKey {
-		t.Errorf("Authorization = %q", r.auth)
+	if r.Auth != "Bearer "+testKey {
+		t.Errorf("Authorization = %q", r.Auth)
 	}
-	body := gjson.ParseBytes(r.body)
-	if body.Get("model").String() != "deepseek-v3.2" || body.Get("response_format.type").String() != "json_object" {
-		t.Errorf("request = %s", r.body)
+	if r.Model != "deepseek-v3.2" || !r.JSONMode {
+		t.Errorf("request = %s", r.Body)
 	}
-	if !strings.Contains(body.Get("messages.0.content").String(), "in English") {
+	if !strings.Contains(r.System, "in English") {
 		t.Errorf("system prompt does not name the language")
 	}
 	// The third alert's context counts all three, on the long side, in every window.
-	a3 := gjson.Get(r.prompt, "alerts.2")
+	a3 := gjson.Get(r.Prompt, "alerts.2")
 	for _, w := range []string{"1m", "5m", "1h"} {
 		if got := a3.Get("context.liquidated_usd_" + w + ".long").Float(); got != 750_000 {
 			t.Errorf("context %s long = %v, want 750000", w, got)
@@ -58,11 +56,11 @@ func TestGoodJSON(t *testing.T) {
 		t.Errorf("alert context = %s", a3.Raw)
 	}
 	wantUSD := 1000.0/1e6*0.28 + 500.0/1e6*0.42
-	if got := env.metric("liqbox_enrich_spent_usd_total"); math.Abs(got-wantUSD) > 1e-12 {
+	if got := env.e.m.usd.Get(); math.Abs(got-wantUSD) > 1e-12 {
 		t.Errorf("spent = %v, want %v", got, wantUSD)
 	}
-	if env.metric("liqbox_enrich_prompt_tokens_total") != 1000 || env.metric("liqbox_enrich_completion_tokens_total") != 500 {
-		t.Errorf("tokens not counted:\n%s", env.metricsText())
+	if float64(env.e.m.promptTokens.Get()) != 1000 || float64(env.e.m.completionTokens.Get()) != 500 {
+		t.Errorf("tokens not counted")
 	}
 	if s := env.e.State(); s.State != StateOK {
 		t.Errorf("state = %v", s)
@@ -84,8 +82,8 @@ func TestJSONInProse(t *testing.T) {
 		"prose":  func(js string) string { return "Analysis {see below}: " + js + " -- done." },
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv := newLLM(t, respond(func(b []byte) string { return wrap(goodAnswer(b)) }, 10, 10))
-			env := start(t, srv.srv.URL, nil)
+			srv := newLLM(t, say(func(r *enrichtest.Request) string { return wrap(highJSON(r)) }, 10, 10))
+			env := start(t, srv.URL(), nil)
 			env.offer(ev(7, "ETHUSDT", event.Short, 90_000, 0))
 			if a := env.sink.wait(t, 1)[0]; a.Source != SourceLLM || a.Summary != "Model summary for 7" {
 				t.Errorf("analysis = %+v", a)
@@ -95,13 +93,13 @@ func TestJSONInProse(t *testing.T) {
 }
 
 func TestMalformedJSON(t *testing.T) {
-	srv := newLLM(t, respond(func([]byte) string { return `{"alerts": [{"id": "1", "risk_level": "HIGH"` }, 10, 10))
-	env := start(t, srv.srv.URL, nil)
+	srv := newLLM(t, enrichtest.WithUsage(enrichtest.Malformed(), 10, 10, 0))
+	env := start(t, srv.URL(), nil)
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 		t.Errorf("analysis = %+v, want rules", a)
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="bad_json"}`) != 1 {
+	if float64(env.e.m.failures["bad_json"].Get()) != 1 {
 		t.Errorf("bad_json not counted")
 	}
 	// Usage is still counted: the tokens were spent.
@@ -117,8 +115,8 @@ func TestMissingUnknownAndInvalidIDs(t *testing.T) {
 		{"id":"2","risk_level":"EXTREME","summary":"bad level","recommendation":"x"},
 		{"id":"4","risk_level":"MEDIUM","summary":"","recommendation":"empty summary"},
 		{"id":"1","risk_level":"HIGH","summary":"duplicate","recommendation":"x"}]}`
-	srv := newLLM(t, respond(func([]byte) string { return answer }, 10, 10))
-	env := start(t, srv.srv.URL, func(o *Options) { o.MaxBatch = 4; o.Window = time.Minute })
+	srv := newLLM(t, say(func(*enrichtest.Request) string { return answer }, 10, 10))
+	env := start(t, srv.URL(), func(o *Options) { o.MaxBatch = 4; o.Window = time.Minute })
 	for i := uint64(1); i <= 4; i++ {
 		env.offer(ev(i, "SOLUSDT", event.Long, 60_000, 0))
 	}
@@ -142,10 +140,10 @@ func TestMissingUnknownAndInvalidIDs(t *testing.T) {
 
 func TestOverLongTextIsCut(t *testing.T) {
 	long := strings.Repeat("Thanh lý dây chuyền ", 40) // multi-byte runes
-	srv := newLLM(t, respond(func(b []byte) string {
+	srv := newLLM(t, say(func(*enrichtest.Request) string {
 		return `{"alerts":[{"id":"1","risk_level":"MEDIUM","summary":"` + long + `","recommendation":"line1\nline2\u0007"}]}`
 	}, 10, 10))
-	env := start(t, srv.srv.URL, func(o *Options) { o.Lang = "vi" })
+	env := start(t, srv.URL(), func(o *Options) { o.Lang = "vi" })
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	a := env.sink.wait(t, 1)[0]
 	if n := utf8.RuneCountInString(a.Summary); a.Source != SourceLLM || n > maxSummaryRunes || !utf8.ValidString(a.Summary) || !strings.HasSuffix(a.Summary, "…") {
@@ -154,7 +152,7 @@ func TestOverLongTextIsCut(t *testing.T) {
 	if a.Recommendation != "line1 line2" || a.Lang != "vi" {
 		t.Errorf("recommendation = %q lang %q", a.Recommendation, a.Lang)
 	}
-	if !strings.Contains(gjson.GetBytes(srv.reqs()[0].body, "messages.0.content").String(), "Vietnamese") {
+	if !strings.Contains(srv.Requests()[0].System, "Vietnamese") {
 		t.Errorf("system prompt does not ask for Vietnamese")
 	}
 }
@@ -162,22 +160,15 @@ func TestOverLongTextIsCut(t *testing.T) {
 func TestOverLargeReply(t *testing.T) {
 	for name, chunked := range map[string]bool{"content-length": false, "chunked": true} {
 		t.Run(name, func(t *testing.T) {
-			srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-				body := chatBody(strings.Repeat("x", 4096), 10, 10, "")
-				if chunked {
-					w.Write(body[:100])
-					w.(http.Flusher).Flush()
-					w.Write(body[100:])
-					return
-				}
-				w.Write(body)
+			srv := newLLM(t, func(*enrichtest.Request) enrichtest.Reply {
+				return enrichtest.Reply{Content: strings.Repeat("x", 4096), Chunked: chunked}
 			})
-			env := start(t, srv.srv.URL, func(o *Options) { o.MaxResponseBytes = 1024 })
+			env := start(t, srv.URL(), func(o *Options) { o.MaxResponseBytes = 1024 })
 			env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 				t.Errorf("analysis = %+v", a)
 			}
-			if env.metric(`liqbox_enrich_failures_total{cause="too_large"}`) != 1 {
+			if float64(env.e.m.failures["too_large"].Get()) != 1 {
 				t.Errorf("too_large not counted")
 			}
 		})
@@ -185,92 +176,58 @@ func TestOverLargeReply(t *testing.T) {
 }
 
 func TestSlowDripAndHangTimeOut(t *testing.T) {
-	for name, h := range map[string]func(stop <-chan struct{}) http.HandlerFunc{
-		"drip": func(stop <-chan struct{}) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				for _, c := range chatBody("{}", 1, 1, "") {
-					select {
-					case <-stop:
-						return
-					case <-r.Context().Done():
-						return
-					case <-time.After(20 * time.Millisecond):
-					}
-					w.Write([]byte{c})
-					w.(http.Flusher).Flush()
-				}
-			}
+	for name, h := range map[string]enrichtest.Handler{
+		"drip": func(*enrichtest.Request) enrichtest.Reply {
+			return enrichtest.Reply{Content: "{}", Drip: 20 * time.Millisecond}
 		},
-		"hang": func(stop <-chan struct{}) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				select {
-				case <-stop:
-				case <-r.Context().Done():
-				}
-			}
-		},
+		"hang": enrichtest.Hang(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			stop := make(chan struct{})
-			srv := newLLM(t, h(stop))
-			t.Cleanup(func() { close(stop) })
-			env := start(t, srv.srv.URL, func(o *Options) { o.Timeout = 300 * time.Millisecond })
+			srv := newLLM(t, h)
+			env := start(t, srv.URL(), func(o *Options) { o.Timeout = 300 * time.Millisecond })
 			env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 			if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
 				t.Errorf("analysis = %+v", a)
 			}
-			if env.metric(`liqbox_enrich_failures_total{cause="timeout"}`) != 1 {
-				t.Errorf("timeout not counted:\n%s", env.metricsText())
+			if float64(env.e.m.failures["timeout"].Get()) != 1 {
+				t.Errorf("timeout not counted")
 			}
 		})
 	}
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
-	var n atomic.Int32
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		w.Write(chatBody(goodAnswer(body), 10, 10, ""))
-	})
-	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3 })
+	srv := newLLM(t, enrichtest.Sequence(enrichtest.Status(http.StatusTooManyRequests, "1"), answerHigh(10, 10)))
+	env := start(t, srv.URL(), func(o *Options) { o.MaxAttempts = 3 })
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	if a := env.sink.wait(t, 1)[0]; a.Source != SourceLLM {
 		t.Errorf("analysis = %+v, want llm after the retry", a)
 	}
-	reqs := srv.reqs()
+	reqs := srv.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("%d requests, want 2", len(reqs))
 	}
 	// RetryBase is 10 ms: only Retry-After explains a wait of about a second.
-	if gap := reqs[1].at.Sub(reqs[0].at); gap < 900*time.Millisecond {
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < 900*time.Millisecond {
 		t.Errorf("retried after %v, before Retry-After", gap)
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="rate_limited"}`) != 1 || env.metric("liqbox_enrich_retries_total") != 1 {
-		t.Errorf("metrics:\n%s", env.metricsText())
+	if float64(env.e.m.failures["rate_limited"].Get()) != 1 || float64(env.e.m.retries.Get()) != 1 {
+		t.Errorf("rate_limited failures %d, retries %d", env.e.m.failures[causeRateLimited].Get(), env.e.m.retries.Get())
 	}
 }
 
 func TestLongRetryAfterPausesRequests(t *testing.T) {
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "120")
-		w.WriteHeader(http.StatusServiceUnavailable)
-	})
+	srv := newLLM(t, enrichtest.Status(http.StatusServiceUnavailable, "120"))
 	clock := newClock(baseTime)
-	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3; o.Clock = clock.now })
+	env := start(t, srv.URL(), func(o *Options) { o.MaxAttempts = 3; o.Clock = clock.now })
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	env.sink.wait(t, 1)
 	env.offer(ev(2, "BTCUSDT", event.Long, 100_000, 0))
 	if a := env.sink.wait(t, 2)[1]; a.Source != SourceRules {
 		t.Errorf("analysis = %+v", a)
 	}
-	if srv.count() != 1 {
-		t.Errorf("%d requests, want 1: a 120 s Retry-After must not be retried at once", srv.count())
+	if srv.Count() != 1 {
+		t.Errorf("%d requests, want 1: a 120 s Retry-After must not be retried at once", srv.Count())
 	}
 	if s := env.e.State(); s.State != StateRateLimited {
 		t.Errorf("state = %v", s)
@@ -278,18 +235,15 @@ func TestLongRetryAfterPausesRequests(t *testing.T) {
 	clock.advance(121 * time.Second)
 	env.offer(ev(3, "BTCUSDT", event.Long, 100_000, 0))
 	env.sink.wait(t, 3)
-	if srv.count() != 2 {
-		t.Errorf("%d requests after the pause, want 2", srv.count())
+	if srv.Count() != 2 {
+		t.Errorf("%d requests after the pause, want 2", srv.Count())
 	}
 }
 
 func TestAuthFailureDisables(t *testing.T) {
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		// A careless server echoing the header: the key must still not leak.
-		w.WriteHeader(http.StatusUnauthorized)
-		w.Write([]byte(`{"error":{"message":"Incorrect API key provided: ` + r.Header.Get("Authorization") + `"}}`))
-	})
-	env := start(t, srv.srv.URL, func(o *Options) { o.MaxAttempts = 3 })
+	// A careless server echoing the key: it must still not leak.
+	srv := newLLM(t, enrichtest.Unauthorized())
+	env := start(t, srv.URL(), func(o *Options) { o.MaxAttempts = 3 })
 	for i := uint64(1); i <= 3; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
 		env.sink.wait(t, int(i))
@@ -299,11 +253,11 @@ func TestAuthFailureDisables(t *testing.T) {
 			t.Errorf("analysis = %+v", a)
 		}
 	}
-	if srv.count() != 1 {
-		t.Errorf("%d requests, want exactly 1 (no retry storm)", srv.count())
+	if srv.Count() != 1 {
+		t.Errorf("%d requests, want exactly 1 (no retry storm)", srv.Count())
 	}
 	s := env.e.State()
-	if s.State != StateAuthFailed || !strings.Contains(s.Detail, "HTTP 401") {
+	if s.State != StateAuthFailed || s.AuthStatus != 401 || !strings.Contains(s.String(), "HTTP 401") {
 		t.Errorf("state = %v", s)
 	}
 	logs := env.logs.String()
@@ -321,9 +275,9 @@ func TestAuthFailureDisables(t *testing.T) {
 }
 
 func TestBreakerOpensAndCloses(t *testing.T) {
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	srv := newLLM(t, enrichtest.Status(http.StatusInternalServerError, ""))
 	clock := newClock(baseTime)
-	env := start(t, srv.srv.URL, func(o *Options) {
+	env := start(t, srv.URL(), func(o *Options) {
 		o.MaxAttempts = 2
 		o.BreakerThreshold = 2
 		o.BreakerCooldown = time.Minute
@@ -337,28 +291,28 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 	step()
 	step()
-	if srv.count() != 4 || env.e.State().State != StateBreakerOpen || env.metric("liqbox_enrich_breaker_state") != 2 {
-		t.Fatalf("after 2 failed batches: %d requests, %v", srv.count(), env.e.State())
+	if srv.Count() != 4 || env.e.State().State != StateBreakerOpen || env.e.m.breaker.Get() != 2 {
+		t.Fatalf("after 2 failed batches: %d requests, %v", srv.Count(), env.e.State())
 	}
-	if a := step(); a.Source != SourceRules || srv.count() != 4 {
-		t.Errorf("open breaker let a request through: %d", srv.count())
+	if a := step(); a.Source != SourceRules || srv.Count() != 4 {
+		t.Errorf("open breaker let a request through: %d", srv.Count())
 	}
 	// After the cool-down one probe goes; it fails, and the breaker opens again.
 	clock.advance(61 * time.Second)
 	step()
-	if srv.count() != 6 || env.e.State().State != StateBreakerOpen {
-		t.Errorf("failed probe: %d requests, %v", srv.count(), env.e.State())
+	if srv.Count() != 6 || env.e.State().State != StateBreakerOpen {
+		t.Errorf("failed probe: %d requests, %v", srv.Count(), env.e.State())
 	}
-	srv.set(respond(goodAnswer, 10, 10))
+	srv.SetHandler(answerHigh(10, 10))
 	clock.advance(61 * time.Second)
 	if a := step(); a.Source != SourceLLM {
 		t.Errorf("probe answer = %+v", a)
 	}
-	if env.e.State().State != StateOK || env.metric("liqbox_enrich_breaker_state") != 0 {
+	if env.e.State().State != StateOK || env.e.m.breaker.Get() != 0 {
 		t.Errorf("breaker did not close: %v", env.e.State())
 	}
-	if env.metric(`liqbox_enrich_failures_total{cause="server"}`) != 6 {
-		t.Errorf("server failures:\n%s", env.metricsText())
+	if float64(env.e.m.failures["server"].Get()) != 6 {
+		t.Errorf("server failures = %d, want 6", env.e.m.failures[causeServer].Get())
 	}
 }
 
@@ -367,31 +321,16 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 // returned while the server was still hung, and that the Sink still got
 // rule-based reads.
 func TestHungServerNeverBlocksHotPath(t *testing.T) {
-	release := make(chan struct{})
-	var inflight atomic.Int32
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
-		defer inflight.Add(-1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	var once atomic.Bool
-	releaseOnce := func() {
-		if once.CompareAndSwap(false, true) {
-			close(release)
-		}
-	}
-	t.Cleanup(releaseOnce)
-	env := start(t, srv.srv.URL, func(o *Options) {
+	srv := newLLM(t, enrichtest.Hang())
+	env := start(t, srv.URL(), func(o *Options) {
 		o.Timeout = time.Hour // only the breaker and shutdown can end it
 		o.QueueLen = 32
 		o.MaxBatch = 8
+		o.MaxInFlight = 1 // one hung request, so the queue arithmetic below is exact
 	})
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	deadline := time.Now().Add(5 * time.Second)
-	for inflight.Load() == 0 {
+	for srv.Count() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("request never reached the server")
 		}
@@ -405,11 +344,8 @@ func TestHungServerNeverBlocksHotPath(t *testing.T) {
 			env.e.Offer(&e)
 		}
 	}
-	if inflight.Load() == 0 {
-		t.Fatal("the server stopped hanging before the burst finished: the test proves nothing")
-	}
-	if env.metric("liqbox_enrich_dropped_total") != alerts-32 { // the first alert is in flight, not queued
-		t.Errorf("dropped = %v, want %d", env.metric("liqbox_enrich_dropped_total"), alerts-32)
+	if float64(env.e.m.dropped.Get()) != alerts-32 { // the first alert is in flight, not queued
+		t.Errorf("dropped = %v, want %d", float64(env.e.m.dropped.Get()), alerts-32)
 	}
 	// Shutdown cancels the hung request; every queued alert gets the rules read.
 	env.cancel()
@@ -419,19 +355,11 @@ func TestHungServerNeverBlocksHotPath(t *testing.T) {
 			t.Errorf("analysis = %+v", a)
 		}
 	}
-	releaseOnce()
 }
 
 func TestHungServerBreakerFallsBack(t *testing.T) {
-	release := make(chan struct{})
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	t.Cleanup(func() { close(release) })
-	env := start(t, srv.srv.URL, func(o *Options) {
+	srv := newLLM(t, enrichtest.Hang())
+	env := start(t, srv.URL(), func(o *Options) {
 		o.Timeout = 200 * time.Millisecond
 		o.BreakerThreshold = 1
 	})
@@ -439,8 +367,8 @@ func TestHungServerBreakerFallsBack(t *testing.T) {
 		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
 		env.sink.wait(t, int(i))
 	}
-	if srv.count() != 1 || env.e.State().State != StateBreakerOpen {
-		t.Errorf("%d requests, state %v", srv.count(), env.e.State())
+	if srv.Count() != 1 || env.e.State().State != StateBreakerOpen {
+		t.Errorf("%d requests, state %v", srv.Count(), env.e.State())
 	}
 	for _, a := range env.sink.all() {
 		if a.Source != SourceRules {
@@ -450,26 +378,26 @@ func TestHungServerBreakerFallsBack(t *testing.T) {
 }
 
 func TestDisabledUsesRules(t *testing.T) {
-	srv := newLLM(t, respond(goodAnswer, 1, 1))
-	env := start(t, srv.srv.URL, func(o *Options) { o.Enabled = false; o.APIKey = "" })
+	srv := newLLM(t, answerHigh(1, 1))
+	env := start(t, srv.URL(), func(o *Options) { o.Enabled = false; o.APIKey = "" })
 	env.offer(ev(1, "BTCUSDT", event.Long, 100_000, 0))
 	if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules || a.Model != "" {
 		t.Errorf("analysis = %+v", a)
 	}
-	if srv.count() != 0 || env.e.State().State != StateOff {
-		t.Errorf("%d requests, state %v", srv.count(), env.e.State())
+	if srv.Count() != 0 || env.e.State().State != StateOff {
+		t.Errorf("%d requests, state %v", srv.Count(), env.e.State())
 	}
 }
 
 func TestMinUSD(t *testing.T) {
-	srv := newLLM(t, respond(goodAnswer, 1, 1))
-	env := start(t, srv.srv.URL, func(o *Options) { o.MinUSD = 50_000 })
+	srv := newLLM(t, answerHigh(1, 1))
+	env := start(t, srv.URL(), func(o *Options) { o.MinUSD = 50_000 })
 	env.offer(ev(1, "BTCUSDT", event.Long, 49_999, 0))
 	env.offer(ev(2, "BTCUSDT", event.Long, 50_000, 0))
 	if a := env.sink.wait(t, 1)[0]; a.Seq != 2 {
 		t.Errorf("analysis = %+v", a)
 	}
-	if env.metric("liqbox_enrich_below_min_usd_total") != 1 {
+	if float64(env.e.m.belowMin.Get()) != 1 {
 		t.Errorf("below-min not counted")
 	}
 }
@@ -484,6 +412,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"model":    {Sink: sink, Model: "no-such-model"},
 		"price":    {Sink: sink, Prices: map[string]Price{"x": {InputPerM: -1}}},
 		"negative": {Sink: sink, MaxBatch: -1},
+		"age":      {Sink: sink, EditMaxAge: -time.Second},
+		"inflight": {Sink: sink, MaxInFlight: -1},
+		"acker":    {Sink: sink, Acker: &fakeAcker{}}, // acks need somewhere to store the analyses
 	} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%s: err = %v", name, err)
@@ -492,16 +423,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestResponseFormatRejected(t *testing.T) {
-	srv := newLLM(t, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if gjson.GetBytes(body, "response_format").Exists() {
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":{"message":"response_format is not supported"}}`))
-			return
+	srv := newLLM(t, func(r *enrichtest.Request) enrichtest.Reply {
+		if r.JSONMode {
+			return enrichtest.Reply{Status: http.StatusBadRequest, Content: "response_format is not supported"}
 		}
-		w.Write(chatBody("Here you go: "+goodAnswer(body), 10, 10, ""))
+		return enrichtest.Reply{Content: "Here you go: " + highJSON(r), PromptTokens: 10, CompletionTokens: 10}
 	})
-	env := start(t, srv.srv.URL, nil)
+	env := start(t, srv.URL(), nil)
 	for i := uint64(1); i <= 2; i++ {
 		env.offer(ev(i, "BTCUSDT", event.Long, 100_000, 0))
 		if a := env.sink.wait(t, int(i))[i-1]; a.Source != SourceLLM {
@@ -509,7 +437,7 @@ func TestResponseFormatRejected(t *testing.T) {
 		}
 	}
 	// One rejected request, then plain ones only.
-	if srv.count() != 3 || env.metric("liqbox_enrich_requests_total") != 3 {
-		t.Errorf("%d requests (metric %v), want 3", srv.count(), env.metric("liqbox_enrich_requests_total"))
+	if srv.Count() != 3 || float64(env.e.m.requests.Get()) != 3 {
+		t.Errorf("%d requests (metric %v), want 3", srv.Count(), float64(env.e.m.requests.Get()))
 	}
 }

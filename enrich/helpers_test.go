@@ -3,30 +3,27 @@ package enrich
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
+	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/tidwall/gjson"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 )
 
 const testKey = "sk-test-SECRET-0123456789abcdef"
 
-// fakeSink records analyses.
+// fakeSink records analyses and when each arrived.
 type fakeSink struct {
 	mu  sync.Mutex
 	got []event.Analysis
+	at  []time.Time
 	ch  chan struct{}
 }
 
@@ -35,8 +32,22 @@ func newSink() *fakeSink { return &fakeSink{ch: make(chan struct{}, 1<<16)} }
 func (s *fakeSink) Annotate(a event.Analysis) {
 	s.mu.Lock()
 	s.got = append(s.got, a)
+	s.at = append(s.at, time.Now())
 	s.mu.Unlock()
 	s.ch <- struct{}{}
+}
+
+// arrivals returns when the analysis of each seq arrived (the first, if several did).
+func (s *fakeSink) arrivals() map[uint64]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[uint64]time.Time, len(s.got))
+	for i, a := range s.got {
+		if _, ok := m[a.Seq]; !ok {
+			m[a.Seq] = s.at[i]
+		}
+	}
+	return m
 }
 
 // wait returns the first n analyses, failing the test if they do not come.
@@ -65,10 +76,12 @@ func (s *fakeSink) all() []event.Analysis {
 	return append([]event.Analysis(nil), s.got...)
 }
 
-// memKV is an in-memory KV.
+// memKV is an in-memory KV. failPut, when set, makes Put fail for the
+// keys it picks, as a full disk would.
 type memKV struct {
-	mu sync.Mutex
-	m  map[string]map[string][]byte
+	mu      sync.Mutex
+	m       map[string]map[string][]byte
+	failPut func(bucket, key []byte) bool
 }
 
 func newKV() *memKV { return &memKV{m: map[string]map[string][]byte{}} }
@@ -83,6 +96,9 @@ func (k *memKV) Get(bucket, key []byte) ([]byte, error) {
 func (k *memKV) Put(bucket, key, value []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.failPut != nil && k.failPut(bucket, key) {
+		return errors.New("disk full")
+	}
 	b := k.m[string(bucket)]
 	if b == nil {
 		b = map[string][]byte{}
@@ -124,95 +140,40 @@ func newClock(t time.Time) *fakeClock {
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// llm is a loopback chat-completions server whose behaviour a test swaps.
-type llm struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	handler  http.HandlerFunc
-	requests []recorded
-}
-
-type recorded struct {
-	at     time.Time
-	auth   string
-	body   []byte
-	prompt string // the user message: the alerts JSON
-}
-
-func newLLM(t *testing.T, h http.HandlerFunc) *llm {
-	l := &llm{handler: h}
-	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		l.mu.Lock()
-		l.requests = append(l.requests, recorded{at: time.Now(), auth: r.Header.Get("Authorization"), body: body,
-			prompt: gjson.GetBytes(body, "messages.1.content").String()})
-		h := l.handler
-		l.mu.Unlock()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h(w, r)
-	}))
-	t.Cleanup(l.srv.Close)
-	return l
-}
-
-func (l *llm) set(h http.HandlerFunc) {
-	l.mu.Lock()
-	l.handler = h
-	l.mu.Unlock()
-}
-
-func (l *llm) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.requests)
-}
-
-func (l *llm) reqs() []recorded {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]recorded(nil), l.requests...)
-}
-
-// requestIDs lists the alert ids in a chat request body.
-func requestIDs(body []byte) []string {
-	var ids []string
-	prompt := gjson.GetBytes(body, "messages.1.content").String()
-	gjson.Get(prompt, "alerts.#.id").ForEach(func(_, v gjson.Result) bool {
-		ids = append(ids, v.String())
-		return true
-	})
-	return ids
-}
-
-// chatBody wraps content in a chat-completions response with usage.
-func chatBody(content string, prompt, completion int64, extraUsage string) []byte {
-	c, _ := json.Marshal(content)
-	return []byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":` + string(c) +
-		`},"finish_reason":"stop"}],"usage":{"prompt_tokens":` + strconv.FormatInt(prompt, 10) + `,"completion_tokens":` +
-		strconv.FormatInt(completion, 10) + `,"total_tokens":` + strconv.FormatInt(prompt+completion, 10) + extraUsage + `}}`)
-}
-
-// goodAnswer answers every id in the request HIGH.
-func goodAnswer(body []byte) string {
-	var b bytes.Buffer
-	b.WriteString(`{"alerts":[`)
-	for i, id := range requestIDs(body) {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"id":"` + id + `","risk_level":"HIGH","summary":"Model summary for ` + id + `","recommendation":"Reduce leverage."}`)
+// newLLM starts the loopback chat-completions server answering with h; it
+// stops when the test ends.
+func newLLM(t *testing.T, h enrichtest.Handler) *enrichtest.Server {
+	t.Helper()
+	srv, err := enrichtest.New(enrichtest.Options{Handler: h})
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.WriteString(`]}`)
-	return b.String()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
-// respond answers with content built from the request and fixed usage.
-func respond(content func(body []byte) string, prompt, completion int64) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(chatBody(content(body), prompt, completion, ""))
+// highEntry is the model's HIGH read of alert id, with a summary that names it.
+func highEntry(id string) enrichtest.Entry {
+	return enrichtest.Entry{ID: id, Risk: "HIGH", Summary: "Model summary for " + id, Recommendation: "Reduce leverage."}
+}
+
+// highJSON answers every alert of r with highEntry.
+func highJSON(r *enrichtest.Request) string {
+	es := make([]enrichtest.Entry, len(r.IDs))
+	for i, id := range r.IDs {
+		es[i] = highEntry(id)
 	}
+	return enrichtest.AnswerJSON(es)
+}
+
+// answerHigh answers every alert with highEntry, billing these tokens.
+func answerHigh(prompt, completion int64) enrichtest.Handler {
+	return enrichtest.WithUsage(enrichtest.Answer(highEntry), prompt, completion, 0)
+}
+
+// say answers every request with this model text, billing these tokens.
+func say(content func(r *enrichtest.Request) string, prompt, completion int64) enrichtest.Handler {
+	return enrichtest.WithUsage(enrichtest.Content(content), prompt, completion, 0)
 }
 
 type testEnv struct {
@@ -246,6 +207,15 @@ func (s *syncBuffer) String() string {
 // mod adjust the options, and runs it until the test ends.
 func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 	t.Helper()
+	env := prepare(t, url, mod)
+	env.run(t)
+	return env
+}
+
+// prepare builds the Enricher as start does, without running it: what is
+// offered before run waits in the queue.
+func prepare(t *testing.T, url string, mod func(*Options)) *testEnv {
+	t.Helper()
 	env := &testEnv{sink: newSink(), kv: newKV(), set: metrics.NewSet(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	o := Options{
 		Enabled: true, BaseURL: url, APIKey: testKey,
@@ -262,9 +232,14 @@ func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 		t.Fatalf("New: %v", err)
 	}
 	env.e = e
+	return env
+}
+
+// run runs the Enricher until the test ends or env.cancel is called.
+func (env *testEnv) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	env.cancel = cancel
-	go func() { env.done <- e.Run(ctx) }()
+	go func() { env.done <- env.e.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -276,32 +251,44 @@ func start(t *testing.T, url string, mod func(*Options)) *testEnv {
 			t.Errorf("Run did not stop")
 		}
 	})
-	return env
 }
 
+// stored waits for the analysis of seq to be in the KV store (the Sink
+// hears of it first) and returns it.
+func (env *testEnv) stored(t *testing.T, seq uint64) event.Analysis {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, ok, err := LoadAnalysis(env.kv, seq)
+		if err != nil {
+			t.Fatalf("LoadAnalysis(%d): %v", seq, err)
+		}
+		if ok {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("analysis %d never stored", seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// metricsText is what /metrics would show, only to check that no secret
+// reaches it: tests read the counters themselves (env.e.m).
 func (env *testEnv) metricsText() string {
 	var b bytes.Buffer
 	env.set.WritePrometheus(&b)
 	return b.String()
 }
 
-// metric returns the value of one sample line in the set, or -1.
-func (env *testEnv) metric(name string) float64 {
-	for _, line := range bytes.Split([]byte(env.metricsText()), []byte("\n")) {
-		if bytes.HasPrefix(line, []byte(name+" ")) {
-			v, _ := strconv.ParseFloat(string(line[len(name)+1:]), 64)
-			return v
-		}
-	}
-	return -1
-}
-
 var baseTime = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// ev makes an event of usd notional at baseTime plus offset.
+// ev makes an event of usd notional that happened at baseTime plus offset
+// (the exchange's time, which the aggregates count by) and was received
+// now plus offset (the local time, which ages it).
 func ev(seq uint64, sym string, side event.Side, usd float64, offset time.Duration) event.Event {
 	return event.Event{
-		Seq: seq, TimeMs: baseTime.Add(offset).UnixMilli(), RecvNs: baseTime.Add(offset).UnixNano(),
+		Seq: seq, TimeMs: baseTime.Add(offset).UnixMilli(), RecvNs: time.Now().Add(offset).UnixNano(),
 		Price: 100, Qty: usd / 100, Notional: usd,
 		Venue: event.BinanceUSDM, Market: event.Linear, Side: side, Basis: event.BasisLinear,
 		Symbol: event.MakeSymbol(sym),

@@ -47,11 +47,12 @@ func TestMockLLMInterop(t *testing.T) {
 	t.Run("unknown batch falls back", func(t *testing.T) {
 		env := start(t, base, nil)
 		env.offer(ev(42, "SOLUSDT", event.Long, 100_000, 0))
-		if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules {
-			t.Errorf("analysis = %+v, want rules for an id the reply omits", a)
+		if a := env.sink.wait(t, 1)[0]; a.Source != SourceRules || a.Reason != event.ReasonEmpty {
+			t.Errorf("analysis = %+v, want rules, reason empty answer, for a reply with no entries", a)
 		}
-		if env.e.State().State != StateOK {
-			t.Errorf("state = %v", env.e.State())
+		// The model answered, with nothing usable: /status must not say ok.
+		if s := env.e.State(); s.State != StateUnusable || s.Answers.Empty != 1 {
+			t.Errorf("state = %v", s)
 		}
 	})
 
@@ -64,8 +65,8 @@ func TestMockLLMInterop(t *testing.T) {
 		if s := env.e.State(); s.State != StateAuthFailed {
 			t.Errorf("state = %v", s)
 		}
-		if env.metric("liqbox_enrich_requests_total") != 1 {
-			t.Errorf("requests = %v, want 1", env.metric("liqbox_enrich_requests_total"))
+		if float64(env.e.m.requests.Get()) != 1 {
+			t.Errorf("requests = %v, want 1", float64(env.e.m.requests.Get()))
 		}
 	})
 }

@@ -131,14 +131,18 @@ type verdict struct {
 }
 
 // parseVerdicts validates the model's JSON against the ids that were asked
-// about. Unknown ids are ignored; an entry with a bad risk level or empty
-// text is left out so its alert falls back to the rules; the first entry
-// for an id wins.
-func parseVerdicts(js string, ids map[string]int) map[int]verdict {
+// about, and counts the entries it found (valid or not). Unknown ids are
+// ignored; an entry with a bad risk level or empty text is left out so its
+// alert falls back to the rules; the first entry for an id wins.
+func parseVerdicts(js string, ids map[string]int) (verdicts map[int]verdict, entries int) {
 	out := make(map[int]verdict, len(ids))
 	take := func(id string, e gjson.Result) {
+		if !e.IsObject() {
+			return
+		}
+		entries++
 		idx, ok := ids[id]
-		if !ok || !e.IsObject() {
+		if !ok {
 			return
 		}
 		if _, dup := out[idx]; dup {
@@ -182,33 +186,66 @@ func parseVerdicts(js string, ids map[string]int) map[int]verdict {
 			take(k.String(), v)
 			return true
 		})
-		return out
+		return out, entries
 	}
 	list.ForEach(func(_, e gjson.Result) bool {
 		take(idOf(e), e)
 		return true
 	})
-	return out
+	return out, entries
 }
 
-// cleanText makes model text safe to place in a one-line alert: valid
-// UTF-8, no control characters, runs of space collapsed, at most n runes.
+// maxMarks is how many combining marks a character may carry: enough for
+// Vietnamese written with combining accents (two), not for text piled up
+// into an unreadable tower.
+const maxMarks = 3
+
+// cleanText makes text from the model (or an exchange) safe to place in a
+// one-line alert, a terminal, a CSV cell or the page: valid UTF-8; no
+// control or format characters (C0, DEL, C1, bidi overrides and isolates,
+// zero-width characters, the BOM), no private-use or noncharacter code
+// points; line and paragraph separators and runs of space collapsed into
+// one space; at most maxMarks combining marks on a character; at most n
+// runes, ending in "…" when cut. Escaping for HTML, Markdown or CSV
+// formulas is each renderer's job.
 func cleanText(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
 	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+	space, marks, runes := false, 0, 0
+	for i := 0; i < len(s) && runes <= n; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size <= 1, hidden(r):
+			continue
+		case unicode.IsSpace(r) || unicode.IsControl(r):
 			space = true
+			continue
+		case unicode.In(r, unicode.Mn, unicode.Me):
+			if b.Len() == 0 || space || marks >= maxMarks {
+				continue // nothing to sit on, or one too many
+			}
+			marks++
+			b.WriteRune(r)
+			runes++
 			continue
 		}
 		if space && b.Len() > 0 {
 			b.WriteByte(' ')
+			runes++
 		}
-		space = false
+		space, marks = false, 0
 		b.WriteRune(r)
+		runes++
 	}
 	return cutRunes(b.String(), n)
+}
+
+// hidden reports code points that show nothing, or something other than
+// themselves: format characters (bidi controls, zero-width space and
+// joiners, the BOM, soft hyphen, tags), private use and noncharacters.
+func hidden(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs) ||
+		(r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
 
 // cutRunes shortens s to at most n runes, ending in "…" when cut, never

@@ -20,12 +20,33 @@ const (
 	SourceRules = "rules"
 )
 
+// langs are the languages liqbox writes; the rules read comes in all of them.
+var langs = [...]string{langEN, langVI}
+
 // rulesAnalysis is the read liqbox gives without the model: the alert's
 // size against the symbol's recent history and whether a cascade is under
-// way. It is deliberately plain so nobody mistakes it for the model's.
-func rulesAnalysis(ev *event.Event, cx *alertContext, lang string) event.Analysis {
-	risk := event.RiskLow
-	enoughHistory := cx.HistoryN >= minHistory && !math.IsNaN(cx.Percentile)
+// way. It is deliberately plain so nobody mistakes it for the model's. It
+// is written in lang and, in Alt, in every other language, so each chat
+// reads it in its own; reason says why the model's read is not there.
+func rulesAnalysis(ev *event.Event, cx *alertContext, lang, reason string) event.Analysis {
+	risk, enoughHistory := rulesRisk(cx)
+	a := event.Analysis{Seq: ev.Seq, Risk: risk, Source: SourceRules, Lang: lang, Reason: reason,
+		Alt: make([]event.Text, 0, len(langs)-1)}
+	for _, l := range langs {
+		t := rulesText(ev, cx, risk, enoughHistory, l)
+		if l == lang {
+			a.Summary, a.Recommendation = t.Summary, t.Recommendation
+		} else {
+			a.Alt = append(a.Alt, t)
+		}
+	}
+	return a
+}
+
+// rulesRisk grades an alert from its context alone.
+func rulesRisk(cx *alertContext) (risk event.Risk, enoughHistory bool) {
+	risk = event.RiskLow
+	enoughHistory = cx.HistoryN >= minHistory && !math.IsNaN(cx.Percentile)
 	switch {
 	case cx.Cascade, enoughHistory && cx.Percentile >= 95:
 		risk = event.RiskHigh
@@ -33,6 +54,11 @@ func rulesAnalysis(ev *event.Event, cx *alertContext, lang string) event.Analysi
 		// Without history a large alert cannot be called small.
 		risk = event.RiskMedium
 	}
+	return risk, enoughHistory
+}
+
+// rulesText words the rules read in lang.
+func rulesText(ev *event.Event, cx *alertContext, risk event.Risk, enoughHistory bool, lang string) event.Text {
 	sym := ev.Symbol.String()
 	side := ev.Side.Upper()
 	size := "?"
@@ -44,7 +70,7 @@ func rulesAnalysis(ev *event.Event, cx *alertContext, lang string) event.Analysi
 		same1m, same1h = cx.Short1m, cx.Short1h
 	}
 	var b strings.Builder
-	a := event.Analysis{Seq: ev.Seq, Risk: risk, Source: SourceRules, Lang: lang}
+	t := event.Text{Lang: lang}
 	if lang == langVI {
 		b.WriteString("Thanh lý " + side + " " + sym + " " + size)
 		if enoughHistory {
@@ -58,11 +84,11 @@ func rulesAnalysis(ev *event.Event, cx *alertContext, lang string) event.Analysi
 		}
 		switch risk {
 		case event.RiskHigh:
-			a.Recommendation = "Biến động mạnh có thể tiếp diễn: siết cắt lỗ, giảm đòn bẩy phía " + side + " đến khi thị trường ổn định."
+			t.Recommendation = "Biến động mạnh có thể tiếp diễn: siết cắt lỗ, giảm đòn bẩy phía " + side + " đến khi thị trường ổn định."
 		case event.RiskMedium:
-			a.Recommendation = "Theo dõi các lệnh thanh lý tiếp theo; tránh tăng đòn bẩy lúc này."
+			t.Recommendation = "Theo dõi các lệnh thanh lý tiếp theo; tránh tăng đòn bẩy lúc này."
 		default:
-			a.Recommendation = "Thanh lý đơn lẻ; chưa cần hành động."
+			t.Recommendation = "Thanh lý đơn lẻ; chưa cần hành động."
 		}
 	} else {
 		b.WriteString(side + " liquidation on " + sym + " " + size)
@@ -77,16 +103,17 @@ func rulesAnalysis(ev *event.Event, cx *alertContext, lang string) event.Analysi
 		}
 		switch risk {
 		case event.RiskHigh:
-			a.Recommendation = "Expect more volatility: tighten stops and cut leverage on " + strings.ToLower(side) + "s until it settles."
+			t.Recommendation = "Expect more volatility: tighten stops and cut leverage on " + strings.ToLower(side) + "s until it settles."
 		case event.RiskMedium:
-			a.Recommendation = "Watch for follow-on liquidations; avoid adding leverage now."
+			t.Recommendation = "Watch for follow-on liquidations; avoid adding leverage now."
 		default:
-			a.Recommendation = "Isolated liquidation; no action needed."
+			t.Recommendation = "Isolated liquidation; no action needed."
 		}
 	}
-	a.Summary = cutRunes(b.String(), maxSummaryRunes)
-	a.Recommendation = cutRunes(a.Recommendation, maxRecommendationRunes)
-	return a
+	// The symbol came from an exchange: clean it like the model's text.
+	t.Summary = cleanText(b.String(), maxSummaryRunes)
+	t.Recommendation = cleanText(t.Recommendation, maxRecommendationRunes)
+	return t
 }
 
 func pct(p float64) string { return strconv.Itoa(int(math.Floor(p))) + "%" }

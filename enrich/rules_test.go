@@ -30,7 +30,7 @@ func TestAggregatesWindows(t *testing.T) {
 		cx.Long1h != want.Long1h || cx.Short1h != want.Short1h || cx.N1mSame != want.N1mSame {
 		t.Errorf("context = %+v, want %+v", cx, want)
 	}
-	if cx.HistoryN != 5 || cx.Cascade {
+	if cx.HistoryN != 4 || cx.Cascade { // the size history is the last hour's too
 		t.Errorf("history %d cascade %v", cx.HistoryN, cx.Cascade)
 	}
 	// A venue's replayed backlog (old exchange time) does not land in the current minute.
@@ -52,7 +52,7 @@ func TestAggregatesSymbolCap(t *testing.T) {
 func TestPercentileAndRules(t *testing.T) {
 	a := newAggregates(16)
 	for i := 1; i <= 100; i++ {
-		e := ev(0, "BTCUSDT", event.Long, float64(i*1000), -time.Duration(100-i)*time.Minute)
+		e := ev(0, "BTCUSDT", event.Long, float64(i*1000), -time.Duration(100-i)*30*time.Second)
 		a.observe(&e)
 	}
 	alert := ev(1, "BTCUSDT", event.Long, 99_500, 0)
@@ -60,18 +60,18 @@ func TestPercentileAndRules(t *testing.T) {
 	if cx.Percentile != 99 || cx.HistoryN != 100 {
 		t.Fatalf("percentile %v of %d, want 99 of 100", cx.Percentile, cx.HistoryN)
 	}
-	r := rulesAnalysis(&alert, &cx, "en")
+	r := rulesAnalysis(&alert, &cx, "en", event.ReasonDisabled)
 	if r.Risk != event.RiskHigh || r.Source != SourceRules || r.Seq != 1 || !strings.Contains(r.Summary, "larger than 99% of the last 100") {
 		t.Errorf("rules = %+v", r)
 	}
 	small := ev(2, "BTCUSDT", event.Long, 1500, 0)
 	cx = a.snapshot(&small)
-	if r := rulesAnalysis(&small, &cx, "en"); r.Risk != event.RiskLow {
+	if r := rulesAnalysis(&small, &cx, "en", event.ReasonDisabled); r.Risk != event.RiskLow {
 		t.Errorf("small = %+v", r)
 	}
 	fresh := ev(3, "NEWUSDT", event.Short, 1e6, 0)
 	cx = a.snapshot(&fresh)
-	if r := rulesAnalysis(&fresh, &cx, "en"); r.Risk != event.RiskMedium || !math.IsNaN(cx.Percentile) || !strings.Contains(r.Summary, "not enough history") {
+	if r := rulesAnalysis(&fresh, &cx, "en", event.ReasonDisabled); r.Risk != event.RiskMedium || !math.IsNaN(cx.Percentile) || !strings.Contains(r.Summary, "not enough history") {
 		t.Errorf("no history = %+v %+v", r, cx)
 	}
 }
@@ -92,11 +92,11 @@ func TestCascadeDetection(t *testing.T) {
 	if !cx.Cascade || cx.N1mSame != 6 || cx.CascadeMultiplier < cascadeFactor {
 		t.Fatalf("context = %+v, want a cascade", cx)
 	}
-	vi := rulesAnalysis(&alert, &cx, "vi")
+	vi := rulesAnalysis(&alert, &cx, "vi", event.ReasonDisabled)
 	if vi.Risk != event.RiskHigh || vi.Lang != "vi" || !strings.Contains(vi.Summary, "dây chuyền") || !strings.Contains(vi.Recommendation, "đòn bẩy") {
 		t.Errorf("vi rules = %+v", vi)
 	}
-	en := rulesAnalysis(&alert, &cx, "en")
+	en := rulesAnalysis(&alert, &cx, "en", event.ReasonDisabled)
 	if !strings.Contains(en.Summary, "Cascade under way") || !utf8.ValidString(vi.Summary) {
 		t.Errorf("en rules = %+v", en)
 	}
@@ -137,7 +137,7 @@ func TestParseVerdictsShapes(t *testing.T) {
 		"analyses": `{"analyses":[{"alert_id":1,"risk_level":"LOW","summary":"s","recommendation":"r"}]}`,
 		"keyed":    `{"1":{"risk_level":"LOW","summary":"s","recommendation":"r"}}`,
 	} {
-		v := parseVerdicts(js, ids)
+		v, _ := parseVerdicts(js, ids)
 		if len(v) != 1 || v[0].risk != event.RiskLow || v[0].summary != "s" {
 			t.Errorf("%s: %+v", name, v)
 		}
@@ -178,7 +178,7 @@ func TestObserveOfferDoNotAllocate(t *testing.T) {
 	}
 	x := ev(1, "BTCUSDT", event.Long, 1e5, 0)
 	e.Observe(&x) // first sight of the symbol allocates its state
-	if n := testing.AllocsPerRun(1000, func() { x.TimeMs++; e.Observe(&x) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { x.TimeMs++; x.Seq++; e.Observe(&x) }); n != 0 {
 		t.Errorf("Observe: %v allocs", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { e.Offer(&x) }); n != 0 {
@@ -202,6 +202,7 @@ func BenchmarkObserve(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		x := &evs[i%len(evs)]
 		x.TimeMs += 7 // walk forward through the buckets
+		x.Seq += uint64(len(evs))
 		e.Observe(x)
 	}
 }
@@ -214,11 +215,12 @@ func BenchmarkOffer(b *testing.B) {
 	x := ev(1, "BTCUSDT", event.Long, 1e5, 0)
 	for i := 0; i < histLen; i++ {
 		x.TimeMs += 100
+		x.Seq++
 		e.Observe(&x)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		e.Offer(&x) // the queue stays full: every call also drops the oldest
+		e.Offer(&x) // observed already, as the pipeline does; the queue stays full: every call also drops the oldest
 	}
 }

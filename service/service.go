@@ -251,6 +251,7 @@ func New(o Options) (*Service, error) {
 		MonthlyUSDCap: c.Enrich.MonthlyUSDCap,
 		Sink:          annot,
 		KV:            st,
+		Acker:         st,
 		Metrics:       s.set,
 		Logger:        s.log.With("component", "enrich"),
 		HTTPClient:    o.HTTPClient,
@@ -263,6 +264,14 @@ func New(o Options) (*Service, error) {
 		s.log.Warn("enrichment is enabled but HOLYSHEEP_API_KEY is not set: alerts get the rule-based read")
 	}
 	s.enr = enr
+	// The rules read and the model's context start from the log's last
+	// hour, not from nothing, so the first analyses after a restart see the
+	// same past as before it. Before the redelivery: it is counted once.
+	if n, err := enr.Seed(st, time.Now()); err != nil {
+		s.log.Warn("cannot rebuild enrichment's aggregates from the log; the first analyses see less history", "err", err)
+	} else if n > 0 {
+		s.log.Info("rebuilt enrichment's aggregates from the log", "events", n)
+	}
 	sinks = append(sinks, pipeline.SinkFunc(enr.Observe), pipeline.SinkFunc(func(ev *event.Event) {
 		// A venue's replay of old events (OKX after subscribing, BitMEX's
 		// partial) was never alerted: analysing it would spend tokens on
@@ -472,19 +481,20 @@ func (s *Service) redeliver() {
 	}
 }
 
-// annotFanout sends each analysis to Telegram (to edit the alert), the
-// terminal and the status feed, and acknowledges it for crash recovery.
+// annotFanout sends each analysis to Telegram (to edit the alert, unless
+// it is late), the terminal and the status feed. The enricher acknowledges
+// it to the store itself, once it is stored.
 type annotFanout struct{ s *Service }
 
 func (f annotFanout) Annotate(a event.Analysis) {
-	if f.s.bot != nil {
+	// A late analysis is kept (the log, the page) but edits no alert.
+	if f.s.bot != nil && !a.Late {
 		f.s.bot.Annotate(a)
 	}
 	if f.s.term != nil {
 		f.s.term.annotate(a)
 	}
 	f.s.recent.annotate(a)
-	f.s.store.Ack("enrich", a.Seq)
 	if f.s.o.Observer.Analysed != nil {
 		f.s.o.Observer.Analysed(a)
 	}
