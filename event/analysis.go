@@ -64,4 +64,10 @@ type Analysis struct {
 	Source         string // "llm" or "rules": never let one pass for the other
 	Model          string // model name when Source is "llm"
 	Lang           string // language the text is written in, e.g. "en", "vi"
+	// FallbackReason says why the rules were used instead of the model
+	// when Source is "rules": a short code such as "off", "breaker_open",
+	// "over_budget", "rate_limited", "auth_failed", "request_failed",
+	// "empty_answer" or "unusable_answer", which the renderer translates
+	// (an unknown code is shown as it is). Empty when no reason is known.
+	FallbackReason string
 }

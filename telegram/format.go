@@ -1,7 +1,6 @@
 package telegram
 
 import (
-	"fmt"
 	"math"
 	"net/url"
 	"strconv"
@@ -169,11 +168,31 @@ func appendLatency(dst []byte, d time.Duration) []byte {
 	return append(dst, " ms"...)
 }
 
-// AppendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
-// USD notional, price, exchange time and the on-box latency (receive to
-// now). Every byte from the exchange is escaped. The result is a few
-// hundred bytes, far under MaxText.
-func AppendAlertHTML(dst []byte, ev *event.Event, t *texts, now time.Time) []byte {
+// alertFacts are the figures an alert shows beside its event.
+type alertFacts struct {
+	onBox  time.Duration // on the box while it ran, the limit wait excluded
+	wait   time.Duration // waiting for Telegram's limits
+	late   time.Duration // replays only: the liquidation's exchange time to the send
+	replay bool          // redelivered after a restart
+}
+
+// appendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
+// USD notional, price, exchange time and the on-box latency, then the
+// rate-limit wait when there was one. A redelivered alert says so first,
+// with how late it is. Every byte from the exchange is escaped. The result
+// is a few hundred bytes, far under MaxText. It allocates nothing when dst
+// has room.
+func appendAlertHTML(dst []byte, ev *event.Event, t *texts, f *alertFacts) []byte {
+	if f.replay {
+		dst = append(dst, "♻️ <b>"...)
+		dst = append(dst, t.Replayed...)
+		dst = append(dst, "</b> · "...)
+		before, after, _ := strings.Cut(t.Late, "%s")
+		dst = append(dst, before...)
+		dst = appendAge(dst, f.late, t)
+		dst = append(dst, after...)
+		dst = append(dst, '\n')
+	}
 	if ev.Side == event.Long {
 		dst = append(dst, "🔴 "...)
 	} else {
@@ -206,22 +225,76 @@ func AppendAlertHTML(dst []byte, ev *event.Event, t *texts, now time.Time) []byt
 	dst = append(dst, " · "...)
 	dst = append(dst, t.OnBoxLabel...)
 	dst = append(dst, ' ')
-	dst = appendLatency(dst, now.Sub(time.Unix(0, ev.RecvNs)))
+	dst = appendLatency(dst, f.onBox)
+	if f.wait > 0 {
+		// On its own line: the on-box figure is what the box did, this is
+		// what Telegram's limits cost.
+		dst = append(dst, "\n⏳ "...)
+		dst = append(dst, t.LimitWait...)
+		dst = append(dst, ' ')
+		dst = appendLatency(dst, f.wait)
+	}
 	return dst
 }
 
+// appendAge appends a lateness in whole seconds, or minutes and seconds,
+// or hours and minutes, in t's units.
+func appendAge(dst []byte, d time.Duration, t *texts) []byte {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		dst = strconv.AppendInt(dst, s, 10)
+		dst = append(dst, ' ')
+		return append(dst, t.UnitSec...)
+	case s < 3600:
+		dst = strconv.AppendInt(dst, s/60, 10)
+		dst = append(dst, ' ')
+		dst = append(dst, t.UnitMin...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, s%60, 10)
+		dst = append(dst, ' ')
+		return append(dst, t.UnitSec...)
+	}
+	dst = strconv.AppendInt(dst, s/3600, 10)
+	dst = append(dst, ' ')
+	dst = append(dst, t.UnitHour...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, s%3600/60, 10)
+	dst = append(dst, ' ')
+	return append(dst, t.UnitMin...)
+}
+
 // appendAnalysisHTML appends the enrichment's analysis below an alert,
-// marked as the model's or the rules', with all its text escaped.
+// marked as the model's or the rules' (with why the rules were used, when
+// known), with all its text escaped.
 func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
-	dst = append(dst, "\n\n<i>"...)
+	dst = append(dst, "\n\n"...)
+	return appendAnalysisBody(dst, a, t)
+}
+
+// appendAnalysisBody is an analysis without the blank line that separates
+// it from its alert.
+func appendAnalysisBody(dst []byte, a *event.Analysis, t *texts) []byte {
+	dst = append(dst, "<i>"...)
 	if a.Source == "llm" {
 		model := a.Model
 		if model == "" {
 			model = "?"
 		}
-		dst = append(dst, escape(fmt.Sprintf(t.AnalysisLLM, model))...)
+		dst = appendEscaped(dst, strings.Replace(t.AnalysisLLM, "%s", model, 1))
 	} else {
-		dst = append(dst, escape(t.AnalysisRules)...)
+		dst = appendEscaped(dst, t.AnalysisRules)
+		if a.FallbackReason != "" {
+			dst = append(dst, ": "...)
+			reason, ok := t.Reasons[a.FallbackReason]
+			if !ok {
+				reason = a.FallbackReason
+			}
+			dst = appendEscaped(dst, reason)
+		}
 	}
 	dst = append(dst, "</i> · <b>"...)
 	r := a.Risk
@@ -238,6 +311,30 @@ func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
 		dst = appendEscaped(dst, clip(a.Recommendation, 800))
 	}
 	return dst
+}
+
+// appendAlertLine appends one line that names an alert in a message that
+// carries several analyses: side, symbol, size, venue and exchange time.
+func appendAlertLine(dst []byte, ev *event.Event, t *texts) []byte {
+	if ev.Side == event.Long {
+		dst = append(dst, "🔴 "...)
+	} else {
+		dst = append(dst, "🟢 "...)
+	}
+	dst = append(dst, "<b>"...)
+	dst = append(dst, ev.Side.Upper()...)
+	dst = append(dst, ' ')
+	dst = appendSymbol(dst, &ev.Symbol)
+	dst = append(dst, ' ')
+	n := ev.Notional
+	if !ev.NotionalKnown() {
+		n = math.NaN()
+	}
+	dst = AppendUSD(dst, n, t.UnknownUSD)
+	dst = append(dst, "</b> · "...)
+	dst = append(dst, ev.Venue.String()...)
+	dst = append(dst, " · "...)
+	return appendClock(dst, ev.TimeMs)
 }
 
 // clip cuts s to at most n bytes on a rune boundary, marking the cut.

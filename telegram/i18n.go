@@ -26,8 +26,19 @@ type texts struct {
 	DigestOpen    string // the cascade is still going
 	AnalysisLLM   string // %s = model
 	AnalysisRules string
+	// Reasons translates event.Analysis.FallbackReason codes: why the
+	// rules were used.
+	Reasons       map[string]string
 	Risk          [4]string // by event.Risk
 	Recommend     string
+	AnalysesTitle string // %d = count: a reply carrying several analyses
+	Replayed      string // a redelivered alert's first line
+	Late          string // %s = how late it is
+	LimitWait     string // before the wait for Telegram's limits
+	DigestReplays string // %d = alerts in the digest redelivered after a restart
+	UnitSec       string
+	UnitMin       string
+	UnitHour      string
 
 	// Commands.
 	Help           string
@@ -55,6 +66,7 @@ type texts struct {
 	StatsTitle     string // %s = window
 	StatsNone      string
 	StatsLatency   string
+	StatsColumns   string // the latency figures' names
 	StatsExchBox   string
 	StatsBoxTG     string
 	StatsLongs     string
@@ -74,13 +86,17 @@ type texts struct {
 	StatusNoFrame  string
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
-	StatusEnrich   string // %s
-	StatusClock    string // %s offset, %s bound
-	StatusClockBad string // %s offset, %s bound: the warning
-	StatusVersion  string // %s version, %s uptime
-	CallbackMuted  string // %s symbol
-	CallbackBad    string
-	Failed         string
+	StatusEnrich   string // %s: the enrichment line, when only a summary is known
+	// StatusEnrichLine: %s state, %s model, %d queue, %d dropped.
+	StatusEnrichLine string
+	StatusUnusable   string            // %d model answers that were empty or unusable
+	EnrichStates     map[string]string // enrichment state codes, translated
+	StatusClock      string            // %s offset, %s bound
+	StatusClockBad   string            // %s offset, %s bound: the warning
+	StatusVersion    string            // %s version, %s uptime
+	CallbackMuted    string            // %s symbol
+	CallbackBad      string
+	Failed           string
 }
 
 // languages maps a code to its texts. It is filled once by each language

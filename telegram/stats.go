@@ -92,7 +92,7 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 		}
 		sb.WriteString("</pre>")
 	}
-	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (avg/p50/p95/p99/max)\n")
+	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (" + escape(t.StatsColumns) + ")\n")
 	sb.WriteString(escape(t.StatsExchBox) + ": " + latencyLine(exch) + "\n")
 	sb.WriteString(escape(t.StatsBoxTG) + ": " + latencyLine(b.lat.since(from.UnixNano())))
 	return sb.String()
@@ -163,7 +163,18 @@ func (b *Bot) statusCmd(t *texts) string {
 		limit = bytesName(st.DiskLimit)
 	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDisk, bytesName(st.DiskBytes), limit)))
-	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	if e := st.Enrich; e.State != "" {
+		state, ok := t.EnrichStates[e.State]
+		if !ok {
+			state = e.State
+		}
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrichLine, state, e.Model, e.QueueDepth, e.Dropped)))
+		if e.Unusable > 0 {
+			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusUnusable, e.Unusable)))
+		}
+	} else if st.Enrichment != "" {
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	}
 	if st.ClockKnown {
 		f := t.StatusClock
 		if st.ClockWarn {
