@@ -128,30 +128,69 @@ func (b *Bot) mayRefuseLocked(chat int64, now time.Time) bool {
 	return true
 }
 
-// refuse sends the queued refusals, each within the chat's spare budget,
-// until ctx ends.
+// refuse sends the queued refusals until ctx ends, each when its chat's
+// budget has idle capacity (classIdle), so a busy chat's refusal holds up
+// neither that chat nor the others' refusals.
 func (b *Bot) refuse(ctx context.Context) {
+	type job struct {
+		chat int64
+		at   time.Time // the chat's budget allows it no earlier
+	}
+	var jobs []job
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case chat := <-b.refusals:
-			t := lang(b.o.Lang)
-			if c := b.known(chat); c != nil {
-				t = lang(c.cfg.Load().Lang)
-			}
-			if _, ok := b.lim.waitTake(ctx, chat, classSpare); !ok {
-				return
-			}
-			p := tu.Message(tu.ID(chat), escape(t.NotAllowed)).WithParseMode(telego.ModeHTML)
-			if _, err := b.sendMessage(ctx, chat, p); err != nil {
-				var backoff time.Duration
-				b.classify(ctx, b.getChatNoCreate(chat), err, &backoff)
+		var next time.Time
+		keep := jobs[:0]
+		for _, j := range jobs {
+			now := time.Now()
+			if j.at.After(now) {
+				keep = append(keep, j)
+			} else if ok, at := b.lim.take(j.chat, classIdle, now); !ok {
+				j.at = at
+				keep = append(keep, j)
+			} else {
+				b.sendRefusal(ctx, j.chat)
 				continue
 			}
-			b.m.refusalsSent.Inc()
+			if next.IsZero() || j.at.Before(next) {
+				next = j.at
+			}
+		}
+		jobs = keep
+		var timeout <-chan time.Time
+		var tm *time.Timer
+		if !next.IsZero() {
+			tm = time.NewTimer(time.Until(next))
+			timeout = tm.C
+		}
+		select {
+		case <-ctx.Done():
+		case chat := <-b.refusals:
+			jobs = append(jobs, job{chat: chat})
+		case <-timeout:
+		}
+		if tm != nil {
+			tm.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
+}
+
+// sendRefusal tells chat, in its language, that the sender may not
+// command the bot.
+func (b *Bot) sendRefusal(ctx context.Context, chat int64) {
+	t := lang(b.o.Lang)
+	if c := b.known(chat); c != nil {
+		t = lang(c.cfg.Load().Lang)
+	}
+	p := tu.Message(tu.ID(chat), escape(t.NotAllowed)).WithParseMode(telego.ModeHTML)
+	if _, err := b.sendMessage(ctx, chat, p); err != nil {
+		var backoff time.Duration
+		b.classify(ctx, b.getChatNoCreate(chat), err, &backoff)
+		return
+	}
+	b.m.refusalsSent.Inc()
 }
 
 // learnUsername asks getMe for the bot's username, retrying with backoff

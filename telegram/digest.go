@@ -134,7 +134,7 @@ func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
 			dst = append(dst, "\n"...)
 			dst = strconv.AppendInt(dst, int64(i+1), 10)
 			dst = append(dst, ". "...)
-			dst = append(dst, ev.Side.Upper()...)
+			dst = append(dst, t.side(ev.Side)...)
 			dst = append(dst, ' ')
 			dst = appendSymbol(dst, &ev.Symbol)
 			dst = append(dst, ' ')

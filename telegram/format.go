@@ -322,7 +322,7 @@ func appendAlertLine(dst []byte, ev *event.Event, t *texts) []byte {
 		dst = append(dst, "🟢 "...)
 	}
 	dst = append(dst, "<b>"...)
-	dst = append(dst, ev.Side.Upper()...)
+	dst = append(dst, t.side(ev.Side)...)
 	dst = append(dst, ' ')
 	dst = appendSymbol(dst, &ev.Symbol)
 	dst = append(dst, ' ')

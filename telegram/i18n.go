@@ -1,6 +1,10 @@
 package telegram
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/liqbox/liqbox/event"
+)
 
 // texts holds every string the bot writes, for one language. Strings with
 // verbs are fmt formats; their arguments are already HTML-escaped where
@@ -12,6 +16,7 @@ type texts struct {
 
 	// Alerts and digests.
 	Liquidated    [3]string // by event.Side: unknown, long, short
+	Sides         [3]string // by event.Side, upper case
 	UnknownUSD    string
 	At            string // before the price
 	TimeLabel     string
@@ -121,4 +126,12 @@ func langCodes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// side is the liquidated side's name in upper case.
+func (t *texts) side(s event.Side) string {
+	if s > event.Short {
+		s = event.SideUnknown
+	}
+	return t.Sides[s]
 }

@@ -5,6 +5,7 @@ func init() {
 		Code:          "en",
 		Name:          "English",
 		Liquidated:    [3]string{"UNKNOWN liquidated", "LONG liquidated", "SHORT liquidated"},
+		Sides:         [3]string{"UNKNOWN", "LONG", "SHORT"},
 		UnknownUSD:    "unknown",
 		At:            "at",
 		TimeLabel:     "time",

@@ -5,6 +5,7 @@ func init() {
 		Code:          "vi",
 		Name:          "Tiếng Việt",
 		Liquidated:    [3]string{"Thanh lý (không rõ phía)", "LONG bị thanh lý", "SHORT bị thanh lý"},
+		Sides:         [3]string{"KHÔNG RÕ", "LONG", "SHORT"},
 		UnknownUSD:    "không rõ",
 		At:            "giá",
 		TimeLabel:     "thời gian",

@@ -13,11 +13,14 @@ const (
 	// classAlert is a raw alert or a digest carrying new alerts: it may
 	// spend the whole budget.
 	classAlert class = iota
-	// classSpare is everything else (analysis edits and replies, the
-	// closing edit of a digest, command replies, refusals): it may spend
-	// only what leaves the reserve untouched, so it never makes an alert
-	// wait.
+	// classSpare is everything else a chat asked for or expects (analysis
+	// edits and replies, the closing edit of a digest, command replies): it
+	// may spend only what leaves the reserve untouched, so it never makes
+	// an alert wait.
 	classSpare
+	// classIdle is what nobody waits for (refusals to outsiders): it also
+	// leaves one spare message, so it never delays a command's reply.
+	classIdle
 )
 
 // limiter is the budget of Telegram's three limits at once. Per chat, a
@@ -27,7 +30,8 @@ const (
 // holding at most 1 s / Limits.Global messages. An alert needs one unit of
 // each; a spare-class message needs one plus the reserve (Limits.Reserve
 // per chat and group, a third of the global window), so after any spare
-// message the next Reserve alerts of the chat still go at once.
+// message the next Reserve alerts of the chat still go at once; an
+// idle-class message needs one more again.
 //
 // Nothing is booked ahead: take either spends now or says when to ask
 // again. Since spare messages need strictly more than alerts, a waiting
@@ -134,8 +138,12 @@ func (l *limiter) spare(chat int64, now time.Time) int {
 // chat. l.mu must be held.
 func (l *limiter) earliestLocked(chat int64, b *budget, cl class, now time.Time) time.Time {
 	need, needGlobal := 1, 1
-	if cl == classSpare {
+	switch cl {
+	case classSpare:
 		need, needGlobal = 1+l.l.Reserve, 1+l.globalReserve
+	case classIdle:
+		need, needGlobal = min(2+l.l.Reserve, l.l.Burst, l.l.GroupMax), 2+l.globalReserve
+		needGlobal = min(needGlobal, l.globalMax)
 	}
 	t := now
 	if b.blocked.After(t) {

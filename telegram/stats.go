@@ -88,7 +88,7 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 		}
 		sb.WriteString("<pre>")
 		for _, k := range keys {
-			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), k.side.Upper(), by[k].n, usd(by[k].usd, ""))
+			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), t.side(k.side), by[k].n, usd(by[k].usd, ""))
 		}
 		sb.WriteString("</pre>")
 	}
@@ -137,7 +137,7 @@ func (b *Bot) topCmd(args []string, t *texts) string {
 	for i := 0; i < d.ntop; i++ {
 		ev := &d.top[i]
 		line := AppendUSD(nil, ev.Notional, t.UnknownUSD)
-		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, ev.Side.Upper(), string(appendSymbol(nil, &ev.Symbol)), line,
+		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, t.side(ev.Side), string(appendSymbol(nil, &ev.Symbol)), line,
 			AppendPrice(nil, ev.Price), ev.Venue.String(), time.UnixMilli(ev.TimeMs).UTC().Format("01-02 15:04:05 UTC"))
 	}
 	return sb.String()
