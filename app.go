@@ -174,6 +174,8 @@ func newService(o serviceOptions) (*service, error) {
 			MetricsChatLabels: c.Telegram.MetricsChatLabels,
 			KV:                st,
 			Acker:             st,
+			Log:               st,
+			Analyses:          storedAnalyses{st},
 			History:           st,
 			Status:            s,
 			Cost:              costSource{s},
@@ -361,7 +363,7 @@ func (s *service) run(ctx context.Context) error {
 
 // redeliver hands events that were logged but never delivered to the
 // enrichment stage before a crash back to it, within the redelivery age.
-// Telegram keeps its own outbox with the same age rule.
+// Telegram reads its chats' checkpoints back itself, in Bot.Run.
 func (s *service) redeliver() {
 	n, skipped, err := s.store.Redeliver("enrich", s.cfg.Store.RedeliverMaxAge, time.Now(), func(ev *event.Event) {
 		ev.Flags |= event.FlagReplay
@@ -389,6 +391,14 @@ func (f annotFanout) Annotate(a event.Analysis) {
 	}
 	f.s.recent.annotate(a)
 	f.s.store.Ack("enrich", a.Seq)
+}
+
+// storedAnalyses gives the bot the analyses enrich stored, for alerts
+// still awaiting theirs after a restart.
+type storedAnalyses struct{ kv enrich.KV }
+
+func (s storedAnalyses) LoadAnalysis(seq uint64) (event.Analysis, bool, error) {
+	return enrich.LoadAnalysis(s.kv, seq)
 }
 
 // costSource renders the enrichment cost report for /cost.
@@ -450,6 +460,7 @@ func (s *service) Status() telegram.StatusReport {
 	r.DiskLimit = s.cfg.Store.RetentionBytes
 	st := s.enr.State()
 	r.Enrichment = st.String()
+	r.Enrich = telegram.EnrichStatus{State: st.State, Model: st.Model, QueueDepth: st.QueueDepth, Dropped: st.Dropped}
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
 		r.ClockKnown = true
 		r.ClockOffset = time.Duration(off * 1e9)
