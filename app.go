@@ -460,7 +460,6 @@ func (s *service) Status() telegram.StatusReport {
 	r.DiskLimit = s.cfg.Store.RetentionBytes
 	st := s.enr.State()
 	r.Enrichment = st.String()
-	r.Enrich = telegram.EnrichStatus{State: st.State, Model: st.Model, QueueDepth: st.QueueDepth, Dropped: st.Dropped}
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
 		r.ClockKnown = true
 		r.ClockOffset = time.Duration(off * 1e9)

@@ -53,6 +53,29 @@ func equalFold(s, upper string) bool {
 	return true
 }
 
+// Why the rules read stands in for the model's: Analysis.Reason. They are
+// stored with the analysis, so append only; each renderer words them in its
+// own languages.
+const (
+	ReasonDisabled    = "disabled"          // LLM analysis is off in the config, or has no API key
+	ReasonKeyRejected = "key_rejected"      // the API refused the key: off until restart
+	ReasonBudget      = "budget_exhausted"  // a daily token or monthly USD cap is reached
+	ReasonRateLimited = "rate_limited"      // the API asked for a pause (a long Retry-After)
+	ReasonCircuitOpen = "circuit_open"      // repeated failures: calls paused for a cool-down
+	ReasonUnavailable = "model_unavailable" // the request failed: timeout, network, 5xx, not the API
+	ReasonEmpty       = "empty_answer"      // the model answered, with no analysis at all
+	ReasonUnusable    = "unusable_answer"   // the model's answer held no valid entry for this alert
+	ReasonBacklog     = "backlog"           // already too old for an edit while newer alerts had the model
+	ReasonShutdown    = "shutdown"          // the service stopped before the model answered
+)
+
+// Text is an analysis's words in one language.
+type Text struct {
+	Lang           string
+	Summary        string
+	Recommendation string
+}
+
 // Analysis is the risk read that follows an alert. It is produced off the
 // hot path (by the LLM or by the rule-based fallback), so it may hold strings.
 // Summary and Recommendation are plain text: whoever renders them escapes.
@@ -64,10 +87,28 @@ type Analysis struct {
 	Source         string // "llm" or "rules": never let one pass for the other
 	Model          string // model name when Source is "llm"
 	Lang           string // language the text is written in, e.g. "en", "vi"
-	// FallbackReason says why the rules were used instead of the model
-	// when Source is "rules": a short code such as "off", "breaker_open",
-	// "over_budget", "rate_limited", "auth_failed", "request_failed",
-	// "empty_answer" or "unusable_answer", which the renderer translates
-	// (an unknown code is shown as it is). Empty when no reason is known.
-	FallbackReason string
+	// Reason says why the rules read was used (one of the Reason
+	// constants); empty when Source is "llm".
+	Reason string
+	// Late marks an analysis that was ready more than the edit age after
+	// its alert was received: it is kept in the log, where replay, /top
+	// and the page show it, but the alert is not edited with it.
+	Late bool
+	// Alt holds the same read in other languages when its source can
+	// write them: the rules read comes in every language liqbox speaks,
+	// the model's only in Lang.
+	Alt []Text
+}
+
+// In returns the analysis's words in lang when it has them, else in its
+// own language.
+func (a *Analysis) In(lang string) Text {
+	if lang != a.Lang {
+		for _, t := range a.Alt {
+			if t.Lang == lang {
+				return t
+			}
+		}
+	}
+	return Text{Lang: a.Lang, Summary: a.Summary, Recommendation: a.Recommendation}
 }

@@ -298,6 +298,12 @@ func (r *annRun) sleep(ctx context.Context, next time.Time) {
 // analysis of the same alert replaces the first.
 func (r *annRun) collect(now time.Time) {
 	for _, a := range r.c.takeAnalyses() {
+		if a.Late {
+			// Made after the alert's edit age (enrich says so): the log
+			// keeps it, the chat does not get it.
+			r.b.m.annTooOld.Inc()
+			continue
+		}
 		i := slices.IndexFunc(r.waiting, func(w waitingAnalysis) bool { return w.a.Seq == a.Seq })
 		if i >= 0 {
 			r.waiting[i].a = a
@@ -363,21 +369,11 @@ func (r *annRun) shown(rs ...ready) {
 
 func (r *annRun) lang() *texts { return lang(r.c.cfg.Load().Lang) }
 
-// localized returns a in the chat's language where the source can write it
-// so (Options.Localizer); otherwise as it is.
-func (r *annRun) localized(a event.Analysis, t *texts) event.Analysis {
-	if r.b.o.Localizer != nil && a.Lang != t.Code {
-		return r.b.o.Localizer.Localize(a, t.Code)
-	}
-	return a
-}
-
 // edit adds one analysis to its alert in place, or, when the alert cannot
 // be edited, answers it with the analysis.
 func (r *annRun) edit(ctx context.Context, x ready) {
 	t := r.lang()
-	a := r.localized(x.a, t)
-	body := appendAnalysisHTML(r.buf[:0], &a, t)
+	body := appendAnalysisHTML(r.buf[:0], &x.a, t)
 	r.buf = body
 	text := x.sa.text + string(body)
 	err := r.b.editText(ctx, r.c.id, x.sa.msgID, text, r.b.markup(&x.sa.ev, t))
@@ -421,12 +417,11 @@ func (r *annRun) combined(ctx context.Context, rs []ready) {
 		if len(used) == combinedMax {
 			break
 		}
-		a := r.localized(x.a, t)
 		n := len(dst)
 		dst = append(dst, "\n\n"...)
 		dst = appendAlertLine(dst, &x.sa.ev, t)
 		dst = append(dst, '\n')
-		dst = appendAnalysisBody(dst, &a, t)
+		dst = appendAnalysisBody(dst, &x.a, t)
 		if len(dst) > MaxText-200 && len(used) > 0 {
 			dst = dst[:n] // the rest go in the next reply
 			break

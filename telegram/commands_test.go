@@ -240,13 +240,25 @@ func (langCost) CostReport(lang string) string {
 	return "today: $0.12"
 }
 
-type enrichStatus struct{ state string }
+// enrichLine is a status line written in each language, as
+// enrich.Status.Text does.
+type enrichLine struct{}
 
-func (s enrichStatus) Status() StatusReport {
+func (enrichLine) Text(lang string) string {
+	if lang == "vi" {
+		return "phân tích AI: hoạt động; mô hình deepseek-v3.2"
+	}
+	return "enrich: ok; model deepseek-v3.2"
+}
+
+type langStatus struct{}
+
+func (langStatus) Status() StatusReport {
 	r := fakeStatus{}.Status()
 	r.Venues = append(r.Venues, VenueStatus{Venue: "okx", LastFrame: -1})
 	r.DiskLimit = 2 << 30
-	r.Enrich = EnrichStatus{State: s.state, Model: "deepseek-v3.2", QueueDepth: 2, Dropped: 1, Unusable: 3}
+	r.Enrichment = "enrich: ok (English only)"
+	r.Enrich = enrichLine{}
 	return r
 }
 
@@ -266,7 +278,7 @@ func walkMessages(t *testing.T, code string) []string {
 	h := newHarness(t, f, newMemKV(), func(o *Options) {
 		o.Lang = code
 		o.History = hist
-		o.Status = enrichStatus{"breaker_open"}
+		o.Status = langStatus{}
 		o.Cost = langCost{}
 		o.DigestMin = 3
 		o.CascadeIdle = 50 * time.Millisecond
@@ -283,8 +295,8 @@ func walkMessages(t *testing.T, code string) []string {
 	n := len(f.requests("sendMessage"))
 	h.f.say(666, chat, "/start") // an outsider
 	f.waitN("sendMessage", n+1)
-	// An alert and its analysis by the model; then three at once (a
-	// combined reply of rules reads, each with a reason); then a cascade.
+	// An alert and the model's analysis; an alert and a rules read for
+	// every reason; a reply carrying several; a cascade; the buttons.
 	seq := uint64(0)
 	offer := func(sym string, side event.Side) uint64 {
 		seq++
@@ -294,6 +306,9 @@ func walkMessages(t *testing.T, code string) []string {
 		return seq
 	}
 	summary := map[string]string{"en": "Forced selling.", "vi": "Bán tháo cưỡng bức."}[code]
+	// The rules read comes in both languages, the model's in its own.
+	rulesEN := event.Text{Lang: "en", Summary: "Forced selling.", Recommendation: "Cut leverage."}
+	rulesVI := event.Text{Lang: "vi", Summary: "Bán tháo cưỡng bức.", Recommendation: "Giảm đòn bẩy."}
 	s1 := offer("BTCUSDT", event.Long)
 	f.waitN("sendMessage", n+2)
 	h.b.Annotate(event.Analysis{Seq: s1, Risk: event.RiskHigh, Summary: summary, Recommendation: summary, Source: "llm", Model: "m", Lang: code})
@@ -306,7 +321,8 @@ func walkMessages(t *testing.T, code string) []string {
 	for i, reason := range reasons {
 		s := offer("ETHUSDT", event.Short)
 		f.waitN("sendMessage", n+3+i)
-		h.b.Annotate(event.Analysis{Seq: s, Risk: event.Risk(i % 4), Summary: summary, Source: "rules", FallbackReason: reason, Lang: code})
+		h.b.Annotate(event.Analysis{Seq: s, Risk: event.Risk(i % 4), Summary: rulesEN.Summary, Recommendation: rulesEN.Recommendation,
+			Source: "rules", Reason: reason, Lang: "en", Alt: []event.Text{rulesVI}})
 		f.waitN("editMessageText", 2+i)
 	}
 	// A reply that carries several analyses.
@@ -358,26 +374,29 @@ func walkMessages(t *testing.T, code string) []string {
 	ev.Flags |= event.FlagReplay
 	d.fold(&ev)
 	out = append(out, string(d.appendHTML(nil, tx, false)))
-	for _, st := range []string{"off", "ok", "auth_failed", "half_open", "over_budget", "rate_limited"} {
-		b, err := New(Options{Token: testToken, KV: newMemKV(), Status: enrichStatus{st}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b.statusCmd(tx))
-	}
 	if len(out) < 60 {
 		t.Fatalf("only %d texts walked", len(out))
 	}
 	return out
 }
 
-// TestFallbackReasonShown: a rules read says why the model was not used.
-func TestFallbackReasonShown(t *testing.T) {
-	a := event.Analysis{Risk: event.RiskLow, Summary: "s", Source: "rules", FallbackReason: "empty_answer"}
+// TestRulesReadSaysWhy: a rules read says why the model was not used, and
+// is shown in the chat's language when the analysis has it.
+func TestRulesReadSaysWhy(t *testing.T) {
+	a := event.Analysis{Risk: event.RiskLow, Summary: "s", Source: "rules", Reason: event.ReasonEmpty, Lang: "en",
+		Alt: []event.Text{{Lang: "vi", Summary: "tóm tắt"}}}
 	if got := string(appendAnalysisHTML(nil, &a, lang("en"))); !strings.Contains(got, "Analysis (rules, no model): the model answered with nothing</i>") {
 		t.Errorf("en: %q", got)
 	}
-	a.FallbackReason = "<new code>"
+	if got := string(appendAnalysisHTML(nil, &a, lang("vi"))); !strings.Contains(got, "\ntóm tắt") {
+		t.Errorf("vi chat shows %q, not the Vietnamese read", got)
+	}
+	for code := range lang("en").Reasons {
+		if _, ok := lang("vi").Reasons[code]; !ok {
+			t.Errorf("reason %q has no Vietnamese words", code)
+		}
+	}
+	a.Reason = "<new code>"
 	if got := string(appendAnalysisHTML(nil, &a, lang("vi"))); !strings.Contains(got, "không dùng mô hình): &lt;new code&gt;</i>") {
 		t.Errorf("an unknown reason is not shown escaped: %q", got)
 	}

@@ -269,7 +269,8 @@ func appendAge(dst []byte, d time.Duration, t *texts) []byte {
 
 // appendAnalysisHTML appends the enrichment's analysis below an alert,
 // marked as the model's or the rules' (with why the rules were used, when
-// known), with all its text escaped.
+// known), in t's language where the analysis has it, with all its text
+// escaped.
 func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
 	dst = append(dst, "\n\n"...)
 	return appendAnalysisBody(dst, a, t)
@@ -287,11 +288,11 @@ func appendAnalysisBody(dst []byte, a *event.Analysis, t *texts) []byte {
 		dst = appendEscaped(dst, strings.Replace(t.AnalysisLLM, "%s", model, 1))
 	} else {
 		dst = appendEscaped(dst, t.AnalysisRules)
-		if a.FallbackReason != "" {
+		if a.Reason != "" {
 			dst = append(dst, ": "...)
-			reason, ok := t.Reasons[a.FallbackReason]
+			reason, ok := t.Reasons[a.Reason]
 			if !ok {
-				reason = a.FallbackReason
+				reason = a.Reason
 			}
 			dst = appendEscaped(dst, reason)
 		}
@@ -303,12 +304,13 @@ func appendAnalysisBody(dst []byte, a *event.Analysis, t *texts) []byte {
 	}
 	dst = append(dst, t.Risk[r]...)
 	dst = append(dst, "</b>\n"...)
-	dst = appendEscaped(dst, clip(a.Summary, 1200))
-	if a.Recommendation != "" {
+	words := a.In(t.Code)
+	dst = appendEscaped(dst, clip(words.Summary, 1200))
+	if words.Recommendation != "" {
 		dst = append(dst, "\n<b>"...)
 		dst = append(dst, t.Recommend...)
 		dst = append(dst, ":</b> "...)
-		dst = appendEscaped(dst, clip(a.Recommendation, 800))
+		dst = appendEscaped(dst, clip(words.Recommendation, 800))
 	}
 	return dst
 }

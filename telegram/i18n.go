@@ -91,17 +91,13 @@ type texts struct {
 	StatusNoFrame  string
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
-	StatusEnrich   string // %s: the enrichment line, when only a summary is known
-	// StatusEnrichLine: %s state, %s model, %d queue, %d dropped.
-	StatusEnrichLine string
-	StatusUnusable   string            // %d model answers that were empty or unusable
-	EnrichStates     map[string]string // enrichment state codes, translated
-	StatusClock      string            // %s offset, %s bound
-	StatusClockBad   string            // %s offset, %s bound: the warning
-	StatusVersion    string            // %s version, %s uptime
-	CallbackMuted    string            // %s symbol
-	CallbackBad      string
-	Failed           string
+	StatusEnrich   string // %s: the enrichment line, when only an English summary is known
+	StatusClock    string // %s offset, %s bound
+	StatusClockBad string // %s offset, %s bound: the warning
+	StatusVersion  string // %s version, %s uptime
+	CallbackMuted  string // %s symbol
+	CallbackBad    string
+	Failed         string
 }
 
 // languages maps a code to its texts. It is filled once by each language

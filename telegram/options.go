@@ -88,10 +88,11 @@ type StatusReport struct {
 	RingDrops uint64
 	DiskBytes int64
 	DiskLimit int64 // 0 when unbounded
-	// Enrich is the enrichment stage's state, shown in the chat's language.
-	Enrich EnrichStatus
-	// Enrichment is a one-line summary, shown as it is when Enrich.State
-	// is empty (a source that knows no more).
+	// Enrich is the enrichment stage's line, written in the chat's
+	// language (enrich.Status implements it).
+	Enrich Localized
+	// Enrichment is an English one-line summary, shown as it is when
+	// Enrich is nil.
 	Enrichment string
 	// ClockOffset is the estimate of the box clock's offset from the
 	// exchanges (plus network latency); Known is false before any event.
@@ -104,18 +105,10 @@ type StatusReport struct {
 	Uptime      time.Duration
 }
 
-// EnrichStatus is the enrichment stage's part of /status.
-type EnrichStatus struct {
-	// State is one of the enrichment states: "off", "ok", "auth_failed",
-	// "breaker_open", "half_open", "over_budget", "rate_limited" (an
-	// unknown one is shown as it is).
-	State      string
-	Model      string
-	QueueDepth int
-	Dropped    uint64
-	// Unusable counts the model's answers that were empty or unusable, so
-	// the rules read was used although the model was called.
-	Unusable uint64
+// Localized is a text its source writes in each language the bot speaks
+// ("en", "vi"), falling back to English.
+type Localized interface {
+	Text(lang string) string
 }
 
 // StatusSource provides the /status report.
@@ -127,13 +120,6 @@ type StatusSource interface {
 // in the requested language where the source supports it.
 type CostSource interface {
 	CostReport(lang string) string
-}
-
-// Localizer writes an analysis in a chat's language where its source can:
-// the rules read is made of figures and can be written in any language; a
-// model's text cannot, and comes back as it is. lang is "en" or "vi".
-type Localizer interface {
-	Localize(a event.Analysis, lang string) event.Analysis
 }
 
 // Limits are Telegram's sending limits and how the bot spends them. The
@@ -235,14 +221,11 @@ type Options struct {
 	// Analyses provides stored analyses for alerts still awaiting theirs
 	// at start (optional).
 	Analyses AnalysisSource
-	// Localizer, when set, rewrites an analysis written in another
-	// language than the chat's before it is shown there (optional).
-	Localizer Localizer
-	History   History
-	Status    StatusSource
-	Cost      CostSource
-	Metrics   *metrics.Set
-	Logger    *slog.Logger
+	History  History
+	Status   StatusSource
+	Cost     CostSource
+	Metrics  *metrics.Set
+	Logger   *slog.Logger
 }
 
 // Errors returned by New.

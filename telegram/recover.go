@@ -123,7 +123,7 @@ func (r *chatRun) recover(now time.Time) {
 				r.over.fold(ev)
 			} else {
 				r.pending = append(r.pending, *ev)
-				r.meta = append(r.meta, pendingMeta{readBack: now})
+				r.meta = append(r.meta, pendingMeta{readBack: time.Now()})
 			}
 			b.m.redelivered.Inc()
 		})

@@ -163,15 +163,8 @@ func (b *Bot) statusCmd(t *texts) string {
 		limit = bytesName(st.DiskLimit)
 	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDisk, bytesName(st.DiskBytes), limit)))
-	if e := st.Enrich; e.State != "" {
-		state, ok := t.EnrichStates[e.State]
-		if !ok {
-			state = e.State
-		}
-		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrichLine, state, e.Model, e.QueueDepth, e.Dropped)))
-		if e.Unusable > 0 {
-			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusUnusable, e.Unusable)))
-		}
+	if st.Enrich != nil {
+		sb.WriteString("\n" + escape(st.Enrich.Text(t.Code)))
 	} else if st.Enrichment != "" {
 		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
 	}
