@@ -45,6 +45,10 @@ type Bot struct {
 	// handed to every chat that wanted it.
 	lastOffered atomic.Uint64
 
+	// lastPersistLog is when a failed asynchronous write was last logged
+	// (Unix ns): a failing disk must not flood the log.
+	lastPersistLog atomic.Int64
+
 	// username is the bot's own, from getMe; nil until known.
 	username atomic.Pointer[string]
 	// refusals carries chats owed a refusal to the refusal goroutine.
@@ -597,6 +601,17 @@ func (b *Bot) update(c *chat, change func(s *settings)) error {
 	b.startChatLocked(c, false)
 	b.publishLocked()
 	return nil
+}
+
+// logPersistError logs a write the store could not queue, at most once a
+// minute; recovery after a crash then misses what it would have held.
+func (b *Bot) logPersistError(err error) {
+	now := time.Now().UnixNano()
+	last := b.lastPersistLog.Load()
+	if now-last < int64(time.Minute) || !b.lastPersistLog.CompareAndSwap(last, now) {
+		return
+	}
+	b.log.Warn("cannot queue the bot's state for the log: a crash now would lose it", "err", err)
 }
 
 // scrubbed is an error whose text has the bot token removed (telego's

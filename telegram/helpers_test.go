@@ -14,18 +14,12 @@ import (
 
 const testToken = telegramtest.Token
 
-// memKV is an in-memory KV and AsyncKV. Asynchronous writes are applied at
-// once unless held (see hold), which stands for a store batch not yet
-// committed when the box dies.
+// memKV is an in-memory KV and AsyncKV (asynchronous writes apply at once).
 type memKV struct {
-	mu    sync.Mutex
-	m     map[string]map[string][]byte
-	held  bool
-	queue []kvWrite
-	puts  int // synchronous writes
+	mu   sync.Mutex
+	m    map[string]map[string][]byte
+	puts int // synchronous writes
 }
-
-type kvWrite struct{ b, k, v []byte }
 
 func newMemKV() *memKV { return &memKV{m: map[string]map[string][]byte{}} }
 
@@ -51,21 +45,11 @@ func (k *memKV) putLocked(b, key, v []byte) {
 	k.m[string(b)][string(key)] = append([]byte(nil), v...)
 }
 
-func (k *memKV) PutAsync(b, key, v []byte) {
+func (k *memKV) PutAsync(b, key, v []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.held {
-		k.queue = append(k.queue, kvWrite{b, key, v})
-		return
-	}
 	k.putLocked(b, key, v)
-}
-
-// hold keeps asynchronous writes queued (lost, if never released).
-func (k *memKV) hold() {
-	k.mu.Lock()
-	k.held = true
-	k.mu.Unlock()
+	return nil
 }
 
 func (k *memKV) ForEach(b []byte, fn func(k, v []byte) error) error {

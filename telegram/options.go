@@ -30,11 +30,11 @@ type KV interface {
 }
 
 // AsyncKV queues a write for the store's next group commit and returns at
-// once, never waiting for the disk. Writes to one key are committed in the
-// order they were queued (the last one wins). The bot never reuses value
-// after the call. The store implements it (Store.PutAsync).
+// once, never waiting for the disk; a later write to the same key replaces
+// a queued one. It fails only when it cannot queue (the disk is failing and
+// the queue is full). The store implements it (Store.PutAsync).
 type AsyncKV interface {
-	PutAsync(bucket, key, value []byte)
+	PutAsync(bucket, key, value []byte) error
 }
 
 // Acker records that a sink has delivered every event up to seq, so that a

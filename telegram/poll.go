@@ -55,7 +55,9 @@ func (b *Bot) poll(ctx context.Context) {
 			if b.o.AsyncKV != nil {
 				// Queued for the store's next batch: a flood of updates
 				// costs no fsync each.
-				b.o.AsyncKV.PutAsync(bucketState, keyOffset, binary.BigEndian.AppendUint64(nil, uint64(offset)))
+				if err := b.o.AsyncKV.PutAsync(bucketState, keyOffset, binary.BigEndian.AppendUint64(nil, uint64(offset))); err != nil {
+					b.logPersistError(err)
+				}
 			}
 		}
 		if b.o.AsyncKV == nil && len(ups) > 0 {

@@ -62,7 +62,9 @@ func (w *awaiting) persistLocked(b *Bot) {
 		}
 		v = append(v, flags)
 	}
-	b.o.AsyncKV.PutAsync(bucketSent, w.key, v)
+	if err := b.o.AsyncKV.PutAsync(bucketSent, w.key, v); err != nil {
+		b.logPersistError(err)
+	}
 }
 
 // decodeSent reads a bucketSent value; a value of another version or shape
