@@ -366,9 +366,10 @@ func walkMessages(t *testing.T, code string) []string {
 	tx := lang(code)
 	ev := testEvent("XRPUSDT", event.Long, 1e6)
 	ev.Basis = event.BasisUnknown
-	out = append(out, string(appendAlertHTML(nil, &ev, tx, &alertFacts{replay: true, late: 2 * time.Minute, onBox: time.Millisecond, wait: time.Second})))
+	out = append(out, string(appendAlertHTML(nil, &ev, tx, &alertFacts{replay: afterRestart, late: 2 * time.Minute, onBox: time.Millisecond, wait: time.Second})))
 	for _, late := range []time.Duration{5 * time.Second, 3 * time.Hour} {
-		out = append(out, string(appendAlertHTML(nil, &ev, tx, &alertFacts{replay: true, late: late})))
+		out = append(out, string(appendAlertHTML(nil, &ev, tx, &alertFacts{replay: afterRestart, late: late})))
+		out = append(out, string(appendAlertHTML(nil, &ev, tx, &alertFacts{replay: fromLog, late: late})))
 	}
 	var d digest
 	ev.Flags |= event.FlagReplay

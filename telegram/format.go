@@ -173,21 +173,34 @@ type alertFacts struct {
 	onBox  time.Duration // on the box while it ran, the limit wait excluded
 	wait   time.Duration // waiting for Telegram's limits
 	late   time.Duration // replays only: the liquidation's exchange time to the send
-	replay bool          // redelivered after a restart
+	replay replayKind
 }
+
+// replayKind says whether, and how, an alert is not news.
+type replayKind uint8
+
+const (
+	live         replayKind = iota
+	afterRestart            // read back from the log by this run: the last one had not delivered it
+	fromLog                 // offered already marked as replayed (liqbox replay --telegram)
+)
 
 // appendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
 // USD notional, price, exchange time and the on-box latency, then the
 // rate-limit wait when there was one. A redelivered alert says so first,
 // with how late it is. Every byte from the exchange is escaped. The result
-// is a few hundred bytes, far under MaxText. It allocates nothing when dst
-// has room.
+// is a few hundred bytes, far under MaxText. A live alert allocates
+// nothing when dst has room.
 func appendAlertHTML(dst []byte, ev *event.Event, t *texts, f *alertFacts) []byte {
-	if f.replay {
+	if f.replay != live {
+		title, age := t.Replayed, t.Late
+		if f.replay == fromLog {
+			title, age = t.ReplayedLog, t.Ago
+		}
 		dst = append(dst, "♻️ <b>"...)
-		dst = append(dst, t.Replayed...)
+		dst = append(dst, title...)
 		dst = append(dst, "</b> · "...)
-		before, after, _ := strings.Cut(t.Late, "%s")
+		before, after, _ := strings.Cut(age, "%s")
 		dst = append(dst, before...)
 		dst = appendAge(dst, f.late, t)
 		dst = append(dst, after...)

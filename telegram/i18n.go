@@ -37,10 +37,12 @@ type texts struct {
 	Risk          [4]string // by event.Risk
 	Recommend     string
 	AnalysesTitle string // %d = count: a reply carrying several analyses
-	Replayed      string // a redelivered alert's first line
+	Replayed      string // the first line of an alert redelivered after a restart
 	Late          string // %s = how late it is
+	ReplayedLog   string // the first line of an alert replayed from the log on request
+	Ago           string // %s = how long ago it happened
 	LimitWait     string // before the wait for Telegram's limits
-	DigestReplays string // %d = alerts in the digest redelivered after a restart
+	DigestReplays string // %d = alerts in the digest replayed from the log
 	UnitSec       string
 	UnitMin       string
 	UnitHour      string

@@ -56,11 +56,7 @@ func (w *awaiting) persistLocked(b *Bot) {
 		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.onBox))
 		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.wait))
 		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.late))
-		var flags byte
-		if sa.facts.replay {
-			flags = 1
-		}
-		v = append(v, flags)
+		v = append(v, byte(sa.facts.replay))
 	}
 	if err := b.o.AsyncKV.PutAsync(bucketSent, w.key, v); err != nil {
 		b.logPersistError(err)
@@ -85,7 +81,7 @@ func decodeSent(v []byte) (map[uint64]persistedAlert, bool) {
 				onBox:  time.Duration(binary.BigEndian.Uint64(p[16:])),
 				wait:   time.Duration(binary.BigEndian.Uint64(p[24:])),
 				late:   time.Duration(binary.BigEndian.Uint64(p[32:])),
-				replay: p[40]&1 != 0,
+				replay: replayKind(p[40]),
 			},
 		}
 	}
@@ -125,7 +121,7 @@ func (r *chatRun) recover(now time.Time) {
 				r.over.fold(ev)
 			} else {
 				r.pending = append(r.pending, *ev)
-				r.meta = append(r.meta, pendingMeta{readBack: time.Now()})
+				r.meta = append(r.meta, pendingMeta{readBack: time.Now(), restart: true})
 			}
 			b.m.redelivered.Inc()
 		})
@@ -147,7 +143,7 @@ func (r *chatRun) recover(now time.Time) {
 			}
 			sa := &sentAlert{msgID: p.msgID, ev: *ev, facts: p.facts}
 			sa.ev.Flags &^= event.FlagReplay // the log's flag, not the alert's
-			if p.facts.replay {
+			if p.facts.replay != live {
 				sa.ev.Flags |= event.FlagReplay
 			}
 			sa.text = string(appendAlertHTML(nil, &sa.ev, t, &sa.facts))

@@ -52,7 +52,10 @@ type chatRun struct {
 // pendingMeta is what the bot knows of a pending alert beyond the event.
 type pendingMeta struct {
 	sleptBase time.Duration // chatRun.slept when the alert arrived
-	readBack  time.Time     // when this run read it back from the log; zero if live
+	// readBack is when a replayed alert reached this run (read back from
+	// the log, or offered already marked); zero if live.
+	readBack time.Time
+	restart  bool // read back from the log by recover
 }
 
 func (b *Bot) runChat(ctx context.Context, c *chat, recover bool) {
@@ -112,7 +115,15 @@ func (r *chatRun) pull() {
 	r.c.takeOverflow(&r.over)
 	n := len(r.pending)
 	r.pending = r.c.drain(r.pending, cap(r.pending)-len(r.pending))
+	var now time.Time
 	for i := n; i < len(r.pending); i++ {
+		if r.pending[i].Flags&event.FlagReplay != 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			r.meta = append(r.meta, pendingMeta{readBack: now})
+			continue
+		}
 		// An alert that arrived during the latest wait was there for the
 		// part of it after its arrival.
 		base := r.slept
@@ -154,9 +165,12 @@ func (r *chatRun) facts(now time.Time) alertFacts {
 	f := alertFacts{wait: r.slept - m.sleptBase}
 	start := time.Unix(0, ev.RecvNs)
 	if ev.Flags&event.FlagReplay != 0 {
-		f.replay = true
-		// The downtime is not the box's latency: count from the moment
-		// this run read the alert back.
+		f.replay = fromLog
+		if m.restart {
+			f.replay = afterRestart
+		}
+		// The downtime (or the time since it happened) is not the box's
+		// latency: count from the moment this run got the alert.
 		if !m.readBack.IsZero() {
 			start = m.readBack
 		}

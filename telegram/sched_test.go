@@ -487,3 +487,23 @@ func (a analyses) LoadAnalysis(seq uint64) (event.Analysis, bool, error) {
 	x, ok := a[seq]
 	return x, ok, nil
 }
+
+// TestReplayOfferedFromTheLog: an alert offered already marked as replayed
+// (liqbox replay --telegram) says it is a replay, how long ago it
+// happened, and its on-box figure counts from the offer.
+func TestReplayOfferedFromTheLog(t *testing.T) {
+	f := newFakeAPI(t)
+	h := newHarness(t, f, newMemKV(), func(o *Options) { o.Chats = []int64{5} })
+	ev := testEvent("BTCUSDT", event.Long, 1e6)
+	ev.RecvNs = time.Now().Add(-2 * time.Hour).UnixNano()
+	ev.TimeMs = ev.RecvNs / 1e6
+	ev.Flags |= event.FlagReplay
+	h.b.Offer(&ev)
+	r := f.waitN("sendMessage", 1)[0]
+	if !strings.HasPrefix(r.Text, "♻️ <b>Replayed from the log</b> · 2 h 0 min ago\n") {
+		t.Errorf("replayed alert = %q", r.Text)
+	}
+	if onBox, ok := latencyAfter(r.Text, "on-box "); !ok || onBox > time.Second {
+		t.Errorf("on-box %v counts the time since the liquidation", onBox)
+	}
+}
