@@ -384,19 +384,26 @@ func offerAndLog(b *Bot, l *logStore, ev event.Event) {
 	l.Append(&ev)
 }
 
+// firstRun starts a log in a temp dir and a bot on it, and offers (and
+// logs) one alert, ETHUSDT, seq 1; it returns when the alert is at the Bot
+// API.
+func firstRun(t *testing.T) (path string, l *logStore, f *fake, h *harness, sent telegramtest.Request) {
+	path = filepath.Join(t.TempDir(), "liqbox.db")
+	l = openLog(t, path)
+	f = newFakeAPI(t)
+	h = newHarness(t, f, newMemKV(), func(o *Options) { logOptions(o, l) })
+	ev := testEvent("ETHUSDT", event.Long, 1e6)
+	ev.Seq = 1
+	offerAndLog(h.b, l, ev)
+	return path, l, f, h, f.waitN("sendMessage", 1)[0]
+}
+
 // TestCrashBetweenLogAndSend: events logged but not yet sent when the box
 // stops are sent after the restart, marked as redelivered; an alert sent
 // and acknowledged is not sent again; an event older than RedeliverMaxAge
 // is not sent late.
 func TestCrashBetweenLogAndSend(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "liqbox.db")
-	l := openLog(t, path)
-	down := newFakeAPI(t)
-	h := newHarness(t, down, newMemKV(), func(o *Options) { logOptions(o, l) })
-	e1 := testEvent("AAAUSDT", event.Long, 1e6)
-	e1.Seq = 1
-	offerAndLog(h.b, l, e1)
-	down.waitN("sendMessage", 1)
+	path, l, down, h, _ := firstRun(t)
 	waitFor(t, 2*time.Second, "the first alert's checkpoint", func() bool { return l.Checkpoint("telegram:5") == 1 })
 	down.SetFault(telegramtest.ServerError)
 	old := testEvent("OLDUSDT", event.Long, 1e6)
@@ -448,14 +455,7 @@ func TestCrashBetweenLogAndSend(t *testing.T) {
 // was made but not yet shown gets it after the restart, as an edit of the
 // message sent before.
 func TestAnalysisPendingAtRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "liqbox.db")
-	l := openLog(t, path)
-	f1 := newFakeAPI(t)
-	h := newHarness(t, f1, newMemKV(), func(o *Options) { logOptions(o, l) })
-	ev := testEvent("ETHUSDT", event.Long, 1e6)
-	ev.Seq = 1
-	offerAndLog(h.b, l, ev)
-	sent := f1.waitN("sendMessage", 1)[0]
+	path, l, _, h, sent := firstRun(t)
 	waitFor(t, 2*time.Second, "the alert to be logged and its message id kept", func() bool {
 		v, _ := l.Get(bucketSent, []byte("5"))
 		return l.Durable() == 1 && len(v) == 1+sentEntrySize
