@@ -71,6 +71,8 @@ type StoreConfig struct {
 	RetentionAge    time.Duration
 	RetentionBytes  int64
 	RedeliverMaxAge time.Duration
+	// Heartbeat is how often an idle service records that it is alive.
+	Heartbeat time.Duration
 }
 
 // TelegramConfig is the [telegram] section.
@@ -106,7 +108,12 @@ type EnrichConfig struct {
 	Lang          string
 	DailyTokenCap int64
 	MonthlyUSDCap float64
-	Prices        map[string]enrich.Price
+	// AnalysisMaxAge is the oldest (since the liquidation was received) an
+	// alert may be and still be edited with its analysis; the enricher and
+	// the bot both use it.
+	AnalysisMaxAge time.Duration
+	MaxInFlight    int
+	Prices         map[string]enrich.Price
 }
 
 // VenueSettings is one [venue.NAME] section.
@@ -333,6 +340,7 @@ var keys = []key{
 	{"store.retention_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RetentionAge }), 0, inf, "delete events older than this (0: keep)"},
 	{"store.retention_bytes", bytesKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Store.RetentionBytes }), 0, inf, "delete the oldest events above this size (0: no limit)"},
 	{"store.redeliver_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RedeliverMaxAge }), 0, inf, "after a restart, deliver undelivered events younger than this"},
+	{"store.heartbeat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.Heartbeat }), 0.1, 60, "how often an idle service records that it is alive (bounds a crash gap's start)"},
 	{"venue.*.enabled", boolKey(func(_ *Config, vs *VenueSettings) *bool { return &vs.Enabled }), 0, inf, "watch this venue"},
 	{"venue.*.stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.StreamURL }), 0, inf, "WebSocket endpoint (empty: the venue's own)"},
 	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), 0, inf, "Bybit's inverse endpoint (empty: Bybit's own)"},
@@ -355,6 +363,8 @@ var keys = []key{
 	{"telegram.limits.group_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.GroupWindow }), 0, inf, "window of the group limit"},
 	{"telegram.limits.group_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), 1, 1000, "messages per window to one group"},
 	{"telegram.limits.global", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.Global }), 0, inf, "least spacing of all messages"},
+	{"telegram.limits.burst", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Burst }), 2, 30, "messages a chat may get back to back before per_chat spacing applies"},
+	{"telegram.limits.reserve", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Reserve }), 1, 29, "of the burst, kept for raw alerts: analyses and edits never spend it"},
 	{"enrich.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Enrich.Enabled }), 0, inf, "ask the LLM (needs HOLYSHEEP_API_KEY; else the rule-based read)"},
 	{"enrich.base_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.BaseURL }), 0, inf, "OpenAI-compatible API"},
 	{"enrich.api_key_file", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.APIKeyFile }), 0, inf, "0600 file with the API key, when not in the environment"},
@@ -368,6 +378,8 @@ var keys = []key{
 	{"enrich.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MinUSD }), 0, inf, "only alerts of at least this are analysed"},
 	{"enrich.lang", langKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.Lang }), 0, inf, "language of the analysis, en or vi"},
 	{"enrich.daily_token_cap", int64Key(func(c *Config, _ *VenueSettings) *int64 { return &c.Enrich.DailyTokenCap }), 0, math.MaxInt32, "tokens a UTC day (0: no cap)"},
+	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), 1, 3600, "an alert older than this gets no analysis edit (the analysis stays in the log)"},
+	{"enrich.max_inflight", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), 1, 8, "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), 0, 1e6, "USD a UTC month (0: no cap)"},
 }
 
@@ -542,6 +554,9 @@ func (c *Config) validate() error {
 		// Its rows carry no time, so the copies a second connection brings
 		// differ in receive time and would each be alerted.
 		return fmt.Errorf("config: venue.bitmex.conns = %d: BitMEX liquidation rows carry no timestamp, so copies from redundant connections cannot be told apart; use 1", bm.Conns)
+	}
+	if l := c.Telegram.Limits; l.Reserve >= l.Burst {
+		return fmt.Errorf("config: telegram.limits.reserve = %d must be below telegram.limits.burst = %d", l.Reserve, l.Burst)
 	}
 	if _, ok := c.Enrich.Prices[c.Enrich.Model]; !ok {
 		if _, ok := enrich.DefaultPrices()[c.Enrich.Model]; !ok {

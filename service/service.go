@@ -139,6 +139,7 @@ func New(o Options) (*Service, error) {
 		QueueLen:   c.Store.Queue,
 		Retention:  store.Retention{MaxAge: c.Store.RetentionAge, MaxBytes: c.Store.RetentionBytes},
 		DedupTTL:   c.Pipeline.DedupWindow,
+		Heartbeat:  c.Store.Heartbeat,
 		Metrics:    s.set,
 		Logger:     s.log.With("component", "store"),
 	})
@@ -208,8 +209,12 @@ func New(o Options) (*Service, error) {
 			Limits:            c.Telegram.Limits,
 			QueueSize:         c.Telegram.QueueSize,
 			MetricsChatLabels: c.Telegram.MetricsChatLabels,
+			AnalysisMaxAge:    c.Enrich.AnalysisMaxAge,
 			KV:                st,
+			AsyncKV:           st,
 			Acker:             st,
+			Log:               st,
+			Analyses:          storedAnalyses{st},
 			History:           st,
 			Status:            s,
 			Cost:              costSource{s},
@@ -252,6 +257,8 @@ func New(o Options) (*Service, error) {
 		Sink:          annot,
 		KV:            st,
 		Acker:         st,
+		EditMaxAge:    c.Enrich.AnalysisMaxAge,
+		MaxInFlight:   c.Enrich.MaxInFlight,
 		Metrics:       s.set,
 		Logger:        s.log.With("component", "enrich"),
 		HTTPClient:    o.HTTPClient,
@@ -466,7 +473,7 @@ func (s *Service) Store() *store.Store { return s.store }
 
 // redeliver hands events that were logged but never delivered to the
 // enrichment stage before a crash back to it, within the redelivery age.
-// Telegram keeps its own outbox with the same age rule.
+// Telegram reads its chats' checkpoints back itself, in Bot.Run.
 func (s *Service) redeliver() {
 	n, skipped, err := s.store.Redeliver("enrich", s.cfg.Store.RedeliverMaxAge, time.Now(), func(ev *event.Event) {
 		ev.Flags |= event.FlagReplay
@@ -498,6 +505,14 @@ func (f annotFanout) Annotate(a event.Analysis) {
 	if f.s.o.Observer.Analysed != nil {
 		f.s.o.Observer.Analysed(a)
 	}
+}
+
+// storedAnalyses gives the bot the analyses enrich stored, for alerts
+// still awaiting theirs after a restart.
+type storedAnalyses struct{ kv enrich.KV }
+
+func (s storedAnalyses) LoadAnalysis(seq uint64) (event.Analysis, bool, error) {
+	return enrich.LoadAnalysis(s.kv, seq)
 }
 
 // costSource renders the enrichment cost report for /cost.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/buildinfo"
+	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
@@ -39,8 +40,10 @@ type State struct {
 	DiskBytes   int64
 	DiskLimit   int64  // 0 when unbounded
 	Enrichment  string // e.g. "ok", "circuit open", "budget exhausted", "off"
-	Telegram    bool   // the bot runs
-	Shadow      bool
+	// Enrich is the enrichment stage's state, rendered per language.
+	Enrich   enrich.Status
+	Telegram bool // the bot runs
+	Shadow   bool
 }
 
 // VenueState is one venue, over all its streams.
@@ -63,10 +66,11 @@ func (s *Service) State(now time.Time) State {
 		ClockBound:   s.cfg.HTTP.ClockWarn,
 		LastSeq:      s.pipe.LastSeq(),
 		DiskBytes:    s.store.Size(), DiskLimit: s.cfg.Store.RetentionBytes,
-		Enrichment: s.enr.State().String(),
-		Telegram:   s.bot != nil,
-		Shadow:     s.cfg.Telegram.Shadow || s.o.Shadow,
+		Enrich:   s.enr.State(),
+		Telegram: s.bot != nil,
+		Shadow:   s.cfg.Telegram.Shadow || s.o.Shadow,
 	}
+	st.Enrichment = st.Enrich.String()
 	byVenue := map[string]int{}
 	for _, str := range s.streams {
 		name := str.Spec().Venue.String()
@@ -116,7 +120,7 @@ func (s *Service) Status() telegram.StatusReport {
 	st := s.State(time.Now())
 	r := telegram.StatusReport{Version: st.Version, Uptime: st.Uptime,
 		RingDepth: st.RingDepth, RingCap: st.RingCap, RingDrops: st.RingDrops,
-		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment}
+		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich}
 	for _, v := range st.Venues {
 		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Connected,
 			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})

@@ -20,12 +20,11 @@ import (
 	"github.com/liqbox/liqbox/event"
 )
 
-// KV buckets the bot uses.
+// KV buckets the bot uses (and bucketSent, recover.go).
 var (
-	bucketChats  = []byte("telegram_chats")
-	bucketState  = []byte("telegram_state")
-	bucketOutbox = []byte("telegram_outbox")
-	keyOffset    = []byte("update_offset")
+	bucketChats = []byte("telegram_chats")
+	bucketState = []byte("telegram_state")
+	keyOffset   = []byte("update_offset")
 )
 
 // Bot delivers alerts to Telegram chats and answers commands.
@@ -42,24 +41,39 @@ type Bot struct {
 	// replaced (never modified) under mu whenever a chat subscribes or
 	// unsubscribes.
 	active atomic.Pointer[[]*chat]
+	// lastOffered is the sequence number of the newest event Offer has
+	// handed to every chat that wanted it.
+	lastOffered atomic.Uint64
 
-	mu       sync.Mutex // guards chats, refused, runCtx, running
-	chats    map[int64]*chat
-	refused  map[int64]time.Time // user id → last refusal
-	runCtx   context.Context
-	running  bool
-	wg       sync.WaitGroup
-	startErr error
+	// lastPersistLog is when a failed asynchronous write was last logged
+	// (Unix ns): a failing disk must not flood the log.
+	lastPersistLog atomic.Int64
+
+	// username is the bot's own, from getMe; nil until known.
+	username atomic.Pointer[string]
+	// refusals carries chats owed a refusal to the refusal goroutine.
+	refusals chan int64
+
+	mu            sync.Mutex // guards chats, refused, refusalTokens, refusalAt, runCtx, running
+	chats         map[int64]*chat
+	refused       map[int64]time.Time // chat id → last refusal
+	refusalTokens float64             // the refusals' total budget at refusalAt
+	refusalAt     time.Time
+	runCtx        context.Context
+	running       bool
+	wg            sync.WaitGroup
 }
 
 type botMetrics struct {
-	offered, enqueued, folded, backlog *metrics.Counter
-	sent, edits, digests, replies      *metrics.Counter
-	retryAfter, retries, failed, gone  *metrics.Counter
-	annDropped, annEdits, annReplies   *metrics.Counter
-	skippedOld, redelivered, refusals  *metrics.Counter
-	handoff, request, endToEnd         *metrics.PrometheusHistogram
-	apiErrs                            map[string]*metrics.Counter
+	offered, enqueued, folded, backlog    *metrics.Counter
+	sent, edits, digests, replies         *metrics.Counter
+	retryAfter, retries, failed, gone     *metrics.Counter
+	annDropped, annEdits, annReplies      *metrics.Counter
+	annTooOld, annCombined, annInCombined *metrics.Counter
+	redelivered, refusals, refusalsSent   *metrics.Counter
+	refusalsQuiet, foreignCmds            *metrics.Counter
+	handoff, request, endToEnd, limitWait *metrics.PrometheusHistogram
+	apiErrs                               map[string]*metrics.Counter
 }
 
 // latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
@@ -81,7 +95,6 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		enqueued:    s.NewCounter(`liqbox_telegram_enqueued_total`),
 		folded:      s.NewCounter(`liqbox_telegram_overflow_folded_total`),
 		backlog:     s.NewCounter(`liqbox_telegram_skipped_total{reason="backlog"}`),
-		skippedOld:  s.NewCounter(`liqbox_telegram_skipped_total{reason="too_old"}`),
 		sent:        s.NewCounter(`liqbox_telegram_sent_total{kind="alert"}`),
 		digests:     s.NewCounter(`liqbox_telegram_sent_total{kind="digest"}`),
 		replies:     s.NewCounter(`liqbox_telegram_sent_total{kind="reply"}`),
@@ -89,16 +102,25 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		annEdits:    s.NewCounter(`liqbox_telegram_edits_total{kind="analysis"}`),
 		annReplies:  s.NewCounter(`liqbox_telegram_sent_total{kind="analysis_reply"}`),
 		annDropped:  s.NewCounter(`liqbox_telegram_dropped_total{reason="analysis_queue_full"}`),
-		retryAfter:  s.NewCounter(`liqbox_telegram_errors_total{kind="retry_after"}`),
-		retries:     s.NewCounter(`liqbox_telegram_errors_total{kind="retryable"}`),
-		failed:      s.NewCounter(`liqbox_telegram_errors_total{kind="rejected"}`),
-		gone:        s.NewCounter(`liqbox_telegram_unsubscribed_total{reason="forbidden"}`),
-		redelivered: s.NewCounter(`liqbox_telegram_redelivered_total`),
-		refusals:    s.NewCounter(`liqbox_telegram_refusals_total`),
-		handoff:     s.NewPrometheusHistogramExt(`liqbox_stage_receive_to_telegram_seconds`, latencyBuckets),
-		request:     s.NewPrometheusHistogramExt(`liqbox_stage_telegram_request_seconds`, latencyBuckets),
-		endToEnd:    s.NewPrometheusHistogramExt(`liqbox_stage_end_to_end_seconds`, latencyBuckets),
-		apiErrs:     apiErrCounters(s),
+		annTooOld:   s.NewCounter(`liqbox_telegram_dropped_total{reason="analysis_too_old"}`),
+		annCombined: s.NewCounter(`liqbox_telegram_sent_total{kind="analyses"}`),
+		// Analyses shown in a combined reply, beside edits_total{kind="analysis"}
+		// and sent_total{kind="analysis_reply"} (one analysis each).
+		annInCombined: s.NewCounter(`liqbox_telegram_analyses_combined_total`),
+		retryAfter:    s.NewCounter(`liqbox_telegram_errors_total{kind="retry_after"}`),
+		retries:       s.NewCounter(`liqbox_telegram_errors_total{kind="retryable"}`),
+		failed:        s.NewCounter(`liqbox_telegram_errors_total{kind="rejected"}`),
+		gone:          s.NewCounter(`liqbox_telegram_unsubscribed_total{reason="forbidden"}`),
+		redelivered:   s.NewCounter(`liqbox_telegram_redelivered_total`),
+		refusals:      s.NewCounter(`liqbox_telegram_refusals_total`),
+		refusalsSent:  s.NewCounter(`liqbox_telegram_sent_total{kind="refusal"}`),
+		refusalsQuiet: s.NewCounter(`liqbox_telegram_refusals_unanswered_total`),
+		foreignCmds:   s.NewCounter(`liqbox_telegram_ignored_commands_total{reason="other_bot"}`),
+		handoff:       s.NewPrometheusHistogramExt(`liqbox_stage_receive_to_telegram_seconds`, latencyBuckets),
+		request:       s.NewPrometheusHistogramExt(`liqbox_stage_telegram_request_seconds`, latencyBuckets),
+		endToEnd:      s.NewPrometheusHistogramExt(`liqbox_stage_end_to_end_seconds`, latencyBuckets),
+		limitWait:     s.NewPrometheusHistogramExt(`liqbox_telegram_alert_limit_wait_seconds`, latencyBuckets),
+		apiErrs:       apiErrCounters(s),
 	}
 }
 
@@ -190,6 +212,9 @@ func New(o Options) (*Bot, error) {
 	if o.KV == nil {
 		return nil, ErrNoKV
 	}
+	if err := o.Limits.check(); err != nil {
+		return nil, err
+	}
 	if _, ok := languages[o.Lang]; !ok {
 		return nil, fmt.Errorf("cannot use language %q: known are %s", o.Lang, strings.Join(langCodes(), ", "))
 	}
@@ -210,6 +235,10 @@ func New(o Options) (*Bot, error) {
 		m:       newBotMetrics(o.Metrics),
 		chats:   map[int64]*chat{},
 		refused: map[int64]time.Time{},
+
+		refusals:      make(chan int64, refusalQueue),
+		refusalTokens: refusalBurst,
+		refusalAt:     time.Now(),
 	}
 	b.lat.init(4096)
 	b.registerQueueMetrics(o.Metrics)
@@ -290,8 +319,10 @@ func (b *Bot) publishLocked() {
 	b.active.Store(&list)
 }
 
-// Run polls for updates and runs one scheduler per chat until ctx ends.
-// It returns nil on a clean stop.
+// Run polls for updates and runs the chats' schedulers until ctx ends.
+// Before a chat subscribed at start sends anything, its scheduler reads
+// back from Options.Log what the previous run left undelivered (see
+// recover.go). Run returns nil on a clean stop.
 func (b *Bot) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -303,14 +334,22 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.running = true
 	b.runCtx = ctx
 	for _, c := range b.chats {
-		b.startChatLocked(c)
+		b.startChatLocked(c, true)
 	}
 	b.mu.Unlock()
 	if !b.o.Shadow {
-		b.wg.Add(1)
+		b.wg.Add(3)
 		go func() {
 			defer b.wg.Done()
 			b.poll(ctx)
+		}()
+		go func() {
+			defer b.wg.Done()
+			b.learnUsername(ctx)
+		}()
+		go func() {
+			defer b.wg.Done()
+			b.refuse(ctx)
 		}()
 	}
 	<-ctx.Done()
@@ -321,9 +360,12 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
-// startChatLocked starts c's scheduler once. b.mu must be held.
-func (b *Bot) startChatLocked(c *chat) {
-	if c.started || !b.running || b.runCtx.Err() != nil {
+// startChatLocked starts c's scheduler once; recover says whether it reads
+// back the previous run's undelivered alerts first (only chats subscribed
+// when Run starts: one that subscribes later was not owed anything).
+// b.mu must be held.
+func (b *Bot) startChatLocked(c *chat, recover bool) {
+	if c.started || !b.running || b.runCtx.Err() != nil || !c.cfg.Load().Subscribed {
 		return
 	}
 	c.started = true
@@ -331,38 +373,41 @@ func (b *Bot) startChatLocked(c *chat) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.runChat(b.runCtx, c)
+		b.runChat(b.runCtx, c, recover)
 	}()
 }
 
 // Offer hands one deduplicated event to every chat whose filters accept
 // it. It never blocks and never allocates: a chat whose queue is full
-// counts a drop.
+// folds the alert into its cascade digest.
 func (b *Bot) Offer(ev *event.Event) {
 	b.m.offered.Inc()
 	if ev.Flags&event.FlagBacklog != 0 {
 		b.m.backlog.Inc()
+		b.lastOffered.Store(ev.Seq)
 		return
 	}
-	list := b.active.Load()
-	if list == nil {
-		return
-	}
-	now := time.Now().UnixNano()
-	for _, c := range *list {
-		if !c.cfg.Load().accepts(ev, now) {
-			continue
-		}
-		if c.push(ev) {
-			b.m.enqueued.Inc()
-		} else {
-			b.m.folded.Inc()
+	if list := b.active.Load(); list != nil {
+		now := time.Now().UnixNano()
+		for _, c := range *list {
+			if !c.cfg.Load().accepts(ev, now) {
+				continue
+			}
+			if c.push(ev) {
+				b.m.enqueued.Inc()
+			} else {
+				b.m.folded.Inc()
+			}
 		}
 	}
+	// Published after every chat that wants ev has it queued: see
+	// chatRun.ackIdle.
+	b.lastOffered.Store(ev.Seq)
 }
 
-// Annotate queues an edit of a.Seq's alert in every chat that received it,
-// adding the analysis. It never blocks; a full queue drops the annotation.
+// Annotate queues an analysis for every chat that received its alert,
+// which then edits the alert or replies to it (see analysis.go). It never
+// blocks; a full queue drops the annotation.
 func (b *Bot) Annotate(a event.Analysis) {
 	list := b.active.Load()
 	if list == nil {
@@ -375,49 +420,57 @@ func (b *Bot) Annotate(a event.Analysis) {
 	}
 }
 
-// chat is one chat's state shared between Offer (producer) and its
-// scheduler (consumer).
+// chat is one chat's state shared between Offer (producer) and its two
+// goroutines (consumers).
 type chat struct {
 	id  int64
 	cfg atomic.Pointer[settings]
 
-	mu   sync.Mutex // guards q, head, n, ann, over
+	mu   sync.Mutex // guards q, head, n, held, ann, over
 	q    []event.Event
 	head int
 	n    int
+	// held is how many events the alert goroutine has taken off q but not
+	// yet delivered in any form.
+	held int
 	ann  []event.Analysis
 	// over folds alerts that arrive while q is full, so a cascade faster
 	// than the scheduler drains loses none of them from its digest.
-	over digest
-	wake chan struct{} // capacity 1: a pending wake-up
-	done chan struct{} // closed when the scheduler stops for good (403)
-	stop atomic.Bool
+	over    digest
+	wake    chan struct{} // capacity 1: an alert is waiting
+	annWake chan struct{} // capacity 1: an analysis is waiting, or an alert was sent
+
+	aw awaiting
 
 	started bool // guarded by Bot.mu
-
-	// pending is how many events the scheduler holds (taken off q but not
-	// yet delivered), published for the queue-depth gauges.
-	pending atomic.Int64
 }
 
-// depth is the chat's backlog: queued plus held by its scheduler.
+// depth is the chat's backlog: queued plus held by its alert goroutine.
 func (c *chat) depth() int {
 	c.mu.Lock()
-	n := c.n
-	c.mu.Unlock()
-	return n + int(c.pending.Load())
+	defer c.mu.Unlock()
+	return c.n + c.held
+}
+
+// queued reports whether alerts wait in the queue or its overflow.
+func (c *chat) queued() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n > 0 || c.over.count > 0
 }
 
 const annQueue = 256
 
 func (b *Bot) newChat(id int64) *chat {
-	return &chat{
-		id:   id,
-		q:    make([]event.Event, b.o.QueueSize),
-		ann:  make([]event.Analysis, 0, annQueue),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+	c := &chat{
+		id:      id,
+		q:       make([]event.Event, b.o.QueueSize),
+		ann:     make([]event.Analysis, 0, annQueue),
+		wake:    make(chan struct{}, 1),
+		annWake: make(chan struct{}, 1),
 	}
+	c.aw.init(id)
+	return c
 }
 
 // push queues ev for the chat's scheduler. When the queue is full the
@@ -445,6 +498,13 @@ func (c *chat) signal() {
 	}
 }
 
+func (c *chat) signalAnn() {
+	select {
+	case c.annWake <- struct{}{}:
+	default:
+	}
+}
+
 func (c *chat) pushAnalysis(a event.Analysis) bool {
 	c.mu.Lock()
 	if len(c.ann) >= annQueue {
@@ -453,21 +513,49 @@ func (c *chat) pushAnalysis(a event.Analysis) bool {
 	}
 	c.ann = append(c.ann, a)
 	c.mu.Unlock()
-	c.signal()
+	c.signalAnn()
 	return true
 }
 
-// drain moves up to room waiting events into dst.
+// takeAnalyses returns the queued analyses and empties the queue.
+func (c *chat) takeAnalyses() []event.Analysis {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ann) == 0 {
+		return nil
+	}
+	out := append([]event.Analysis(nil), c.ann...)
+	clear(c.ann)
+	c.ann = c.ann[:0]
+	return out
+}
+
+// drain moves up to room waiting events into dst; they count as held.
 func (c *chat) drain(dst []event.Event, room int) []event.Event {
 	c.mu.Lock()
 	for room > 0 && c.n > 0 {
 		dst = append(dst, c.q[c.head])
 		c.head = (c.head + 1) % len(c.q)
 		c.n--
+		c.held++
 		room--
 	}
 	c.mu.Unlock()
 	return dst
+}
+
+// hold counts n events the alert goroutine holds from elsewhere (the log).
+func (c *chat) hold(n int) {
+	c.mu.Lock()
+	c.held += n
+	c.mu.Unlock()
+}
+
+// release counts n held events as delivered (or given up).
+func (c *chat) release(n int) {
+	c.mu.Lock()
+	c.held -= n
+	c.mu.Unlock()
 }
 
 // takeOverflow moves the overflow digest into dst.
@@ -478,36 +566,6 @@ func (c *chat) takeOverflow(dst *digest) {
 		c.over = digest{}
 	}
 	c.mu.Unlock()
-}
-
-// hasQueued reports whether alerts are waiting in the chat's queue.
-func (c *chat) hasQueued() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n > 0
-}
-
-// unshiftAnalysis returns a taken analysis to the front of the queue. The
-// queue may briefly hold one more than annQueue; pushAnalysis then refuses
-// until it shrinks.
-func (c *chat) unshiftAnalysis(a event.Analysis) {
-	c.mu.Lock()
-	c.ann = append(c.ann, event.Analysis{})
-	copy(c.ann[1:], c.ann)
-	c.ann[0] = a
-	c.mu.Unlock()
-}
-
-func (c *chat) takeAnalysis() (event.Analysis, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.ann) == 0 {
-		return event.Analysis{}, false
-	}
-	a := c.ann[0]
-	copy(c.ann, c.ann[1:])
-	c.ann = c.ann[:len(c.ann)-1]
-	return a, true
 }
 
 // getChat returns the chat for id, creating (and starting) it with the
@@ -540,11 +598,20 @@ func (b *Bot) update(c *chat, change func(s *settings)) error {
 		return fmt.Errorf("cannot save settings of chat %d: %w", c.id, err)
 	}
 	c.cfg.Store(s.prepare())
-	if s.Subscribed {
-		b.startChatLocked(c)
-	}
+	b.startChatLocked(c, false)
 	b.publishLocked()
 	return nil
+}
+
+// logPersistError logs a write the store could not queue, at most once a
+// minute; recovery after a crash then misses what it would have held.
+func (b *Bot) logPersistError(err error) {
+	now := time.Now().UnixNano()
+	last := b.lastPersistLog.Load()
+	if now-last < int64(time.Minute) || !b.lastPersistLog.CompareAndSwap(last, now) {
+		return
+	}
+	b.log.Warn("cannot queue the bot's state for the log: a crash now would lose it", "err", err)
 }
 
 // scrubbed is an error whose text has the bot token removed (telego's

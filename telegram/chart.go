@@ -62,7 +62,7 @@ func (b *Bot) chartCmd(ctx context.Context, c *chat, args []string, t *texts) st
 		b.log.Error("cannot draw chart", "err", err)
 		return escape(t.Failed)
 	}
-	if !sleepUntil(ctx, b.lim.reserve(c.id, time.Now())) {
+	if _, ok := b.lim.waitTake(ctx, c.id, classSpare); !ok {
 		return ""
 	}
 	rctx, cancel := context.WithTimeout(ctx, b.o.RequestTimeout)

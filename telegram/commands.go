@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,7 +17,18 @@ import (
 )
 
 const (
-	refusalEvery = 10 * time.Minute // an outsider hears "not allowed" at most this often
+	// refusalEvery: a chat hears "not allowed" at most this often, however
+	// many outsiders write in it.
+	refusalEvery = 10 * time.Minute
+	// refusalBurst refusals may go out at once in all, refilled at one per
+	// refusalRefill: a flood of outsiders across many chats costs a few
+	// messages a minute, never the alerts' budget.
+	refusalBurst  = 5
+	refusalRefill = 12 * time.Second
+	// refusedKeep bounds the chats remembered as refused; beyond it (a
+	// flood of distinct chats) outsiders get no answer at all.
+	refusedKeep  = 4096
+	refusalQueue = 64
 	maxMute      = 30 * 24 * time.Hour
 	buttonMute   = time.Hour
 )
@@ -30,21 +42,12 @@ func (b *Bot) handleUpdate(ctx context.Context, u *telego.Update) {
 	}
 }
 
-// allowed reports whether user may command the bot. For an outsider it
-// also says whether a refusal is due now (once per refusalEvery).
-func (b *Bot) allowed(user int64) (ok, refuse bool) {
-	if b.allow[user] {
-		return true, false
-	}
-	b.m.refusals.Inc()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	if last, seen := b.refused[user]; seen && now.Sub(last) < refusalEvery {
-		return false, false
-	}
-	b.refused[user] = now
-	return false, true
+// addressedToMe reports whether a command's @suffix names this bot. While
+// the bot's username is unknown (getMe has not answered yet) no suffixed
+// command is taken: it may be meant for another bot in the group.
+func (b *Bot) addressedToMe(name string) bool {
+	u := b.username.Load()
+	return u != nil && strings.EqualFold(name, *u)
 }
 
 func (b *Bot) handleMessage(ctx context.Context, m *telego.Message) {
@@ -54,20 +57,20 @@ func (b *Bot) handleMessage(ctx context.Context, m *telego.Message) {
 	fields := strings.Fields(m.Text)
 	cmd := strings.ToLower(fields[0])
 	if at := strings.IndexByte(cmd, '@'); at >= 0 {
-		cmd = cmd[:at] // /stats@liqbox_bot in groups
+		// /stats@liqbox_bot in groups: act only when it names us.
+		to := cmd[at+1:]
+		cmd = cmd[:at]
+		if !b.addressedToMe(to) {
+			b.m.foreignCmds.Inc()
+			return
+		}
 	}
 	args := fields[1:]
 	chatID := m.Chat.ID
-	ok, refuse := b.allowed(m.From.ID)
-	if !ok {
-		b.log.Info("refused command from a user not on the allow-list", "chat", chatID, "user", m.From.ID, "command", cmd)
-		if refuse {
-			t := lang(b.o.Lang)
-			if c := b.known(chatID); c != nil {
-				t = lang(c.cfg.Load().Lang)
-			}
-			b.reply(ctx, chatID, escape(t.NotAllowed))
-		}
+	if !b.allow[m.From.ID] {
+		b.m.refusals.Inc()
+		b.log.Debug("refused command from a user not on the allow-list", "chat", chatID, "user", m.From.ID, "command", cmd)
+		b.queueRefusal(chatID)
 		return
 	}
 	c := b.getChat(chatID)
@@ -75,6 +78,151 @@ func (b *Bot) handleMessage(ctx context.Context, m *telego.Message) {
 	text := b.command(ctx, c, m.From.ID, cmd, args, t)
 	if text != "" {
 		b.reply(ctx, chatID, text)
+	}
+}
+
+// queueRefusal hands a refusal for chat to the refusal goroutine, unless
+// the chat had one within refusalEvery or the refusals' total budget is
+// spent. It never blocks: commands and alerts never wait for a refusal.
+func (b *Bot) queueRefusal(chat int64) {
+	now := time.Now()
+	b.mu.Lock()
+	ok := b.mayRefuseLocked(chat, now)
+	b.mu.Unlock()
+	if !ok {
+		b.m.refusalsQuiet.Inc()
+		return
+	}
+	select {
+	case b.refusals <- chat:
+	default:
+		b.m.refusalsQuiet.Inc()
+	}
+}
+
+// mayRefuseLocked applies the per-chat period and the total budget, and
+// books both when a refusal may go. b.mu must be held.
+func (b *Bot) mayRefuseLocked(chat int64, now time.Time) bool {
+	if last, seen := b.refused[chat]; seen && now.Sub(last) < refusalEvery {
+		return false
+	}
+	if len(b.refused) >= refusedKeep {
+		for id, last := range b.refused {
+			if now.Sub(last) >= refusalEvery {
+				delete(b.refused, id)
+			}
+		}
+		if len(b.refused) >= refusedKeep {
+			return false
+		}
+	}
+	b.refusalTokens += float64(now.Sub(b.refusalAt)) / float64(refusalRefill)
+	if b.refusalTokens > refusalBurst {
+		b.refusalTokens = refusalBurst
+	}
+	b.refusalAt = now
+	if b.refusalTokens < 1 {
+		return false
+	}
+	b.refusalTokens--
+	b.refused[chat] = now
+	return true
+}
+
+// refuse sends the queued refusals until ctx ends, each when its chat's
+// budget has idle capacity (classIdle), so a busy chat's refusal holds up
+// neither that chat nor the others' refusals.
+func (b *Bot) refuse(ctx context.Context) {
+	type job struct {
+		chat int64
+		at   time.Time // the chat's budget allows it no earlier
+	}
+	var jobs []job
+	for {
+		var next time.Time
+		keep := jobs[:0]
+		for _, j := range jobs {
+			now := time.Now()
+			if j.at.After(now) {
+				keep = append(keep, j)
+			} else if ok, at := b.lim.take(j.chat, classIdle, now); !ok {
+				j.at = at
+				keep = append(keep, j)
+			} else {
+				b.sendRefusal(ctx, j.chat)
+				continue
+			}
+			if next.IsZero() || j.at.Before(next) {
+				next = j.at
+			}
+		}
+		jobs = keep
+		var timeout <-chan time.Time
+		var tm *time.Timer
+		if !next.IsZero() {
+			tm = time.NewTimer(time.Until(next))
+			timeout = tm.C
+		}
+		select {
+		case <-ctx.Done():
+		case chat := <-b.refusals:
+			jobs = append(jobs, job{chat: chat})
+		case <-timeout:
+		}
+		if tm != nil {
+			tm.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// sendRefusal tells chat, in its language, that the sender may not
+// command the bot.
+func (b *Bot) sendRefusal(ctx context.Context, chat int64) {
+	t := lang(b.o.Lang)
+	if c := b.known(chat); c != nil {
+		t = lang(c.cfg.Load().Lang)
+	}
+	p := tu.Message(tu.ID(chat), escape(t.NotAllowed)).WithParseMode(telego.ModeHTML)
+	if _, err := b.sendMessage(ctx, chat, p); err != nil {
+		var backoff time.Duration
+		b.classify(ctx, b.getChatNoCreate(chat), err, &backoff)
+		return
+	}
+	b.m.refusalsSent.Inc()
+}
+
+// learnUsername asks getMe for the bot's username, retrying with backoff
+// (some Bot API servers refuse telego's parameterless getMe), so that
+// commands with an @suffix can be told apart.
+func (b *Bot) learnUsername(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, b.o.RequestTimeout)
+		me, err := b.api.GetMe(rctx)
+		cancel()
+		if err == nil && me != nil && me.Username != "" {
+			u := me.Username
+			b.username.Store(&u)
+			b.log.Info("telegram bot identified", "username", u)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("getMe answered without a username")
+		}
+		b.log.Warn("cannot learn the bot's username: commands with an @suffix are ignored until it is known",
+			"err", scrub(err, b.o.Token), "retry_in", backoff)
+		if !sleepUntil(ctx, time.Now().Add(backoff)) {
+			return
+		}
+		if backoff *= 2; backoff > 5*time.Minute {
+			backoff = 5 * time.Minute
+		}
 	}
 }
 
@@ -311,8 +459,10 @@ func (b *Bot) handleCallback(ctx context.Context, q *telego.CallbackQuery) {
 	if c := b.known(chatID); c != nil {
 		t = lang(c.cfg.Load().Lang)
 	}
-	if ok, _ := b.allowed(q.From.ID); !ok {
-		b.log.Info("refused button press from a user not on the allow-list", "chat", chatID, "user", q.From.ID)
+	if !b.allow[q.From.ID] {
+		// The answer shows only to the presser and costs no chat message.
+		b.m.refusals.Inc()
+		b.log.Debug("refused button press from a user not on the allow-list", "chat", chatID, "user", q.From.ID)
 		answer(t.NotAllowed)
 		return
 	}
@@ -336,14 +486,14 @@ func (b *Bot) handleCallback(ctx context.Context, q *telego.CallbackQuery) {
 	answer(fmt.Sprintf(t.CallbackMuted, syms[0]))
 }
 
-// reply sends an HTML text to chat within the limits, honouring one
-// retry_after.
+// reply sends an HTML text to chat from the budget's spare capacity (a
+// command reply never costs an alert its slot), honouring one retry_after.
 func (b *Bot) reply(ctx context.Context, chat int64, html string) {
 	if len(html) > MaxText {
 		html = escape(clip(stripTags(html), MaxText-100))
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		if !sleepUntil(ctx, b.lim.reserve(chat, time.Now())) {
+		if _, ok := b.lim.waitTake(ctx, chat, classSpare); !ok {
 			return
 		}
 		p := tu.Message(tu.ID(chat), html).WithParseMode(telego.ModeHTML)

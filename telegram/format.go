@@ -1,7 +1,6 @@
 package telegram
 
 import (
-	"fmt"
 	"math"
 	"net/url"
 	"strconv"
@@ -103,11 +102,44 @@ func appendLatency(dst []byte, d time.Duration) []byte {
 	return append(dst, " ms"...)
 }
 
-// AppendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
-// USD notional, price, exchange time and the on-box latency (receive to
-// now). Every byte from the exchange is escaped. The result is a few
-// hundred bytes, far under MaxText.
-func AppendAlertHTML(dst []byte, ev *event.Event, t *texts, now time.Time) []byte {
+// alertFacts are the figures an alert shows beside its event.
+type alertFacts struct {
+	onBox  time.Duration // on the box while it ran, the limit wait excluded
+	wait   time.Duration // waiting for Telegram's limits
+	late   time.Duration // replays only: the liquidation's exchange time to the send
+	replay replayKind
+}
+
+// replayKind says whether, and how, an alert is not news.
+type replayKind uint8
+
+const (
+	live         replayKind = iota
+	afterRestart            // read back from the log by this run: the last one had not delivered it
+	fromLog                 // offered already marked as replayed (liqbox replay --telegram)
+)
+
+// appendAlertHTML appends one alert in Telegram HTML: side, venue, symbol,
+// USD notional, price, exchange time and the on-box latency, then the
+// rate-limit wait when there was one. A redelivered alert says so first,
+// with how late it is. Every byte from the exchange is escaped. The result
+// is a few hundred bytes, far under MaxText. A live alert allocates
+// nothing when dst has room.
+func appendAlertHTML(dst []byte, ev *event.Event, t *texts, f *alertFacts) []byte {
+	if f.replay != live {
+		title, age := t.Replayed, t.Late
+		if f.replay == fromLog {
+			title, age = t.ReplayedLog, t.Ago
+		}
+		dst = append(dst, "♻️ <b>"...)
+		dst = append(dst, title...)
+		dst = append(dst, "</b> · "...)
+		before, after, _ := strings.Cut(age, "%s")
+		dst = append(dst, before...)
+		dst = appendAge(dst, f.late, t)
+		dst = append(dst, after...)
+		dst = append(dst, '\n')
+	}
 	if ev.Side == event.Long {
 		dst = append(dst, "🔴 "...)
 	} else {
@@ -140,22 +172,77 @@ func AppendAlertHTML(dst []byte, ev *event.Event, t *texts, now time.Time) []byt
 	dst = append(dst, " · "...)
 	dst = append(dst, t.OnBoxLabel...)
 	dst = append(dst, ' ')
-	dst = appendLatency(dst, now.Sub(time.Unix(0, ev.RecvNs)))
+	dst = appendLatency(dst, f.onBox)
+	if f.wait > 0 {
+		// On its own line: the on-box figure is what the box did, this is
+		// what Telegram's limits cost.
+		dst = append(dst, "\n⏳ "...)
+		dst = append(dst, t.LimitWait...)
+		dst = append(dst, ' ')
+		dst = appendLatency(dst, f.wait)
+	}
 	return dst
 }
 
+// appendAge appends a lateness in whole seconds, or minutes and seconds,
+// or hours and minutes, in t's units.
+func appendAge(dst []byte, d time.Duration, t *texts) []byte {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		dst = strconv.AppendInt(dst, s, 10)
+		dst = append(dst, ' ')
+		return append(dst, t.UnitSec...)
+	case s < 3600:
+		dst = strconv.AppendInt(dst, s/60, 10)
+		dst = append(dst, ' ')
+		dst = append(dst, t.UnitMin...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, s%60, 10)
+		dst = append(dst, ' ')
+		return append(dst, t.UnitSec...)
+	}
+	dst = strconv.AppendInt(dst, s/3600, 10)
+	dst = append(dst, ' ')
+	dst = append(dst, t.UnitHour...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, s%3600/60, 10)
+	dst = append(dst, ' ')
+	return append(dst, t.UnitMin...)
+}
+
 // appendAnalysisHTML appends the enrichment's analysis below an alert,
-// marked as the model's or the rules', with all its text escaped.
+// marked as the model's or the rules' (with why the rules were used, when
+// known), in t's language where the analysis has it, with all its text
+// escaped.
 func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
-	dst = append(dst, "\n\n<i>"...)
+	dst = append(dst, "\n\n"...)
+	return appendAnalysisBody(dst, a, t)
+}
+
+// appendAnalysisBody is an analysis without the blank line that separates
+// it from its alert.
+func appendAnalysisBody(dst []byte, a *event.Analysis, t *texts) []byte {
+	dst = append(dst, "<i>"...)
 	if a.Source == "llm" {
 		model := a.Model
 		if model == "" {
 			model = "?"
 		}
-		dst = append(dst, escape(fmt.Sprintf(t.AnalysisLLM, model))...)
+		dst = appendEscaped(dst, strings.Replace(t.AnalysisLLM, "%s", model, 1))
 	} else {
-		dst = append(dst, escape(t.AnalysisRules)...)
+		dst = appendEscaped(dst, t.AnalysisRules)
+		if a.Reason != "" {
+			dst = append(dst, ": "...)
+			reason, ok := t.Reasons[a.Reason]
+			if !ok {
+				reason = a.Reason
+			}
+			dst = appendEscaped(dst, reason)
+		}
 	}
 	dst = append(dst, "</i> · <b>"...)
 	r := a.Risk
@@ -164,14 +251,39 @@ func appendAnalysisHTML(dst []byte, a *event.Analysis, t *texts) []byte {
 	}
 	dst = append(dst, t.Risk[r]...)
 	dst = append(dst, "</b>\n"...)
-	dst = appendEscaped(dst, clip(a.Summary, 1200))
-	if a.Recommendation != "" {
+	words := a.In(t.Code)
+	dst = appendEscaped(dst, clip(words.Summary, 1200))
+	if words.Recommendation != "" {
 		dst = append(dst, "\n<b>"...)
 		dst = append(dst, t.Recommend...)
 		dst = append(dst, ":</b> "...)
-		dst = appendEscaped(dst, clip(a.Recommendation, 800))
+		dst = appendEscaped(dst, clip(words.Recommendation, 800))
 	}
 	return dst
+}
+
+// appendAlertLine appends one line that names an alert in a message that
+// carries several analyses: side, symbol, size, venue and exchange time.
+func appendAlertLine(dst []byte, ev *event.Event, t *texts) []byte {
+	if ev.Side == event.Long {
+		dst = append(dst, "🔴 "...)
+	} else {
+		dst = append(dst, "🟢 "...)
+	}
+	dst = append(dst, "<b>"...)
+	dst = append(dst, t.side(ev.Side)...)
+	dst = append(dst, ' ')
+	dst = appendSymbol(dst, &ev.Symbol)
+	dst = append(dst, ' ')
+	n := ev.Notional
+	if !ev.NotionalKnown() {
+		n = math.NaN()
+	}
+	dst = money.AppendUSD(dst, n, t.UnknownUSD)
+	dst = append(dst, "</b> · "...)
+	dst = append(dst, ev.Venue.String()...)
+	dst = append(dst, " · "...)
+	return appendClock(dst, ev.TimeMs)
 }
 
 // clip cuts s to at most n bytes on a rune boundary, marking the cut.

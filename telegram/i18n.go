@@ -1,6 +1,10 @@
 package telegram
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/liqbox/liqbox/event"
+)
 
 // texts holds every string the bot writes, for one language. Strings with
 // verbs are fmt formats; their arguments are already HTML-escaped where
@@ -12,6 +16,7 @@ type texts struct {
 
 	// Alerts and digests.
 	Liquidated    [3]string // by event.Side: unknown, long, short
+	Sides         [3]string // by event.Side, upper case
 	UnknownUSD    string
 	At            string // before the price
 	TimeLabel     string
@@ -26,8 +31,21 @@ type texts struct {
 	DigestOpen    string // the cascade is still going
 	AnalysisLLM   string // %s = model
 	AnalysisRules string
+	// Reasons translates event.Analysis.FallbackReason codes: why the
+	// rules were used.
+	Reasons       map[string]string
 	Risk          [4]string // by event.Risk
 	Recommend     string
+	AnalysesTitle string // %d = count: a reply carrying several analyses
+	Replayed      string // the first line of an alert redelivered after a restart
+	Late          string // %s = how late it is
+	ReplayedLog   string // the first line of an alert replayed from the log on request
+	Ago           string // %s = how long ago it happened
+	LimitWait     string // before the wait for Telegram's limits
+	DigestReplays string // %d = alerts in the digest replayed from the log
+	UnitSec       string
+	UnitMin       string
+	UnitHour      string
 
 	// Commands.
 	Help           string
@@ -55,6 +73,7 @@ type texts struct {
 	StatsTitle     string // %s = window
 	StatsNone      string
 	StatsLatency   string
+	StatsColumns   string // the latency figures' names
 	StatsExchBox   string
 	StatsBoxTG     string
 	StatsLongs     string
@@ -74,7 +93,7 @@ type texts struct {
 	StatusNoFrame  string
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
-	StatusEnrich   string // %s
+	StatusEnrich   string // %s: the enrichment line, when only an English summary is known
 	StatusClock    string // %s offset, %s bound
 	StatusClockBad string // %s offset, %s bound: the warning
 	StatusVersion  string // %s version, %s uptime
@@ -105,4 +124,12 @@ func langCodes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// side is the liquidated side's name in upper case.
+func (t *texts) side(s event.Side) string {
+	if s > event.Short {
+		s = event.SideUnknown
+	}
+	return t.Sides[s]
 }

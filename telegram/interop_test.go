@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -104,14 +103,7 @@ func TestInteropTelegramTestAPI(t *testing.T) {
 		Token: token, APIURL: base, AllowUsers: []int64{owner}, KV: newMemKV(),
 		Limits: fastLimits(), PollInterval: 100 * time.Millisecond, PollTimeout: time.Second,
 	}
-	b, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	b, _, _ := startBot(t, o)
 
 	e := &emulator{t: t, base: base, token: token}
 	const chat = 4242

@@ -1,10 +1,13 @@
 package telegram
 
+import "github.com/liqbox/liqbox/event"
+
 func init() {
 	register(&texts{
 		Code:          "en",
 		Name:          "English",
 		Liquidated:    [3]string{"UNKNOWN liquidated", "LONG liquidated", "SHORT liquidated"},
+		Sides:         [3]string{"UNKNOWN", "LONG", "SHORT"},
 		UnknownUSD:    "unknown",
 		At:            "at",
 		TimeLabel:     "time",
@@ -19,8 +22,30 @@ func init() {
 		DigestOpen:    "still going, updated every second",
 		AnalysisLLM:   "Analysis (model %s)",
 		AnalysisRules: "Analysis (rules, no model)",
+		Reasons: map[string]string{
+			event.ReasonDisabled:    "the model is off",
+			event.ReasonKeyRejected: "the model's API refused the key",
+			event.ReasonBudget:      "the model's token or cost cap is reached",
+			event.ReasonRateLimited: "the model's API asked to wait",
+			event.ReasonCircuitOpen: "the model failed repeatedly and is paused",
+			event.ReasonUnavailable: "the model did not answer",
+			event.ReasonEmpty:       "the model answered with nothing",
+			event.ReasonUnusable:    "the model's answer was unusable",
+			event.ReasonBacklog:     "the model was busy with newer alerts",
+			event.ReasonShutdown:    "the box stopped before the model answered",
+		},
 		Risk:          [4]string{"risk unknown", "risk LOW", "risk MEDIUM", "risk HIGH"},
 		Recommend:     "Recommendation",
+		AnalysesTitle: "Analyses of the last %d alerts",
+		Replayed:      "Redelivered after a restart",
+		Late:          "%s late",
+		ReplayedLog:   "Replayed from the log",
+		Ago:           "%s ago",
+		LimitWait:     "waited for Telegram's limit",
+		DigestReplays: "%d of them replayed from the log",
+		UnitSec:       "s",
+		UnitMin:       "min",
+		UnitHour:      "h",
 
 		Help: `<b>liqbox</b> alerts large liquidations.
 /start — subscribe this chat
@@ -60,6 +85,7 @@ func init() {
 		StatsTitle:     "Stats, last %s",
 		StatsNone:      "No liquidations in that window.",
 		StatsLatency:   "Latency",
+		StatsColumns:   "avg/p50/p95/p99/max",
 		StatsExchBox:   "exchange→box",
 		StatsBoxTG:     "box→Telegram",
 		StatsLongs:     "longs",

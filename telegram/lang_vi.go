@@ -1,10 +1,13 @@
 package telegram
 
+import "github.com/liqbox/liqbox/event"
+
 func init() {
 	register(&texts{
 		Code:          "vi",
 		Name:          "Tiếng Việt",
 		Liquidated:    [3]string{"Thanh lý (không rõ phía)", "LONG bị thanh lý", "SHORT bị thanh lý"},
+		Sides:         [3]string{"KHÔNG RÕ", "LONG", "SHORT"},
 		UnknownUSD:    "không rõ",
 		At:            "giá",
 		TimeLabel:     "thời gian",
@@ -19,8 +22,30 @@ func init() {
 		DigestOpen:    "vẫn đang diễn ra, cập nhật mỗi giây",
 		AnalysisLLM:   "Phân tích (mô hình %s)",
 		AnalysisRules: "Phân tích (quy tắc, không dùng mô hình)",
+		Reasons: map[string]string{
+			event.ReasonDisabled:    "mô hình đang tắt",
+			event.ReasonKeyRejected: "API của mô hình từ chối khóa",
+			event.ReasonBudget:      "đã chạm hạn mức token hoặc chi phí",
+			event.ReasonRateLimited: "API của mô hình yêu cầu chờ",
+			event.ReasonCircuitOpen: "mô hình lỗi nhiều lần nên tạm dừng",
+			event.ReasonUnavailable: "mô hình không trả lời",
+			event.ReasonEmpty:       "mô hình trả lời rỗng",
+			event.ReasonUnusable:    "câu trả lời của mô hình không dùng được",
+			event.ReasonBacklog:     "mô hình đang bận với các cảnh báo mới hơn",
+			event.ReasonShutdown:    "máy dừng trước khi mô hình trả lời",
+		},
 		Risk:          [4]string{"rủi ro không rõ", "rủi ro THẤP", "rủi ro TRUNG BÌNH", "rủi ro CAO"},
 		Recommend:     "Khuyến nghị",
+		AnalysesTitle: "Phân tích %d cảnh báo gần nhất",
+		Replayed:      "Gửi lại sau khi khởi động lại",
+		Late:          "trễ %s",
+		ReplayedLog:   "Phát lại từ nhật ký",
+		Ago:           "%s trước",
+		LimitWait:     "chờ giới hạn của Telegram",
+		DigestReplays: "%d lệnh phát lại từ nhật ký",
+		UnitSec:       "giây",
+		UnitMin:       "phút",
+		UnitHour:      "giờ",
 
 		Help: `<b>liqbox</b> báo các lệnh thanh lý lớn.
 /start — đăng ký nhóm/chat này
@@ -60,6 +85,7 @@ func init() {
 		StatsTitle:     "Thống kê %s gần nhất",
 		StatsNone:      "Không có lệnh thanh lý nào trong khoảng này.",
 		StatsLatency:   "Độ trễ",
+		StatsColumns:   "tb/p50/p95/p99/tối đa",
 		StatsExchBox:   "sàn→máy",
 		StatsBoxTG:     "máy→Telegram",
 		StatsLongs:     "long",

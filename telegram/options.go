@@ -10,6 +10,7 @@ package telegram
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -18,20 +19,49 @@ import (
 	"github.com/liqbox/liqbox/event"
 )
 
-// KV is the small persistent key-value store the bot keeps its state in
-// (chat settings, the update offset, the outbox). The store package
-// implements it over bbolt. A missing key reads as (nil, nil).
+// KV is the small persistent key-value store the bot keeps its settings in
+// (chat settings, the update offset). The store package implements it over
+// bbolt. A missing key reads as (nil, nil). Its writes are synchronous and
+// happen only on commands, never on the way to an alert.
 type KV interface {
 	Get(bucket, key []byte) ([]byte, error)
 	Put(bucket, key, value []byte) error
-	Delete(bucket, key []byte) error
 	ForEach(bucket []byte, fn func(k, v []byte) error) error
 }
 
-// Acker records that a sink has delivered an event, so that a restart does
-// not deliver it again. Sink names are "telegram:<chat id>".
+// AsyncKV queues a write for the store's next group commit and returns at
+// once, never waiting for the disk; a later write to the same key replaces
+// a queued one. It fails only when it cannot queue (the disk is failing and
+// the queue is full). The store implements it (Store.PutAsync).
+type AsyncKV interface {
+	PutAsync(bucket, key, value []byte) error
+}
+
+// Acker records that a sink has delivered every event up to seq, so that a
+// restart does not deliver them again. The bot acknowledges two sinks per
+// chat: "telegram:<chat id>" (alerts) and "telegram-analysis:<chat id>"
+// (analyses). The store implements it, writing checkpoints in its batches.
 type Acker interface {
 	Ack(sink string, seq uint64)
+}
+
+// Log is the event log read back at start, so that what a crash interrupted
+// is delivered after all. The store implements it.
+type Log interface {
+	// Checkpoint returns the highest sequence number sink acknowledged, 0
+	// if it never did.
+	Checkpoint(sink string) uint64
+	// Redeliver calls fn, outside any transaction, for each logged event
+	// after sink's checkpoint received within maxAge of now, with
+	// event.FlagReplay set; older ones are only counted as skipped.
+	Redeliver(sink string, maxAge time.Duration, now time.Time, fn func(*event.Event)) (redelivered, skipped int, err error)
+}
+
+// AnalysisSource returns the stored analysis of an alert, so that an
+// analysis that was made but not yet shown when the box stopped can be
+// shown after the restart.
+type AnalysisSource interface {
+	LoadAnalysis(seq uint64) (a event.Analysis, ok bool, err error)
 }
 
 // History reads the event log for /stats, /top and /chart. Scan calls fn for
@@ -52,13 +82,18 @@ type VenueStatus struct {
 
 // StatusReport is what /status shows. main fills it from the components.
 type StatusReport struct {
-	Venues     []VenueStatus
-	RingDepth  int
-	RingCap    int
-	RingDrops  uint64
-	DiskBytes  int64
-	DiskLimit  int64  // 0 when unbounded
-	Enrichment string // e.g. "ok", "circuit open", "budget exhausted", "off"
+	Venues    []VenueStatus
+	RingDepth int
+	RingCap   int
+	RingDrops uint64
+	DiskBytes int64
+	DiskLimit int64 // 0 when unbounded
+	// Enrich is the enrichment stage's line, written in the chat's
+	// language (enrich.Status implements it).
+	Enrich Localized
+	// Enrichment is an English one-line summary, shown as it is when
+	// Enrich is nil.
+	Enrichment string
 	// ClockOffset is the estimate of the box clock's offset from the
 	// exchanges (plus network latency); Known is false before any event.
 	// ClockWarn is set when it exceeds the configured bound ClockBound.
@@ -68,6 +103,12 @@ type StatusReport struct {
 	ClockBound  time.Duration
 	Version     string
 	Uptime      time.Duration
+}
+
+// Localized is a text its source writes in each language the bot speaks
+// ("en", "vi"), falling back to English.
+type Localized interface {
+	Text(lang string) string
 }
 
 // StatusSource provides the /status report.
@@ -81,18 +122,36 @@ type CostSource interface {
 	CostReport(lang string) string
 }
 
-// Limits are Telegram's sending limits. The defaults are Telegram's
-// documented ones; tests shrink them.
+// Limits are Telegram's sending limits and how the bot spends them. The
+// defaults are Telegram's documented limits; tests shrink them.
 type Limits struct {
-	PerChat     time.Duration // minimum spacing of messages to one chat (1 s)
+	// PerChat is the sustained spacing of messages to one chat (1 s): a
+	// chat's budget refills by one message per PerChat.
+	PerChat time.Duration
+	// Burst is how many messages a chat's budget holds (default 3, at
+	// least 2): after a quiet spell this many may go back to back.
+	// Telegram tolerates short bursts over one a second; a larger burst
+	// risks 429s.
+	Burst int
+	// Reserve is the part of the budget only raw alerts may spend
+	// (default 1, from 1 to Burst-1; also kept free in a group's window).
+	// Analyses, digest closing edits and command replies go only while
+	// more than Reserve messages are left, so the next Reserve alerts after
+	// any of them go at once. A larger reserve delays analyses.
+	Reserve     int
 	GroupWindow time.Duration // window for the group limit (1 min)
 	GroupMax    int           // messages per window to one group (20)
-	Global      time.Duration // minimum spacing of all messages (1/30 s)
+	// Global is the least average spacing of all messages (1/30 s): at
+	// most 1 s / Global messages in any second, of which spare-class
+	// messages may use two thirds.
+	Global time.Duration
 }
 
 // DefaultLimits are Telegram's documented limits.
 var DefaultLimits = Limits{
 	PerChat:     time.Second,
+	Burst:       3,
+	Reserve:     1,
 	GroupWindow: time.Minute,
 	GroupMax:    20,
 	Global:      time.Second / 30,
@@ -114,9 +173,14 @@ type Options struct {
 	MinUSD float64
 	// Lang is the default language ("en").
 	Lang string
-	// RedeliverMaxAge bounds how old an undelivered outbox alert may be
-	// and still be sent after a restart (default 5 min).
+	// RedeliverMaxAge bounds how old (since it was received) an alert a
+	// chat had not acknowledged may be and still be sent after a restart,
+	// marked as replayed (default 5 min).
 	RedeliverMaxAge time.Duration
+	// AnalysisMaxAge bounds how old (since the liquidation was received)
+	// an alert may be and still get its analysis in the chat (default
+	// 60 s). Older analyses are counted and left in the log.
+	AnalysisMaxAge time.Duration
 	// Shadow sends alerts only to ShadowChat, or, when ShadowChat is 0, to
 	// nobody (each alert is logged instead). A shadow bot does not poll
 	// for commands, so it can run beside the production bot on one token.
@@ -145,20 +209,46 @@ type Options struct {
 	// for getUpdates, 15 s for the rest).
 	RequestTimeout time.Duration
 
-	KV      KV
+	KV KV
+	// AsyncKV persists the message ids of alerts awaiting their analysis,
+	// after the send and without waiting (optional: without it analyses
+	// pending at a stop are not shown after the restart).
+	AsyncKV AsyncKV
 	Acker   Acker
-	History History
-	Status  StatusSource
-	Cost    CostSource
-	Metrics *metrics.Set
-	Logger  *slog.Logger
+	// Log is read at start to redeliver what the chats had not
+	// acknowledged (optional: without it nothing is redelivered).
+	Log Log
+	// Analyses provides stored analyses for alerts still awaiting theirs
+	// at start (optional).
+	Analyses AnalysisSource
+	History  History
+	Status   StatusSource
+	Cost     CostSource
+	Metrics  *metrics.Set
+	Logger   *slog.Logger
 }
 
 // Errors returned by New.
 var (
-	ErrNoToken = errors.New("telegram: no bot token")
-	ErrNoKV    = errors.New("telegram: no KV store")
+	ErrNoToken   = errors.New("telegram: no bot token")
+	ErrNoKV      = errors.New("telegram: no KV store")
+	ErrBadLimits = errors.New("telegram: bad limits")
 )
+
+// check refuses limits that would starve a class for good: a burst of one
+// leaves no room for a reserve, and a reserve as large as the budget (or a
+// group's window) would never let an analysis go.
+func (l Limits) check() error {
+	switch {
+	case l.Burst < 2:
+		return fmt.Errorf("%w: burst %d, want at least 2", ErrBadLimits, l.Burst)
+	case l.Reserve >= l.Burst:
+		return fmt.Errorf("%w: reserve %d, want less than burst (%d)", ErrBadLimits, l.Reserve, l.Burst)
+	case l.Reserve >= l.GroupMax:
+		return fmt.Errorf("%w: reserve %d, want less than group_max (%d)", ErrBadLimits, l.Reserve, l.GroupMax)
+	}
+	return nil
+}
 
 func (o *Options) fill() {
 	if o.APIURL == "" {
@@ -173,8 +263,17 @@ func (o *Options) fill() {
 	if o.RedeliverMaxAge <= 0 {
 		o.RedeliverMaxAge = 5 * time.Minute
 	}
+	if o.AnalysisMaxAge <= 0 {
+		o.AnalysisMaxAge = 60 * time.Second
+	}
 	if o.Limits.PerChat <= 0 {
 		o.Limits.PerChat = DefaultLimits.PerChat
+	}
+	if o.Limits.Burst <= 0 {
+		o.Limits.Burst = DefaultLimits.Burst
+	}
+	if o.Limits.Reserve <= 0 {
+		o.Limits.Reserve = DefaultLimits.Reserve
 	}
 	if o.Limits.GroupWindow <= 0 {
 		o.Limits.GroupWindow = DefaultLimits.GroupWindow

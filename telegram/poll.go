@@ -9,7 +9,9 @@ import (
 )
 
 // poll fetches updates until ctx ends. The offset is persisted after each
-// handled update, so a restart neither replays nor skips one. Calls are
+// handled update through AsyncKV (or, without it, once per batch of
+// updates), so a restart skips none and replays at most the updates of the
+// last store batch (or of the last batch of updates). Calls are
 // spaced by PollInterval because some servers (telegram-test-api) answer
 // at once whatever the timeout.
 func (b *Bot) poll(ctx context.Context) {
@@ -50,6 +52,15 @@ func (b *Bot) poll(ctx context.Context) {
 			}
 			b.handleUpdate(ctx, u)
 			offset = u.UpdateID + 1
+			if b.o.AsyncKV != nil {
+				// Queued for the store's next batch: a flood of updates
+				// costs no fsync each.
+				if err := b.o.AsyncKV.PutAsync(bucketState, keyOffset, binary.BigEndian.AppendUint64(nil, uint64(offset))); err != nil {
+					b.logPersistError(err)
+				}
+			}
+		}
+		if b.o.AsyncKV == nil && len(ups) > 0 {
 			if err := b.o.KV.Put(bucketState, keyOffset, binary.BigEndian.AppendUint64(nil, uint64(offset))); err != nil {
 				b.log.Error("cannot save update offset", "err", err)
 			}

@@ -2,10 +2,7 @@ package telegram
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,58 +12,74 @@ import (
 	tu "github.com/mymmrac/telego/telegoutil"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/money"
 )
 
 const (
-	sentKeep    = 512 // alert message ids kept per chat for later edits
 	maxBackoff  = 30 * time.Second
 	baseBackoff = 500 * time.Millisecond
+	// idleAck is how often an idle chat moves its checkpoints up to the
+	// newest event offered, so a restart reads back only a short tail.
+	idleAck = time.Second
 )
 
-// chatRun is the scheduler's own state for one chat; only its goroutine
-// touches it.
+// Each chat has two goroutines. The alert goroutine (chatRun) sends raw
+// alerts and cascade digests, and nothing else, so an alert never waits
+// for another request of its chat to finish. The analysis goroutine
+// (annRun, analysis.go) sends the analyses and a digest's closing edit from
+// what the budget leaves (classSpare). They share the chat's awaiting set.
+
+// chatRun is the alert goroutine's own state; only it touches it.
 type chatRun struct {
 	b       *Bot
 	c       *chat
-	pending []event.Event // accepted, not yet delivered in any form; mirrored in the outbox
-	saved   int           // len(pending) at the last outbox save, -1 = unknown
-	dirty   bool
-	sent    map[uint64]sentAlert
-	order   []uint64 // sent keys, oldest first
-	dg      *digest  // the open cascade digest, nil if none
+	pending []event.Event // accepted, not yet delivered in any form
+	meta    []pendingMeta // beside pending, one each
+	dg      *digest       // the open cascade digest, nil if none
 	// over holds alerts that found the chat's queue full, already folded
 	// (see chat.push): they join the next digest so its totals stay equal
 	// to the alerts even when the queue overflows.
-	over digest
-	// lastAlert is when the chat's last alert or digest was sent: analysis
-	// edits wait for a lull after it (see slotFreeUnlessAlert).
-	lastAlert time.Time
-	backoff   time.Duration
-	buf       []byte
+	over    digest
+	backoff time.Duration
+	buf     []byte
+
+	// slept is the time this goroutine has spent waiting for Telegram's
+	// limits; sleepFrom and sleepTo bound the latest wait. An alert's
+	// limit wait is how much of slept it was there for.
+	slept              time.Duration
+	sleepFrom, sleepTo time.Time
 }
 
-type sentAlert struct {
-	msgID int
-	text  string
-	ev    event.Event
+// pendingMeta is what the bot knows of a pending alert beyond the event.
+type pendingMeta struct {
+	sleptBase time.Duration // chatRun.slept when the alert arrived
+	// readBack is when a replayed alert reached this run (read back from
+	// the log, or offered already marked); zero if live.
+	readBack time.Time
+	restart  bool // read back from the log by recover
 }
 
-func (b *Bot) runChat(ctx context.Context, c *chat) {
-	r := &chatRun{b: b, c: c, pending: make([]event.Event, 0, b.o.QueueSize), sent: map[uint64]sentAlert{}, buf: make([]byte, 0, 1024)}
-	r.loadOutbox()
-	r.c.pending.Store(int64(len(r.pending)))
+func (b *Bot) runChat(ctx context.Context, c *chat, recover bool) {
+	r := &chatRun{b: b, c: c,
+		pending: make([]event.Event, 0, b.o.QueueSize),
+		meta:    make([]pendingMeta, 0, b.o.QueueSize),
+		buf:     make([]byte, 0, 1024)}
+	if recover {
+		r.recover(time.Now())
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runAnalyses(ctx, c)
+	}()
+	ack := time.NewTicker(idleAck)
+	defer ack.Stop()
 	for ctx.Err() == nil {
 		r.pull()
 		if len(r.pending) == 0 && r.over.count == 0 {
-			if r.annotateOne(ctx) {
+			r.ackIdle()
+			if r.dg != nil && time.Since(r.dg.lastFold) >= b.o.CascadeIdle {
+				r.closeDigest()
 				continue
-			}
-			if r.dg != nil {
-				if idle := time.Since(r.dg.lastFold); idle >= b.o.CascadeIdle {
-					r.closeDigest(ctx)
-					continue
-				}
 			}
 			var timeout <-chan time.Time
 			var tm *time.Timer
@@ -78,6 +91,7 @@ func (b *Bot) runChat(ctx context.Context, c *chat) {
 			case <-ctx.Done():
 			case <-c.wake:
 			case <-timeout:
+			case <-ack.C:
 			}
 			if tm != nil {
 				tm.Stop()
@@ -93,31 +107,51 @@ func (b *Bot) runChat(ctx context.Context, c *chat) {
 		} else {
 			r.sendAlert(ctx)
 		}
-		r.saveOutbox()
 	}
 }
 
-// pull moves waiting events from the chat's queue into pending and saves
-// the outbox when that changed it.
+// pull moves waiting events from the chat's queue into pending.
 func (r *chatRun) pull() {
 	r.c.takeOverflow(&r.over)
 	n := len(r.pending)
 	r.pending = r.c.drain(r.pending, cap(r.pending)-len(r.pending))
-	if len(r.pending) != n {
-		r.dirty = true
-		r.c.pending.Store(int64(len(r.pending)))
+	var now time.Time
+	for i := n; i < len(r.pending); i++ {
+		if r.pending[i].Flags&event.FlagReplay != 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			r.meta = append(r.meta, pendingMeta{readBack: now})
+			continue
+		}
+		// An alert that arrived during the latest wait was there for the
+		// part of it after its arrival.
+		base := r.slept
+		if recv := time.Unix(0, r.pending[i].RecvNs); recv.Before(r.sleepTo) {
+			from := r.sleepFrom
+			if recv.After(from) {
+				from = recv
+			}
+			base -= r.sleepTo.Sub(from)
+		}
+		r.meta = append(r.meta, pendingMeta{sleptBase: base})
 	}
-	r.saveOutbox()
 }
 
-// wait books the chat's next slot and sleeps until it.
+// wait sleeps until the budget lets an alert go to the chat, and spends it.
 func (r *chatRun) wait(ctx context.Context) bool {
-	return sleepUntil(ctx, r.b.lim.reserve(r.c.id, time.Now()))
+	from := time.Now()
+	d, ok := r.b.lim.waitTake(ctx, r.c.id, classAlert)
+	if d > 0 {
+		r.slept += d
+		r.sleepFrom, r.sleepTo = from, from.Add(d)
+	}
+	return ok
 }
 
 func (r *chatRun) lang() *texts { return lang(r.c.cfg.Load().Lang) }
 
-func (r *chatRun) markup(ev *event.Event, t *texts) *telego.InlineKeyboardMarkup {
+func (b *Bot) markup(ev *event.Event, t *texts) *telego.InlineKeyboardMarkup {
 	sym := ev.Symbol.String()
 	return tu.InlineKeyboard(tu.InlineKeyboardRow(
 		tu.InlineKeyboardButton(strings.Replace(t.MuteButton, "%s", sym, 1)).WithCallbackData("mute:"+sym+":1h"),
@@ -125,13 +159,44 @@ func (r *chatRun) markup(ev *event.Event, t *texts) *telego.InlineKeyboardMarkup
 	))
 }
 
+// facts measures the alert at pending[0] as it is about to be sent.
+func (r *chatRun) facts(now time.Time) alertFacts {
+	ev, m := &r.pending[0], &r.meta[0]
+	f := alertFacts{wait: r.slept - m.sleptBase}
+	start := time.Unix(0, ev.RecvNs)
+	if ev.Flags&event.FlagReplay != 0 {
+		f.replay = fromLog
+		if m.restart {
+			f.replay = afterRestart
+		}
+		// The downtime (or the time since it happened) is not the box's
+		// latency: count from the moment this run got the alert.
+		if !m.readBack.IsZero() {
+			start = m.readBack
+		}
+		from := time.Unix(0, ev.RecvNs)
+		if ev.TimeMs > 0 {
+			from = time.UnixMilli(ev.TimeMs)
+		}
+		f.late = now.Sub(from)
+	}
+	if f.wait < 0 {
+		f.wait = 0
+	}
+	f.onBox = now.Sub(start) - f.wait
+	if f.onBox < 0 {
+		f.onBox = 0
+	}
+	return f
+}
+
 func (r *chatRun) sendAlert(ctx context.Context) {
 	ev := &r.pending[0]
 	t := r.lang()
-	now := time.Now()
-	r.buf = AppendAlertHTML(r.buf[:0], ev, t, now)
+	f := r.facts(time.Now())
+	r.buf = appendAlertHTML(r.buf[:0], ev, t, &f)
 	text := string(r.buf)
-	p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML).WithReplyMarkup(r.markup(ev, t))
+	p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML).WithReplyMarkup(r.b.markup(ev, t))
 	p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
 	r.b.m.handoff.UpdateDuration(time.Unix(0, ev.RecvNs))
 	msg, err := r.b.sendMessage(ctx, r.c.id, p)
@@ -145,49 +210,58 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 		return
 	}
 	r.backoff = 0
-	r.lastAlert = time.Now()
 	r.b.m.sent.Inc()
-	r.remember(ev, msg.MessageID, text)
-	r.delivered(ev)
+	r.b.m.limitWait.Update(f.wait.Seconds())
+	r.measure(ev)
+	r.c.aw.sent(r.b, r.c, &sentAlert{msgID: msg.MessageID, ev: *ev, facts: f, text: text})
 	r.shift(1)
 }
 
-func (r *chatRun) delivered(ev *event.Event) {
+// measure records an alert's latencies once Telegram has it.
+func (r *chatRun) measure(ev *event.Event) {
 	now := time.Now().UnixNano()
-	r.b.lat.add(ev.RecvNs, now-ev.RecvNs)
-	if ev.TimeMs > 0 && ev.Flags&event.FlagReplay == 0 {
-		// Exchange time to Telegram's answer: what the trader waits for.
+	if ev.Flags&event.FlagReplay != 0 {
 		// Redelivered events would only measure the restart.
-		r.b.m.endToEnd.Update(float64(now-ev.TimeMs*1e6) / 1e9)
+		return
 	}
-	if r.b.o.Acker != nil {
-		r.b.o.Acker.Ack("telegram:"+strconv.FormatInt(r.c.id, 10), ev.Seq)
+	r.b.lat.add(ev.RecvNs, now-ev.RecvNs)
+	if ev.TimeMs > 0 {
+		// Exchange time to Telegram's answer: what the trader waits for.
+		r.b.m.endToEnd.Update(float64(now-ev.TimeMs*1e6) / 1e9)
 	}
 }
 
 func (r *chatRun) shift(n int) {
 	r.pending = r.pending[:copy(r.pending, r.pending[n:])]
-	r.dirty = true
-	r.c.pending.Store(int64(len(r.pending)))
+	r.meta = r.meta[:copy(r.meta, r.meta[n:])]
+	r.c.release(n)
 }
 
 // forget drops everything after the chat went away (403).
 func (r *chatRun) forget() {
-	r.pending = r.pending[:0]
-	r.c.pending.Store(0)
-	r.dg = nil
-	r.dirty = true
-	for len(r.c.drain(r.pending[:0], cap(r.pending))) > 0 {
+	r.c.release(len(r.pending))
+	r.pending, r.meta = r.pending[:0], r.meta[:0]
+	r.dg, r.over = nil, digest{}
+	for {
+		n := len(r.c.drain(r.pending[:0], cap(r.pending)))
+		if n == 0 {
+			break
+		}
+		r.c.release(n)
 	}
+	r.c.aw.drop(r.b, r.c)
 }
 
-func (r *chatRun) remember(ev *event.Event, msgID int, text string) {
-	if len(r.order) == sentKeep {
-		delete(r.sent, r.order[0])
-		r.order = append(r.order[:0], r.order[1:]...)
+// ackIdle acknowledges, when the chat holds nothing undelivered, every
+// event offered so far: those the chat wanted were delivered, the rest it
+// never wanted. The newest offered is read before the queue is checked, so
+// an event counted in it has been queued already if the chat wants it.
+func (r *chatRun) ackIdle() {
+	seq := r.b.lastOffered.Load()
+	if seq == 0 || r.c.queued() {
+		return
 	}
-	r.sent[ev.Seq] = sentAlert{msgID: msgID, text: text, ev: *ev}
-	r.order = append(r.order, ev.Seq)
+	r.c.aw.ackAlerts(r.b, r.c, seq)
 }
 
 // sendDigest folds every pending alert into the cascade's digest and
@@ -237,110 +311,35 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 	}
 	r.backoff = 0
 	d.lastFold = time.Now()
-	r.lastAlert = d.lastFold
 	r.over = digest{}
+	var last uint64
 	for i := range r.pending {
-		r.delivered(&r.pending[i])
+		r.measure(&r.pending[i])
+		if r.pending[i].Seq > last {
+			last = r.pending[i].Seq
+		}
 	}
 	r.dg = &d
 	r.shift(len(r.pending))
+	// The queue is FIFO: what it still holds is newer than pending. The
+	// overflow's alerts may be newer still, but only with the queue empty
+	// is everything up to them delivered.
+	if !r.c.queued() && d.maxSeq > last {
+		last = d.maxSeq
+	}
+	r.c.aw.ackAlerts(r.b, r.c, last)
 }
 
-// closeDigest makes a last edit without the "still going" line once the
-// cascade has been quiet for CascadeIdle.
-func (r *chatRun) closeDigest(ctx context.Context) {
+// closeDigest hands the digest's last edit, without the "still going"
+// line, to the analysis goroutine once the cascade has been quiet for
+// CascadeIdle: it is not news, so it waits for spare budget.
+func (r *chatRun) closeDigest() {
 	d := r.dg
 	r.dg = nil
-	if d.msgID == 0 || !r.wait(ctx) {
+	if d.msgID == 0 {
 		return
 	}
-	text := string(d.appendHTML(r.buf[:0], r.lang(), false))
-	if err := r.b.editText(ctx, r.c.id, d.msgID, text, nil); err == nil {
-		r.b.m.edits.Inc()
-	}
-}
-
-// slotFreeUnlessAlert waits, without booking it, until an analysis edit
-// may take the chat's next send slot. It returns false as soon as an alert
-// is waiting, so that an edit never makes a raw alert wait a slot behind it:
-// the LLM must never slow the alert. Edits also use only spare capacity:
-// a slot is spare once the chat has sent no alert for two slots, so while
-// alerts keep coming (a chat near Telegram's one message a second) edits
-// wait for the lull instead of taking the slots alerts will need. It
-// returns true on ctx's end so the caller's own wait notices it.
-func (r *chatRun) slotFreeUnlessAlert(ctx context.Context) bool {
-	for {
-		if r.c.hasQueued() {
-			return false
-		}
-		at := r.b.lim.peek(r.c.id, time.Now())
-		if lull := r.lastAlert.Add(2 * r.b.o.Limits.PerChat); lull.After(at) {
-			at = lull
-		}
-		d := time.Until(at)
-		if d <= 0 {
-			return true
-		}
-		tm := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			tm.Stop()
-			return true
-		case <-r.c.wake:
-			// Consumed here: the main loop pulls the queue and the
-			// analyses itself after we return, so nothing is lost.
-			tm.Stop()
-		case <-tm.C:
-		}
-	}
-}
-
-// annotateOne edits one alert with its analysis; it reports whether it
-// took an annotation off the queue.
-func (r *chatRun) annotateOne(ctx context.Context) bool {
-	a, ok := r.c.takeAnalysis()
-	if !ok {
-		return false
-	}
-	sa, ok := r.sent[a.Seq]
-	if !ok {
-		return true // not sent here on its own (filtered, or folded into a digest)
-	}
-	t := r.lang()
-	body := appendAnalysisHTML(nil, &a, t)
-	text := sa.text + string(body)
-	if !r.slotFreeUnlessAlert(ctx) {
-		// An alert arrived while the edit waited: it takes the slot, and the
-		// analysis goes back to the front of its queue.
-		r.c.unshiftAnalysis(a)
-		return true
-	}
-	if !r.wait(ctx) {
-		return true
-	}
-	err := r.b.editText(ctx, r.c.id, sa.msgID, text, r.markup(&sa.ev, t))
-	if err == nil {
-		r.b.m.annEdits.Inc()
-		sa.text = text
-		r.sent[a.Seq] = sa
-		return true
-	}
-	if !isAPI(err, 400) {
-		r.b.log.Warn("cannot edit alert with analysis", "chat", r.c.id, "seq", a.Seq, "err", err)
-		return true
-	}
-	// The alert cannot be edited (too old, deleted): answer it instead.
-	if !r.wait(ctx) {
-		return true
-	}
-	p := tu.Message(tu.ID(r.c.id), strings.TrimLeft(string(body), "\n")).WithParseMode(telego.ModeHTML)
-	p.ReplyParameters = &telego.ReplyParameters{MessageID: sa.msgID, AllowSendingWithoutReply: true}
-	if _, err := r.b.sendMessage(ctx, r.c.id, p); err == nil {
-		r.b.m.annReplies.Inc()
-	} else {
-		r.b.log.Warn("cannot reply to alert with analysis", "chat", r.c.id, "seq", a.Seq, "err", err)
-	}
-	return true
+	r.c.aw.closeDigest(r.c, closingEdit{msgID: d.msgID, text: string(d.appendHTML(nil, r.lang(), false))})
 }
 
 type action int
@@ -352,8 +351,8 @@ const (
 )
 
 // classify decides what a failed request means and applies its side
-// effects: a 429 pushes the chat's next slot back by retry_after, a 403
-// unsubscribes the chat, 5xx and network errors back off exponentially.
+// effects: a 429 stops the chat's sends for retry_after, a 403 unsubscribes
+// the chat, 5xx and network errors back off exponentially.
 func (b *Bot) classify(ctx context.Context, c *chat, err error, backoff *time.Duration) action {
 	if ctx.Err() != nil {
 		return actRetry
@@ -367,7 +366,7 @@ func (b *Bot) classify(ctx context.Context, c *chat, err error, backoff *time.Du
 			if apiErr.Parameters != nil && apiErr.Parameters.RetryAfter > 0 {
 				wait = time.Duration(apiErr.Parameters.RetryAfter) * time.Second
 			}
-			b.lim.penalize(c.id, time.Now().Add(wait))
+			b.lim.penalize(c.id, time.Now().Add(wait), true)
 			b.log.Warn("rate limited by telegram", "chat", c.id, "retry_after", wait)
 			return actRetry
 		case apiErr.ErrorCode == 403:
@@ -389,7 +388,7 @@ func (b *Bot) classify(ctx context.Context, c *chat, err error, backoff *time.Du
 	} else if *backoff *= 2; *backoff > maxBackoff {
 		*backoff = maxBackoff
 	}
-	b.lim.penalize(c.id, time.Now().Add(*backoff))
+	b.lim.penalize(c.id, time.Now().Add(*backoff), false)
 	b.log.Warn("telegram request failed: retrying", "chat", c.id, "backoff", *backoff, "err", err)
 	return actRetry
 }
@@ -448,236 +447,6 @@ func (b *Bot) editText(ctx context.Context, chat int64, msgID int, text string, 
 		return scrub(err, b.o.Token)
 	}
 	return nil
-}
-
-// digest summarises a cascade: what one edited-in-place message says.
-type digest struct {
-	msgID    int
-	count    int
-	unknown  int // alerts whose USD size is unknown
-	usd      [3]float64
-	n        [3]int
-	top      [5]event.Event
-	ntop     int
-	firstMs  int64
-	lastMs   int64
-	lastFold time.Time
-}
-
-func (d *digest) fold(ev *event.Event) {
-	d.count++
-	side := ev.Side
-	if side > event.Short {
-		side = event.SideUnknown
-	}
-	d.n[side]++
-	if ev.NotionalKnown() {
-		d.usd[side] += ev.Notional
-	} else {
-		d.unknown++
-	}
-	if d.firstMs == 0 || ev.TimeMs < d.firstMs {
-		d.firstMs = ev.TimeMs
-	}
-	if ev.TimeMs > d.lastMs {
-		d.lastMs = ev.TimeMs
-	}
-	if ev.NotionalKnown() {
-		d.insertTop(ev)
-	}
-}
-
-// insertTop keeps d.top the largest alerts, largest first. An insertion
-// step over five entries, so folding allocates nothing: it also runs on the
-// pipeline goroutine when a chat's queue is full.
-func (d *digest) insertTop(ev *event.Event) {
-	i := d.ntop
-	if i == len(d.top) {
-		if ev.Notional <= d.top[i-1].Notional {
-			return
-		}
-		i--
-	} else {
-		d.ntop++
-	}
-	for ; i > 0 && d.top[i-1].Notional < ev.Notional; i-- {
-		d.top[i] = d.top[i-1]
-	}
-	d.top[i] = *ev
-}
-
-// merge adds o's alerts to d (o is a digest that was never sent).
-func (d *digest) merge(o *digest) {
-	if o.count == 0 {
-		return
-	}
-	d.count += o.count
-	d.unknown += o.unknown
-	for i := range d.usd {
-		d.usd[i] += o.usd[i]
-		d.n[i] += o.n[i]
-	}
-	if d.firstMs == 0 || (o.firstMs != 0 && o.firstMs < d.firstMs) {
-		d.firstMs = o.firstMs
-	}
-	if o.lastMs > d.lastMs {
-		d.lastMs = o.lastMs
-	}
-	for i := 0; i < o.ntop; i++ {
-		d.insertTop(&o.top[i])
-	}
-}
-
-// total is the sum of all known USD in the digest.
-func (d *digest) total() float64 { return d.usd[0] + d.usd[1] + d.usd[2] }
-
-func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
-	dst = append(dst, "🌊 <b>"...)
-	dst = append(dst, strings.Replace(t.DigestTitle, "%d", strconv.Itoa(d.count), 1)...)
-	dst = append(dst, "</b> · "...)
-	dst = money.AppendUSD(dst, d.total(), t.UnknownUSD)
-	dst = append(dst, "\n🔴 "...)
-	dst = append(dst, t.DigestLongs...)
-	dst = append(dst, ": "...)
-	dst = strconv.AppendInt(dst, int64(d.n[event.Long]), 10)
-	dst = append(dst, " · "...)
-	dst = money.AppendUSD(dst, d.usd[event.Long], t.UnknownUSD)
-	dst = append(dst, "\n🟢 "...)
-	dst = append(dst, t.DigestShorts...)
-	dst = append(dst, ": "...)
-	dst = strconv.AppendInt(dst, int64(d.n[event.Short]), 10)
-	dst = append(dst, " · "...)
-	dst = money.AppendUSD(dst, d.usd[event.Short], t.UnknownUSD)
-	if d.unknown > 0 {
-		dst = append(dst, "\n"...)
-		dst = strconv.AppendInt(dst, int64(d.unknown), 10)
-		dst = append(dst, " × "...)
-		dst = append(dst, t.UnknownUSD...)
-		dst = append(dst, " USD"...)
-	}
-	if d.ntop > 0 {
-		dst = append(dst, "\n<b>"...)
-		dst = append(dst, t.DigestLargest...)
-		dst = append(dst, ":</b>"...)
-		for i := 0; i < d.ntop; i++ {
-			ev := &d.top[i]
-			dst = append(dst, "\n"...)
-			dst = strconv.AppendInt(dst, int64(i+1), 10)
-			dst = append(dst, ". "...)
-			dst = append(dst, ev.Side.Upper()...)
-			dst = append(dst, ' ')
-			dst = appendSymbol(dst, &ev.Symbol)
-			dst = append(dst, ' ')
-			dst = money.AppendUSD(dst, ev.Notional, t.UnknownUSD)
-			dst = append(dst, " @ "...)
-			dst = money.AppendPrice(dst, ev.Price)
-			dst = append(dst, " · "...)
-			dst = append(dst, ev.Venue.String()...)
-		}
-	}
-	dst = append(dst, "\n"...)
-	dst = append(dst, t.DigestSpan...)
-	dst = append(dst, ": "...)
-	dst = appendClock(dst, d.firstMs)
-	dst = append(dst, " – "...)
-	dst = appendClock(dst, d.lastMs)
-	if open {
-		dst = append(dst, "\n<i>"...)
-		dst = append(dst, t.DigestOpen...)
-		dst = append(dst, "</i>"...)
-	}
-	return dst
-}
-
-// Outbox: the pending alerts of a chat, one KV value per chat, rewritten
-// when they change. A record is fixed-size; the value starts with a
-// version byte.
-const (
-	outboxVersion = 1
-	recordSize    = 6*8 + 6 + 1 + event.SymbolCap
-)
-
-func (r *chatRun) key() []byte { return []byte(strconv.FormatInt(r.c.id, 10)) }
-
-func (r *chatRun) saveOutbox() {
-	if !r.dirty {
-		return
-	}
-	r.dirty = false
-	var err error
-	if len(r.pending) == 0 {
-		err = r.b.o.KV.Delete(bucketOutbox, r.key())
-	} else {
-		v := make([]byte, 1, 1+len(r.pending)*recordSize)
-		v[0] = outboxVersion
-		for i := range r.pending {
-			v = appendRecord(v, &r.pending[i])
-		}
-		err = r.b.o.KV.Put(bucketOutbox, r.key(), v)
-	}
-	if err != nil {
-		r.b.log.Error("cannot save telegram outbox", "chat", r.c.id, "err", err)
-	}
-}
-
-func (r *chatRun) loadOutbox() {
-	v, err := r.b.o.KV.Get(bucketOutbox, r.key())
-	if err != nil {
-		r.b.log.Error("cannot read telegram outbox", "chat", r.c.id, "err", err)
-		return
-	}
-	if len(v) == 0 {
-		return
-	}
-	if v[0] != outboxVersion || (len(v)-1)%recordSize != 0 {
-		r.b.log.Error("ignoring telegram outbox of unknown format", "chat", r.c.id, "bytes", len(v))
-		return
-	}
-	oldest := time.Now().Add(-r.b.o.RedeliverMaxAge).UnixNano()
-	for p := v[1:]; len(p) >= recordSize && len(r.pending) < cap(r.pending); p = p[recordSize:] {
-		ev := readRecord(p)
-		if ev.RecvNs < oldest {
-			r.b.m.skippedOld.Inc()
-			continue
-		}
-		ev.Flags |= event.FlagReplay
-		r.pending = append(r.pending, ev)
-		r.b.m.redelivered.Inc()
-	}
-	r.dirty = true
-	r.saveOutbox()
-}
-
-func appendRecord(dst []byte, ev *event.Event) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, ev.Seq)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(ev.RecvNs))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(ev.TimeMs))
-	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(ev.Price))
-	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(ev.Qty))
-	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(ev.Notional))
-	dst = append(dst, byte(ev.Venue), byte(ev.Market), byte(ev.Side), byte(ev.Basis), ev.Conn, byte(ev.Flags))
-	dst = append(dst, byte(ev.Symbol.Len()))
-	var sym [event.SymbolCap]byte
-	copy(sym[:], ev.Symbol.Bytes())
-	return append(dst, sym[:]...)
-}
-
-func readRecord(p []byte) event.Event {
-	var ev event.Event
-	ev.Seq = binary.BigEndian.Uint64(p[0:])
-	ev.RecvNs = int64(binary.BigEndian.Uint64(p[8:]))
-	ev.TimeMs = int64(binary.BigEndian.Uint64(p[16:]))
-	ev.Price = math.Float64frombits(binary.BigEndian.Uint64(p[24:]))
-	ev.Qty = math.Float64frombits(binary.BigEndian.Uint64(p[32:]))
-	ev.Notional = math.Float64frombits(binary.BigEndian.Uint64(p[40:]))
-	ev.Venue, ev.Market, ev.Side, ev.Basis = event.Venue(p[48]), event.Market(p[49]), event.Side(p[50]), event.Basis(p[51])
-	ev.Conn, ev.Flags = p[52], event.Flags(p[53])
-	n := int(p[54])
-	if n > event.SymbolCap {
-		n = event.SymbolCap
-	}
-	ev.Symbol = event.MakeSymbol(string(p[55 : 55+n]))
-	return ev
 }
 
 // latencyLog keeps recent box→Telegram latencies for /stats.

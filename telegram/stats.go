@@ -89,11 +89,11 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 		}
 		sb.WriteString("<pre>")
 		for _, k := range keys {
-			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), k.side.Upper(), by[k].n, usd(by[k].usd, ""))
+			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), t.side(k.side), by[k].n, usd(by[k].usd, ""))
 		}
 		sb.WriteString("</pre>")
 	}
-	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (avg/p50/p95/p99/max)\n")
+	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (" + escape(t.StatsColumns) + ")\n")
 	sb.WriteString(escape(t.StatsExchBox) + ": " + latencyLine(exch) + "\n")
 	sb.WriteString(escape(t.StatsBoxTG) + ": " + latencyLine(b.lat.since(from.UnixNano())))
 	return sb.String()
@@ -138,7 +138,7 @@ func (b *Bot) topCmd(args []string, t *texts) string {
 	for i := 0; i < d.ntop; i++ {
 		ev := &d.top[i]
 		line := money.AppendUSD(nil, ev.Notional, t.UnknownUSD)
-		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, ev.Side.Upper(), string(appendSymbol(nil, &ev.Symbol)), line,
+		fmt.Fprintf(&sb, "\n%d. %s <b>%s</b> %s @ %s · %s · %s", i+1, t.side(ev.Side), string(appendSymbol(nil, &ev.Symbol)), line,
 			money.AppendPrice(nil, ev.Price), ev.Venue.String(), time.UnixMilli(ev.TimeMs).UTC().Format("01-02 15:04:05 UTC"))
 	}
 	return sb.String()
@@ -164,7 +164,11 @@ func (b *Bot) statusCmd(t *texts) string {
 		limit = bytesName(st.DiskLimit)
 	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDisk, bytesName(st.DiskBytes), limit)))
-	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	if st.Enrich != nil {
+		sb.WriteString("\n" + escape(st.Enrich.Text(t.Code)))
+	} else if st.Enrichment != "" {
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
+	}
 	if st.ClockKnown {
 		f := t.StatusClock
 		if st.ClockWarn {
