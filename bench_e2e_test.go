@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // rig is the whole box on loopback: exchange, service, Bot API and LLM.
 type rig struct {
 	t    *testing.T
-	ex   *ingest.Loopback
+	ex   *ingesttest.Loopback
 	bot  *botAPI
 	llm  *llmAPI
 	svc  *service
@@ -59,7 +59,7 @@ func startRig(t *testing.T, mutate func(c *Config)) *rig {
 	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	var err error
-	if r.ex, err = ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"}); err != nil {
+	if r.ex, err = ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.ex.Close() })

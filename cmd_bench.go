@@ -22,7 +22,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -265,7 +265,7 @@ func parseOnBox(line []byte, marker string) (time.Duration, bool) {
 func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult, error) {
 	r := &benchResult{o: o, goVersion: runtime.Version(), cpuName: cpuModel(), load0: loadAvg()}
 	var (
-		ex   *ingest.Loopback
+		ex   *ingesttest.Loopback
 		src  *frameSource
 		mx   *mixExchanges
 		msrc *mixSource
@@ -288,7 +288,7 @@ func runBench(ctx context.Context, o benchOptions, logw io.Writer) (*benchResult
 		if src, err = newFrameSource(); err != nil {
 			return nil, err
 		}
-		ex, err = ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
+		ex, err = ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
 		if err != nil {
 			return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
 		}
@@ -520,7 +520,7 @@ func emitTick(rate int) time.Duration {
 	return max(time.Second/time.Duration(rate), 200*time.Microsecond)
 }
 
-func emit(ctx context.Context, ex *ingest.Loopback, src *frameSource, rate int, d time.Duration) int64 {
+func emit(ctx context.Context, ex *ingesttest.Loopback, src *frameSource, rate int, d time.Duration) int64 {
 	// One venue's frames leave in 1 ms steps, several per step at high
 	// rates: Binance pushes its liquidation snapshots in clumps, so a
 	// connection reading more than one frame at a time is the real case.
@@ -555,7 +555,7 @@ func pace(ctx context.Context, rate int, d, tick time.Duration, send func(nowMs 
 }
 
 // soakRun emits at o.rate for o.soak and samples memory every o.sample.
-func soakRun(ctx context.Context, ex *ingest.Loopback, src *frameSource, o benchOptions, sent *int64) []soakSample {
+func soakRun(ctx context.Context, ex *ingesttest.Loopback, src *frameSource, o benchOptions, sent *int64) []soakSample {
 	var out []soakSample
 	start := time.Now()
 	// The trend is taken on what a leak grows: the heap still live after

@@ -17,7 +17,7 @@ import (
 
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/telegram"
 )
 
@@ -122,7 +122,7 @@ func appendFrame(dst []byte, row *sampleRow, tMs int64) []byte {
 // divided by speed, one session after another, looping until ctx ends.
 // Pauses longer than maxPause (recorded time) are cut short so a quiet
 // spell in a recording does not look like a dead demo.
-func playSample(ctx context.Context, ex *ingest.Loopback, sessions []sampleSession, speed float64, loop bool) (int, error) {
+func playSample(ctx context.Context, ex *ingesttest.Loopback, sessions []sampleSession, speed float64, loop bool) (int, error) {
 	const maxPause = 20 * time.Second
 	sent := 0
 	for {
@@ -196,7 +196,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
 	if err != nil {
 		return fmt.Errorf("cannot start the loopback exchange: %w", err)
 	}

@@ -19,14 +19,14 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/embed"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // testBox is a real service fed by a loopback exchange, serving HTTP on a
 // free loopback port.
 type testBox struct {
 	svc  *service
-	ex   *ingest.Loopback
+	ex   *ingesttest.Loopback
 	base string
 	log  *logSink
 	stop func()
@@ -55,7 +55,7 @@ func (s *logSink) String() string {
 func startBox(t *testing.T, edit func(c *Config, o *serviceOptions)) *testBox {
 	t.Helper()
 	metrics.ExposeMetadata(true) // as run() does for every command
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"})
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/store"
 )
 
@@ -49,7 +49,7 @@ func TestInteropMockLLMEditsTheAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"})
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,11 @@
-package ingest
+// Package ingesttest is the stand-in exchange of liqbox's tests, `liqbox
+// demo` and `liqbox bench`: a WebSocket server on 127.0.0.1 that plays
+// frames to connected clients, serves each venue's canary stream, answers
+// keepalives, and misbehaves on purpose (abrupt close, silence, a silent
+// canary, a drop after a few frames) so that the real ingest client can be
+// proven to recover. Beside it are the frame encoders of every venue
+// (frames.go), the one set that tests, demo and bench build frames with.
+package ingesttest
 
 import (
 	"bufio"
@@ -15,9 +22,14 @@ import (
 )
 
 // Loopback is a WebSocket exchange on 127.0.0.1 that plays frames to every
-// connected client. `liqbox demo` and `liqbox bench` feed the real clients
-// through it, and tests use its misbehaviours (abrupt close, silence,
-// garbage) to prove the client recovers.
+// connected client.
+//
+// It serves the canary stream of any venue a client subscribes to (Binance
+// `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`, BitMEX
+// `instrument:<SYM>`, by message or in the URL), pushing a fresh canary
+// frame at once and then every CanaryEvery, as a real exchange pushes a
+// steady public stream: a client that watches its canary stays connected
+// to a loopback exchange exactly as it would to the venue.
 type Loopback struct {
 	ln  net.Listener
 	srv *http.Server
@@ -26,10 +38,13 @@ type Loopback struct {
 	mu      sync.Mutex // guards clients
 	clients map[*loopClient]struct{}
 
-	silent   atomic.Bool
-	accepted atomic.Int64
-	sent     atomic.Int64
-	slowKick atomic.Int64
+	silent       atomic.Bool
+	canarySilent atomic.Bool
+	accepted     atomic.Int64
+	sent         atomic.Int64
+	canarySent   atomic.Int64
+	dropped      atomic.Int64
+	slowKick     atomic.Int64
 }
 
 // LoopbackOptions configure a Loopback.
@@ -41,18 +56,29 @@ type LoopbackOptions struct {
 	// Queue is how many frames may wait per client before the server
 	// disconnects it as too slow, as real exchanges do [65536].
 	Queue int
-	// OnConnect, if set, is called with each new client's first text
-	// message handler: it gets every message the client sends (subscribe
+	// OnMessage, if set, gets every message a client sends (subscribe
 	// requests, application pings) and returns frames to send back.
+	// VenueAnswer(v) is each venue's own.
 	OnMessage func(msg []byte) [][]byte
+	// CanaryEvery is the period of canary pushes; zero takes each venue's
+	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s).
+	CanaryEvery time.Duration
+	// NoCanary makes the exchange ignore canary subscriptions: it never
+	// pushes one, as a venue that dropped the stream would.
+	NoCanary bool
+	// DropAfter closes each connection abruptly (no close frame) once it
+	// has been sent this many text frames, canary frames included: a venue
+	// that accepts and then drops. Zero never drops.
+	DropAfter int
 }
 
 type loopClient struct {
-	ws   *websocket.Conn
-	out  chan []byte
-	ctrl chan []byte // pongs, written by the writer so frames never interleave
-	done chan struct{}
-	once sync.Once
+	ws     *websocket.Conn
+	out    chan []byte
+	ctrl   chan []byte // pongs, written by the writer so frames never interleave
+	canary chan canarySub
+	done   chan struct{}
+	once   sync.Once
 }
 
 // NewLoopback listens on 127.0.0.1 at a free port and serves.
@@ -91,7 +117,8 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), ctrl: make(chan []byte, 4), done: make(chan struct{})}
+	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), ctrl: make(chan []byte, 4),
+		canary: make(chan canarySub, 8), done: make(chan struct{})}
 	// The writer owns every byte written to the connection; gorilla's own
 	// ping handler would write a pong concurrently with it.
 	ws.SetPingHandler(func(data string) error {
@@ -111,6 +138,10 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 		l.mu.Unlock()
 		c.close()
 	}()
+	combined := combinedPath(r.URL.Path)
+	for _, sub := range canariesInURL(r.URL) {
+		l.addCanary(c, sub)
+	}
 	go l.writer(c)
 	for {
 		_, msg, err := ws.ReadMessage()
@@ -122,6 +153,19 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 				l.sendTo(c, f)
 			}
 		}
+		for _, sub := range canariesIn(msg, combined) {
+			l.addCanary(c, sub)
+		}
+	}
+}
+
+func (l *Loopback) addCanary(c *loopClient, sub canarySub) {
+	if l.o.NoCanary {
+		return
+	}
+	select {
+	case c.canary <- sub:
+	default: // more canaries than any client asks for: ignore the rest
 	}
 }
 
@@ -144,13 +188,28 @@ func (l *Loopback) writer(c *loopClient) {
 		defer t.Stop()
 		ping = t.C
 	}
+	var canaries []canarySub
+	var canaryTick <-chan time.Time
+	var canaryTicker *time.Ticker
+	defer func() {
+		if canaryTicker != nil {
+			canaryTicker.Stop()
+		}
+	}()
 	nc := c.ws.NetConn()
 	bw := bufio.NewWriterSize(nc, 64<<10)
 	var hdr []byte
-	put := func(op byte, p []byte) {
-		hdr = appendWSHeader(hdr[:0], op, len(p))
+	texts := 0
+	// put queues one text frame; false once DropAfter frames went out.
+	put := func(p []byte) bool {
+		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
+			return false
+		}
+		hdr = appendWSHeader(hdr[:0], wsText, len(p))
 		bw.Write(hdr)
 		bw.Write(p)
+		texts++
+		return true
 	}
 	flush := func() bool {
 		nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -158,7 +217,24 @@ func (l *Loopback) writer(c *loopClient) {
 			c.close()
 			return false
 		}
+		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
+			l.dropped.Add(1)
+			c.close() // abrupt: no close frame
+			return false
+		}
 		return true
+	}
+	pushCanaries := func(now time.Time) bool {
+		if l.silent.Load() || l.canarySilent.Load() {
+			return true
+		}
+		for _, sub := range canaries {
+			if !put(sub.frame(now)) {
+				break
+			}
+			l.canarySent.Add(1)
+		}
+		return flush()
 	}
 	for {
 		select {
@@ -168,30 +244,58 @@ func (l *Loopback) writer(c *loopClient) {
 			if l.silent.Load() {
 				continue
 			}
-			put(wsText, f)
-			l.sent.Add(1)
+			n := int64(0)
+			if put(f) {
+				n++
+			}
 			for more := true; more; {
 				select {
 				case f = <-c.out:
-					put(wsText, f)
-					l.sent.Add(1)
+					if put(f) {
+						n++
+					}
 				default:
 					more = false
 				}
 			}
+			l.sent.Add(n)
 			if !flush() {
 				return
 			}
 		case f := <-c.ctrl:
+			if l.silent.Load() {
+				continue
+			}
 			bw.Write(f)
 			if !flush() {
+				return
+			}
+		case sub := <-c.canary:
+			canaries = append(canaries, sub)
+			every := l.o.CanaryEvery
+			if every <= 0 {
+				every = sub.every
+			}
+			if canaryTicker == nil {
+				canaryTicker = time.NewTicker(every)
+				canaryTick = canaryTicker.C
+			}
+			// The first push follows the subscription at once, as venues
+			// send a snapshot when a stream is subscribed.
+			if !pushCanaries(time.Now()) {
+				return
+			}
+		case now := <-canaryTick:
+			if !pushCanaries(now) {
 				return
 			}
 		case <-ping:
 			if l.silent.Load() {
 				continue
 			}
-			put(wsPing, []byte("lb"))
+			hdr = appendWSHeader(hdr[:0], wsPing, 2)
+			bw.Write(hdr)
+			bw.WriteString("lb")
 			if !flush() {
 				return
 			}
@@ -272,8 +376,15 @@ func (l *Loopback) WaitClients(ctx context.Context, n int) error {
 // Accepted is how many connections were accepted in total.
 func (l *Loopback) Accepted() int64 { return l.accepted.Load() }
 
-// Sent is how many data frames were written in total.
+// Sent is how many data frames (Broadcast and OnMessage replies) were
+// written in total; canary frames are counted by CanarySent.
 func (l *Loopback) Sent() int64 { return l.sent.Load() }
+
+// CanarySent is how many canary frames were written in total.
+func (l *Loopback) CanarySent() int64 { return l.canarySent.Load() }
+
+// Dropped is how many connections DropAfter closed.
+func (l *Loopback) Dropped() int64 { return l.dropped.Load() }
 
 // DropAll closes every client connection abruptly (no close frame), as a
 // crashing exchange gateway would.
@@ -285,9 +396,15 @@ func (l *Loopback) DropAll() {
 	}
 }
 
-// Silence stops (true) or resumes (false) all frames and pings while
-// keeping connections open: a half-open connection as seen by the client.
+// Silence stops (true) or resumes (false) all frames, pongs and pings
+// while keeping connections open: a half-open connection as seen by the
+// client.
 func (l *Loopback) Silence(on bool) { l.silent.Store(on) }
+
+// SilenceCanary stops (true) or resumes (false) the canary pushes only:
+// the connection stays open and keeps answering pings, the subscription
+// is dead. It is the failure a read deadline cannot see.
+func (l *Loopback) SilenceCanary(on bool) { l.canarySilent.Store(on) }
 
 // Close stops the server and disconnects everyone.
 func (l *Loopback) Close() error {
