@@ -17,6 +17,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
@@ -122,6 +123,7 @@ func newService(o serviceOptions) (*service, error) {
 			Conns:            vs.Conns,
 			RefreshEvery:     vs.RefreshEvery,
 			StaleAfter:       vs.StaleAfter,
+			Snapshots:        embed.Instruments,
 			HTTPClient:       o.HTTPClient,
 			Logger:           s.log, // ingest adds component and venue itself
 			Metrics:          s.set,

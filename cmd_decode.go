@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 )
@@ -27,7 +28,7 @@ func cmdDecode(_ context.Context, a *app, args []string) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown venue %q (binance-usdm, binance-coinm, bybit, okx, bitmex)", errUsage, *venueName)
 	}
-	dec, err := ingest.NewOfflineDecoder(v)
+	dec, err := ingest.NewOfflineDecoder(v, embed.Instruments)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -155,7 +156,7 @@ func TestBinanceCOINMLoopback(t *testing.T) {
 		writeLines(t, ws, lines)
 		readUntilClosed(ws, nil)
 	})
-	cfg := VenueConfig{StreamURL: v.url("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL}
+	cfg := VenueConfig{StreamURL: v.url("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL, Snapshots: liqembed.Instruments}
 	inst, err := NewInstruments(event.BinanceCOINM, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestBitMEXLoopback(t *testing.T) {
 
 func offlineInstruments(t *testing.T, v event.Venue) *Instruments {
 	t.Helper()
-	in, err := NewInstruments(v, VenueConfig{})
+	in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
@@ -31,6 +32,11 @@ type VenueConfig struct {
 	// StaleAfter overrides the venue's silent-connection threshold; 0 keeps
 	// the venue default (which assumes its keepalive is running).
 	StaleAfter time.Duration
+	// Snapshots holds the instrument metadata snapshot files
+	// (instruments/<name>.json) used until the first REST refresh and
+	// whenever it fails; the binary passes embed.Instruments. Nil: no
+	// snapshot, sizes that need metadata stay unknown until REST answers.
+	Snapshots fs.FS
 
 	HTTPClient *http.Client // REST client; nil: a client with a 30 s timeout
 	Logger     *slog.Logger // nil: discard
@@ -76,10 +82,11 @@ func NewDecoder(v event.Venue, inst *Instruments) (Decoder, error) {
 	return nil, fmt.Errorf("cannot build decoder for venue %q: unknown venue", v)
 }
 
-// NewOfflineDecoder returns the decoder of venue v with the embedded
-// instrument snapshot and no network: what `liqbox decode` uses.
-func NewOfflineDecoder(v event.Venue) (Decoder, error) {
-	inst, err := NewInstruments(v, VenueConfig{})
+// NewOfflineDecoder returns the decoder of venue v with the instrument
+// snapshots in snapshots and no network: what `liqbox decode` uses (with
+// embed.Instruments).
+func NewOfflineDecoder(v event.Venue, snapshots fs.FS) (Decoder, error) {
+	inst, err := NewInstruments(v, VenueConfig{Snapshots: snapshots})
 	if err != nil {
 		return nil, err
 	}
