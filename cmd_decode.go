@@ -68,12 +68,12 @@ func decodeLines(in io.Reader, out, errOut io.Writer, dec ingest.Decoder) error 
 				failed++
 				w.Flush()
 				fmt.Fprintf(errOut, "line %d: %v: %q\n", n, derr, firstBytes(line, 80))
-			} else {
-				for i := range evs {
-					buf = evs[i].AppendJSON(buf[:0])
-					buf = append(buf, '\n')
-					w.Write(buf)
-				}
+			}
+			// A line with several liquidations keeps its good ones.
+			for i := range evs {
+				buf = evs[i].AppendJSON(buf[:0])
+				buf = append(buf, '\n')
+				w.Write(buf)
 			}
 		}
 		if err == io.EOF {

@@ -679,12 +679,16 @@ func (c *conn) read() error {
 		}
 		evs, err = spec.Decoder.Decode(evs[:0], buf, recvNs)
 		if err != nil {
+			// A frame with several liquidations keeps its good ones:
+			// count the bad one and carry on with what decoded.
 			m.decodeErrs.Inc()
 			if s.decodeErrLog.allow(now) {
-				sl.log.Warn("cannot decode frame", "err", err, "first_bytes", firstBytes(buf, 120),
+				sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
 					"suppressed", s.decodeErrLog.takeSuppressed())
 			}
-			continue
+			if len(evs) == 0 {
+				continue
+			}
 		}
 		if len(evs) == 0 && s.ctl != nil {
 			c.inspectControl(buf, now)
