@@ -24,8 +24,16 @@ import (
 
 // fakeGaps records gaps in memory: the store's ledger stand-in.
 type fakeGaps struct {
-	mu   sync.Mutex // guards gaps
-	gaps []Gap
+	mu     sync.Mutex // guards gaps and opened
+	gaps   []Gap
+	opened []Gap
+}
+
+func (f *fakeGaps) OpenGap(g Gap) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, g)
+	return nil
 }
 
 func (f *fakeGaps) RecordGap(g Gap) error {
@@ -33,6 +41,12 @@ func (f *fakeGaps) RecordGap(g Gap) error {
 	defer f.mu.Unlock()
 	f.gaps = append(f.gaps, g)
 	return nil
+}
+
+func (f *fakeGaps) openList() []Gap {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Gap(nil), f.opened...)
 }
 
 func (f *fakeGaps) list() []Gap {
@@ -64,6 +78,9 @@ func startHarness(t *testing.T, spec Spec, o StreamOptions) *harness {
 	o.Metrics, o.Gaps, o.Waker = h.set, h.gaps, h.waker
 	if o.BackoffMin == 0 {
 		o.BackoffMin, o.BackoffMax = 20*time.Millisecond, 80*time.Millisecond
+	}
+	if o.MinDialInterval == 0 {
+		o.MinDialInterval = 10 * time.Millisecond
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 2 * time.Second
@@ -392,6 +409,9 @@ func TestStreamSubscribeErrors(t *testing.T) {
 	var venueReply atomic.Value
 	venueReply.Store([]byte(`{"code":2,"msg":"Invalid request: unknown stream"}`))
 	l := newTestLoopback(t, ingesttest.LoopbackOptions{OnMessage: func(msg []byte) [][]byte {
+		if !bytes.Contains(msg, []byte("!forceOrder@arr")) {
+			return nil // the canary's subscription is accepted
+		}
 		return [][]byte{venueReply.Load().([]byte)}
 	}})
 	spec := loopbackSpec(l)

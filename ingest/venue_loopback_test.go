@@ -52,7 +52,7 @@ func (v *wsVenue) url(pathQuery string) string {
 func runStream(t *testing.T, spec Spec, want int) []event.Event {
 	t.Helper()
 	st := NewStream(spec, StreamOptions{BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		DialTimeout: 3 * time.Second})
+		MinDialInterval: 10 * time.Millisecond, DialTimeout: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
@@ -126,6 +126,11 @@ func TestBinanceUSDMLoopback(t *testing.T) {
 		if idx == 0 {
 			writeLines(t, ws, lines[:4])
 			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "24h"), time.Now().Add(time.Second))
+			// Read what the client sent (its subscription, its ping) and
+			// its close reply: closing with unread data would reset the
+			// connection and lose the frames still in flight.
+			ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+			readUntilClosed(ws, nil)
 			return
 		}
 		writeLines(t, ws, lines[4:])

@@ -35,9 +35,11 @@ type Loopback struct {
 	srv *http.Server
 	o   LoopbackOptions
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and order
 	clients map[*loopClient]struct{}
+	order   []*loopClient // connected clients, oldest first
 
+	refuse       atomic.Bool
 	silent       atomic.Bool
 	canarySilent atomic.Bool
 	accepted     atomic.Int64
@@ -113,6 +115,10 @@ func (l *Loopback) Addr() string { return l.ln.Addr().String() }
 var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 64 << 10}
 
 func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
+	if l.refuse.Load() {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -130,11 +136,18 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 	})
 	l.mu.Lock()
 	l.clients[c] = struct{}{}
+	l.order = append(l.order, c)
 	l.mu.Unlock()
 	l.accepted.Add(1)
 	defer func() {
 		l.mu.Lock()
 		delete(l.clients, c)
+		for i, o := range l.order {
+			if o == c {
+				l.order = append(l.order[:i], l.order[i+1:]...)
+				break
+			}
+		}
 		l.mu.Unlock()
 		c.close()
 	}()
@@ -352,6 +365,19 @@ func (l *Loopback) Broadcast(frame []byte) {
 	}
 }
 
+// SendTo queues frame for the i-th connected client, oldest first, and
+// reports whether there is one: a venue that feeds one connection and
+// starves its sibling.
+func (l *Loopback) SendTo(i int, frame []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i < 0 || i >= len(l.order) {
+		return false
+	}
+	l.sendTo(l.order[i], frame)
+	return true
+}
+
 // Clients is the number of connected clients.
 func (l *Loopback) Clients() int {
 	l.mu.Lock()
@@ -395,6 +421,11 @@ func (l *Loopback) DropAll() {
 		c.close()
 	}
 }
+
+// Refuse makes the exchange answer new connections with HTTP 503 (true)
+// or accept them again (false), as a venue under maintenance does; open
+// connections are left alone (DropAll ends them).
+func (l *Loopback) Refuse(on bool) { l.refuse.Store(on) }
 
 // Silence stops (true) or resumes (false) all frames, pongs and pings
 // while keeping connections open: a half-open connection as seen by the
