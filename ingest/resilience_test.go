@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -59,6 +60,7 @@ func lbl(spec Spec, conn int, extra string) string {
 // than MinDialInterval waits out the rest of that second. Gap lengths come
 // from the ledger.
 func TestReconnectWithinASecond(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	for _, c := range []struct {
 		name      string
 		dropAfter int // frames per connection, canary pushes every 100 ms
@@ -126,47 +128,77 @@ var canaryVenues = []venueUnderTest{
 // pings but its canary stops: with each venue's real limit and cadence the
 // connection is replaced within 10 s (issue 13's target for Binance USD-M,
 // COIN-M, Bybit and OKX), the time from the last canary counts as a gap
-// with cause stale, visible while it lasts and recorded once it ends.
+// with cause stale, visible while it lasts and recorded once it ends. The
+// venues run at once, in goroutines: the test waits on the clock, and
+// parallel subtests would queue behind GOMAXPROCS.
 func TestSilentSubscriptionCaught(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
 	for _, vt := range canaryVenues {
-		t.Run(vt.v.String(), func(t *testing.T) {
-			t.Parallel()
-			l, err := ingesttest.NewVenue(vt.v, ingesttest.LoopbackOptions{})
-			if err != nil {
-				t.Fatal(err)
+		l, err := ingesttest.NewVenue(vt.v, ingesttest.LoopbackOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		spec := vt.spec(t, l)
+		b := runBare(t, spec, StreamOptions{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if msg := silentCaught(t, vt, l, spec, b); msg != "" {
+				t.Errorf("%s: %s", vt.v, msg)
 			}
-			defer l.Close()
-			spec := vt.spec(t, l)
-			b := runBare(t, spec, StreamOptions{})
-			waitFor(t, 5*time.Second, "live connection", func() bool { return b.st.Live() == 1 })
-			time.Sleep(2 * vt.cadence) // canary pushes under way
-			silenced := time.Now()
-			l.SilenceCanary(true)
-			waitFor(t, 12*time.Second, "silent canary noticed", func() bool { return b.st.Live() == 0 })
-			detected := time.Since(silenced)
-			t.Logf("%s: silent subscription detected after %v (limit %v)", vt.v, detected.Round(10*time.Millisecond), vt.limit)
-			if detected > 10*time.Second || detected < vt.limit-vt.cadence-200*time.Millisecond {
-				t.Errorf("detected after %v, want within 10 s and not before the limit %v", detected, vt.limit)
-			}
-			g, ok := b.st.CurrentGap()
-			if !ok || g.Cause != CauseStale || g.Start.After(silenced) || g.Start.Before(silenced.Add(-vt.cadence-200*time.Millisecond)) {
-				t.Fatalf("open gap %+v %v: want cause stale from the last canary before %v", g, ok, silenced)
-			}
-			if got := b.counter(`liqbox_ingest_reconnects_total` + lbl(spec, 0, `,cause="stale"`)); got < 1 {
-				t.Errorf("stale reconnects %d, want the connection replaced", got)
-			}
-			l.SilenceCanary(false)
-			waitFor(t, 10*time.Second, "live again", func() bool { return b.st.Live() == 1 })
-			waitFor(t, 3*time.Second, "gap recorded", func() bool { return len(b.gaps.list()) == 1 })
-			rec := b.gaps.list()[0]
-			if rec.Cause != CauseStale || !rec.Start.Equal(g.Start) || rec.End.Sub(rec.Start) < detected {
-				t.Errorf("recorded %+v, want the open gap %+v ending after %v", rec, g, detected)
-			}
-			if l.Accepted() < 2 {
-				t.Errorf("%d connections accepted: the silent one was not replaced", l.Accepted())
-			}
-		})
+		}()
 	}
+	wg.Wait()
+}
+
+// until polls cond every 5 ms for up to d (waitFor, for goroutines).
+func until(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+func silentCaught(t *testing.T, vt venueUnderTest, l *ingesttest.Loopback, spec Spec, b *bare) string {
+	if !until(5*time.Second, func() bool { return b.st.Live() == 1 }) {
+		return "never live"
+	}
+	time.Sleep(2 * vt.cadence) // canary pushes under way
+	silenced := time.Now()
+	l.SilenceCanary(true)
+	if !until(12*time.Second, func() bool { return b.st.Live() == 0 }) {
+		return "silent canary not noticed in 12 s"
+	}
+	detected := time.Since(silenced)
+	t.Logf("%s: silent subscription detected after %v (limit %v)", vt.v, detected.Round(10*time.Millisecond), vt.limit)
+	if detected > 10*time.Second || detected < vt.limit-vt.cadence-200*time.Millisecond {
+		return fmt.Sprintf("detected after %v, want within 10 s and not before the limit %v", detected, vt.limit)
+	}
+	g, ok := b.st.CurrentGap()
+	if !ok || g.Cause != CauseStale || g.Start.After(silenced) || g.Start.Before(silenced.Add(-vt.cadence-200*time.Millisecond)) {
+		return fmt.Sprintf("open gap %+v %v: want cause stale from the last canary before %v", g, ok, silenced)
+	}
+	if got := b.counter(`liqbox_ingest_reconnects_total` + lbl(spec, 0, `,cause="stale"`)); got < 1 {
+		return fmt.Sprintf("stale reconnects %d, want the connection replaced", got)
+	}
+	l.SilenceCanary(false)
+	if !until(10*time.Second, func() bool { return b.st.Live() == 1 }) {
+		return "not live again"
+	}
+	if !until(3*time.Second, func() bool { return len(b.gaps.list()) == 1 }) {
+		return fmt.Sprintf("gaps %+v, want the one recorded", b.gaps.list())
+	}
+	if rec := b.gaps.list()[0]; rec.Cause != CauseStale || !rec.Start.Equal(g.Start) || rec.End.Sub(rec.Start) < detected {
+		return fmt.Sprintf("recorded %+v, want the open gap %+v ending after %v", rec, g, detected)
+	}
+	if l.Accepted() < 2 {
+		return fmt.Sprintf("%d connections accepted: the silent one was not replaced", l.Accepted())
+	}
+	return ""
 }
 
 // TestCanaryNeverArrives: a venue that ignores the canary subscription
@@ -174,6 +206,7 @@ func TestSilentSubscriptionCaught(t *testing.T) {
 // stays open, the connection is replaced at the limit, and the backoff
 // grows instead of redialling at the limit's pace forever.
 func TestCanaryNeverArrives(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BitMEX, ingesttest.LoopbackOptions{NoCanary: true})
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +234,7 @@ func TestCanaryNeverArrives(t *testing.T) {
 // loopback by message and its silence is caught (with a short limit; the
 // production one is 30 s).
 func TestBitMEXCanaryPlumbing(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BitMEX, ingesttest.LoopbackOptions{CanaryEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +255,7 @@ func TestBitMEXCanaryPlumbing(t *testing.T) {
 // say 1 at every moment (issue 13 point 6: the old connection's reader
 // marked the slot disconnected while its replacement was live).
 func TestRotationKeepsState(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{CanaryEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -258,6 +293,7 @@ func TestRotationKeepsState(t *testing.T) {
 // one gap with the given cause, opened at once and visible while the venue
 // is still unreachable.
 func TestDowntimeIsOneGap(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +333,7 @@ func TestDowntimeIsOneGap(t *testing.T) {
 // when the venue is back, and a gap still open at shutdown is recorded as
 // ending then.
 func TestOpenGapWhileTheVenueIsGone(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +409,7 @@ func TestDecodeErrorRate(t *testing.T) {
 // missing the liquidations its sibling delivers (its canary still flowing)
 // is counted and replaced; the sibling carries the stream, so no gap.
 func TestSiblingThatMissesIsReplaced(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{CanaryEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -339,7 +339,7 @@ func TestBitMEXLoopback(t *testing.T) {
 	}
 }
 
-func offlineInstruments(t *testing.T, v event.Venue) *Instruments {
+func offlineInstruments(t testing.TB, v event.Venue) *Instruments {
 	t.Helper()
 	in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments})
 	if err != nil {
