@@ -35,12 +35,10 @@ var (
 		"okx":           {"BTC-USDT-SWAP", "ETH-USDT-SWAP"},
 		"bitmex":        {"XBTUSD"},
 	}
-	binanceStreamPrefix = []byte(`{"stream":"`)
-	binanceMarkPrice    = []byte(`@markPrice`)
-	binanceMarkRaw      = []byte(`{"e":"markPriceUpdate"`)
-	bybitTicker         = []byte(`{"topic":"tickers.`)
-	okxMarkPrice        = []byte(`{"arg":{"channel":"mark-price"`)
-	bitmexInstrument    = []byte(`{"table":"instrument"`)
+	binanceMarkRaw   = []byte(`{"e":"markPriceUpdate"`)
+	bybitTicker      = []byte(`{"topic":"tickers.`)
+	okxMarkPrice     = []byte(`{"arg":{"channel":"mark-price"`)
+	bitmexInstrument = []byte(`{"table":"instrument"`)
 )
 
 // CanaryNone in VenueConfig.Canary disables the canary.
@@ -104,9 +102,20 @@ func binanceCanary(o VenueConfig, url string, syms []string) *Canary {
 		b = append(b, strings.ToLower(s)...)
 		return append(b, `@markPrice@1s"`...)
 	})
+	// A combined stream wraps every push with its stream name, so a canary
+	// push starts with one of a few known prefixes (a liquidation's with
+	// "!forceOrder@arr"); a raw one with its event type.
+	var prefixes [][]byte
+	for _, sym := range syms {
+		prefixes = append(prefixes, []byte(`{"stream":"`+strings.ToLower(sym)+`@markPrice@1s"`))
+	}
 	match := func(f []byte) bool {
-		// A combined stream wraps every push with its stream name.
-		return bytes.HasPrefix(f, binanceStreamPrefix) && bytes.Contains(f[:min(len(f), 64)], binanceMarkPrice)
+		for _, p := range prefixes {
+			if bytes.HasPrefix(f, p) {
+				return true
+			}
+		}
+		return false
 	}
 	if !strings.Contains(url, "/stream") {
 		match = func(f []byte) bool { return bytes.HasPrefix(f, binanceMarkRaw) }
