@@ -98,6 +98,9 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	// A connection is held to its subscription from the moment it was
 	// sent: a canary that never arrives is as dead as one that stopped.
 	c.lastProof.Store(c.started.UnixNano())
+	if spec.BacklogWindow > 0 {
+		c.backlogUntil = c.started.Add(spec.BacklogWindow).UnixNano()
+	}
 	if len(sl.s.slots) > 1 && !spec.RecvTime {
 		c.keys = new(keyRing)
 	}
@@ -132,6 +135,10 @@ type conn struct {
 	pingAt    atomic.Int64 // unix ns of the last keepalive sent, 0 if answered
 	killed    atomic.Pointer[errKilled]
 	keys      *keyRing // the liquidations delivered, for the sibling check; nil without siblings
+
+	// backlogUntil: events older than the subscription that arrive before
+	// this (unix ns) are the venue's replay (Spec.BacklogWindow).
+	backlogUntil int64
 
 	// Owned by the stream's monitor (the sibling check).
 	judgedTo int64
@@ -353,23 +360,12 @@ func (c *conn) ping(now time.Time) bool {
 	return err == nil
 }
 
-// read is the hot loop: frame into a reused buffer, canary frames counted
-// and dropped, the rest decoded into a reused slice and pushed into the
-// ring. It allocates nothing per frame once the buffers have grown to the
-// largest frame seen.
+// read is the hot loop: frame into a reused buffer, then frame. It
+// allocates nothing per frame once the buffers have grown to the largest
+// frame seen.
 func (c *conn) read() error {
-	sl := c.sl
-	s := sl.s
-	spec := s.spec
-	canary := spec.Canary
-	m := &s.m
 	buf := make([]byte, 0, 16<<10)
 	evs := make([]event.Event, 0, 64)
-	backlogUntil := int64(0)
-	if spec.BacklogWindow > 0 {
-		backlogUntil = c.started.Add(spec.BacklogWindow).UnixNano()
-	}
-	subscribedMs := c.started.UnixMilli()
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
@@ -395,73 +391,85 @@ func (c *conn) read() error {
 			return err
 		}
 		now := time.Now()
-		recvNs := now.UnixNano()
 		c.touch(now)
-		sl.framesN.Add(1)
-		m.frames.Inc()
-		m.bytes.Add(len(buf))
-		if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
-			continue
-		}
-		if canary != nil {
-			if canary.Match(buf) {
-				m.canaryFrames.Inc()
-				c.lastProof.Store(recvNs)
-				c.markLive(now)
-				continue
-			}
-		} else {
+		evs = c.frame(mt, buf, evs, now)
+	}
+}
+
+// frame handles one frame received at now: canary frames are counted and
+// dropped, the rest decoded into evs (returned for reuse) and pushed into
+// the ring.
+func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []event.Event {
+	sl := c.sl
+	s := sl.s
+	spec := &s.spec
+	m := &s.m
+	recvNs := now.UnixNano()
+	sl.framesN.Add(1)
+	m.frames.Inc()
+	m.bytes.Add(len(buf))
+	if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
+		return evs
+	}
+	if canary := spec.Canary; canary != nil {
+		if canary.Match(buf) {
+			m.canaryFrames.Inc()
+			c.lastProof.Store(recvNs)
 			c.markLive(now)
+			return evs
 		}
-		if spec.IsPong != nil && spec.IsPong(buf) {
-			c.observeRTT(now)
-			continue
-		}
-		s.decoded.Add(1)
-		evs, err = spec.Decoder.Decode(evs[:0], buf, recvNs)
-		if err != nil {
-			// A frame with several liquidations keeps its good ones:
-			// count the bad one and carry on with what decoded.
-			m.decodeErrs.Inc()
-			if s.decodeErrLog.allow(now) {
-				sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
-					"suppressed", s.decodeErrLog.takeSuppressed())
-			}
-			if len(evs) == 0 {
-				continue
-			}
+	} else {
+		c.markLive(now)
+	}
+	if spec.IsPong != nil && spec.IsPong(buf) {
+		c.observeRTT(now)
+		return evs
+	}
+	s.decoded.Add(1)
+	evs, err := spec.Decoder.Decode(evs[:0], buf, recvNs)
+	if err != nil {
+		// A frame with several liquidations keeps its good ones: count
+		// the bad one and carry on with what decoded.
+		m.decodeErrs.Inc()
+		if s.decodeErrLog.allow(now) {
+			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
+				"suppressed", s.decodeErrLog.takeSuppressed())
 		}
 		if len(evs) == 0 {
-			if s.ctl != nil {
-				c.inspectControl(buf, now)
-			}
-			continue
-		}
-		// A liquidation proves the subscription as well as a canary does.
-		c.lastProof.Store(recvNs)
-		c.markLive(now)
-		for i := range evs {
-			ev := &evs[i]
-			ev.Conn = uint8(sl.idx)
-			if recvNs < backlogUntil && ev.TimeMs < subscribedMs {
-				ev.Flags |= event.FlagBacklog
-				m.backlog.Inc()
-			} else if c.keys != nil {
-				c.keys.add(ev.Key(), recvNs)
-			}
-			switch ev.Side {
-			case event.Long:
-				m.long.Inc()
-			case event.Short:
-				m.short.Inc()
-			default:
-				m.unknownSide.Inc()
-			}
-			if !c.ring.Push(ev) {
-				m.ringDrops.Inc()
-			}
+			return evs
 		}
 	}
+	if len(evs) == 0 {
+		if s.ctl != nil {
+			c.inspectControl(buf, now)
+		}
+		return evs
+	}
+	// A liquidation proves the subscription as well as a canary does.
+	c.lastProof.Store(recvNs)
+	c.markLive(now)
+	for i := range evs {
+		ev := &evs[i]
+		ev.Conn = uint8(sl.idx)
+		if recvNs < c.backlogUntil && ev.TimeMs < c.started.UnixMilli() {
+			ev.Flags |= event.FlagBacklog
+			m.backlog.Inc()
+		} else if c.keys != nil {
+			c.keys.add(ev.Key(), recvNs)
+		}
+		switch ev.Side {
+		case event.Long:
+			m.long.Inc()
+		case event.Short:
+			m.short.Inc()
+		default:
+			m.unknownSide.Inc()
+		}
+		if !c.ring.Push(ev) {
+			m.ringDrops.Inc()
+		}
+	}
+	return evs
 }
 
 // inspectControl counts and logs (throttled) a venue's error reply. It runs
