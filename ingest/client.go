@@ -393,6 +393,7 @@ func (sl *slot) run(ctx context.Context) {
 			bo.reset()
 		case err := <-cur.done:
 			stopTimer()
+			cur.stop() // the socket and the watchdog, which outlive the reader
 			cause := cur.cause(err)
 			sl.countReconnect(cause)
 			sl.log.Warn("connection lost", "cause", cause, "err", err, "lived", time.Since(cur.started).Round(time.Millisecond).String())

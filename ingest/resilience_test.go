@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -435,5 +436,29 @@ func TestSiblingThatMissesIsReplaced(t *testing.T) {
 	waitFor(t, 3*time.Second, "both live again", func() bool { return b.st.Live() == 2 })
 	if g := b.gaps.list(); len(g) != 0 {
 		t.Errorf("gaps %+v: the sibling carried the stream", g)
+	}
+}
+
+// TestNoLeakAcrossReconnects: every lost connection's goroutines and
+// socket go with it; twenty drops leave the goroutine count where it was.
+func TestNoLeakAcrossReconnects(t *testing.T) {
+	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := BinanceUSDMSpec(VenueConfig{StreamURL: l.URL("/market/stream?streams=!forceOrder@arr")})
+	b := runBare(t, spec, StreamOptions{BackoffMin: 10 * time.Millisecond, MinDialInterval: time.Millisecond})
+	waitFor(t, 3*time.Second, "live", func() bool { return b.st.Live() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		accepted := l.Accepted()
+		l.DropAll()
+		waitFor(t, 3*time.Second, "reconnect", func() bool { return l.Accepted() > accepted && b.st.Live() == 1 })
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := runtime.NumGoroutine(); n > base+2 {
+		t.Errorf("%d goroutines after 20 reconnects, %d before: lost connections leak", n, base)
 	}
 }
