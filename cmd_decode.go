@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 )
@@ -27,7 +28,7 @@ func cmdDecode(_ context.Context, a *app, args []string) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown venue %q (binance-usdm, binance-coinm, bybit, okx, bitmex)", errUsage, *venueName)
 	}
-	dec, err := ingest.NewOfflineDecoder(v)
+	dec, err := ingest.NewOfflineDecoder(v, embed.Instruments)
 	if err != nil {
 		return err
 	}
@@ -67,12 +68,12 @@ func decodeLines(in io.Reader, out, errOut io.Writer, dec ingest.Decoder) error 
 				failed++
 				w.Flush()
 				fmt.Fprintf(errOut, "line %d: %v: %q\n", n, derr, firstBytes(line, 80))
-			} else {
-				for i := range evs {
-					buf = evs[i].AppendJSON(buf[:0])
-					buf = append(buf, '\n')
-					w.Write(buf)
-				}
+			}
+			// A line with several liquidations keeps its good ones.
+			for i := range evs {
+				buf = evs[i].AppendJSON(buf[:0])
+				buf = append(buf, '\n')
+				w.Write(buf)
 			}
 		}
 		if err == io.EOF {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/store"
 )
@@ -101,7 +101,7 @@ func TestFaultsSIGKILL(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildLiqbox(t, dir)
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream"})
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
 	if err != nil {
 		t.Fatal(err)
 	}

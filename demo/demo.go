@@ -22,7 +22,7 @@ import (
 
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/service"
 )
@@ -96,7 +96,7 @@ func LoadSample() ([]Session, error) {
 // divided by speed, one session after another, looping until ctx ends.
 // Pauses longer than maxPause (recorded time) are cut short so a quiet
 // spell in a recording does not look like a dead demo.
-func Play(ctx context.Context, ex *ingest.Loopback, sessions []Session, speed float64, loop bool) (int, error) {
+func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, speed float64, loop bool) (int, error) {
 	const maxPause = 20 * time.Second
 	sent := 0
 	for {
@@ -182,7 +182,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	ex, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
 	if err != nil {
 		return fmt.Errorf("cannot start the loopback exchange: %w", err)
 	}

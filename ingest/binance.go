@@ -30,14 +30,18 @@ const (
 
 // BinanceDecoder decodes Binance futures `forceOrder` frames, raw
 // (`{"e":"forceOrder",…}`) or combined (`{"stream":…,"data":…}`), and
-// defensively an array of either.
+// defensively an array of either, in one pass over the frame.
 //
-// USD-M: quantity `q` is in base units, price is `ap` (average fill) or `p`
-// where `ap` is zero, notional = q × price (BasisLinear), time `o.T`.
-// COIN-M: `q` is in contracts; notional = q × contractSize USD
-// (BasisContractSize), base quantity = notional / price; an unknown symbol
-// gets NaN and BasisUnknown. Side: `S` is the liquidation order's side, so
-// SELL means a long was liquidated.
+// The event type `e` must be "forceOrder"; "markPriceUpdate" (the canary
+// stream) and subscription or error replies are control frames. USD-M:
+// quantity `q` is in base units, price is `ap` (average fill) or `p` where
+// `ap` is zero, notional = q × price (BasisLinear), time `o.T`. COIN-M: `q`
+// is in contracts; notional = q × contractSize USD (BasisContractSize),
+// base quantity = notional / price; an unknown symbol gets NaN and
+// BasisUnknown. Side: `S` is the liquidation order's side, so SELL means a
+// long was liquidated. Every value is held to the package's bounds
+// (MinPrice…); a liquidation outside them is refused with a DecodeError
+// naming the field (o.s, o.S, o.q, o.ap, o.T).
 type BinanceDecoder struct {
 	venue event.Venue
 	inst  *Instruments // COIN-M contract sizes; unused for USD-M
@@ -54,6 +58,13 @@ func NewBinanceCOINMDecoder(inst *Instruments) *BinanceDecoder {
 	return &BinanceDecoder{venue: event.BinanceCOINM, inst: inst}
 }
 
+var (
+	binanceErrs     = newFieldErrors("o.s", "o.S", "o.q", "o.ap", "o.T")
+	errBinanceType  = newDecodeError(ErrUnexpected, "e", "missing or not forceOrder")
+	errBinanceOrder = newDecodeError(ErrMalformed, "o", "missing or not an object")
+	errBinanceData  = newDecodeError(ErrMalformed, "data", "not an object or an array")
+)
+
 // Decode implements Decoder.
 func (d *BinanceDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
@@ -62,136 +73,131 @@ func (d *BinanceDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) (
 	if d.venue == event.BinanceCOINM {
 		t = d.inst.Load()
 	}
-	var err error
-	// The combined envelope (the default URL's) always starts with
-	// "stream": one path lookup reaches the order without scanning "data"
-	// twice. Other shapes take the general route below.
-	if strings.HasPrefix(s, `{"stream":`) {
-		if o := gjson.Get(s, "data.o"); o.Exists() {
-			if dst, err = d.order(dst, o, t, recvNs); err != nil {
-				return dst[:n0], err
-			}
-			return dst, nil
-		}
-	}
-	if o := gjson.Get(s, "o"); o.Exists() {
-		dst, err = d.order(dst, o, t, recvNs)
-	} else if data := gjson.Get(s, "data"); data.Exists() {
-		dst, err = d.payload(dst, data, t, recvNs)
-	} else if first(s) == '[' {
-		dst, err = d.payload(dst, gjson.Parse(s), t, recvNs)
-	} else {
-		return dst, binanceControl(s)
-	}
-	if err != nil {
-		return dst[:n0], err
-	}
-	return dst, nil
-}
-
-// payload decodes a `data` member: one forceOrder object or an array of them.
-func (d *BinanceDecoder) payload(dst []event.Event, p gjson.Result, t *Table, recvNs int64) ([]event.Event, error) {
-	if !p.IsArray() {
-		o := p.Get("o")
-		if !o.Exists() {
-			return dst, ErrUnexpected
-		}
-		return d.order(dst, o, t, recvNs)
-	}
-	var err error
-	p.ForEach(func(_, el gjson.Result) bool {
-		o := el.Get("o")
-		if !o.Exists() {
-			err = ErrUnexpected
-			return false
-		}
-		dst, err = d.order(dst, o, t, recvNs)
-		return err == nil
-	})
-	return dst, err
-}
-
-// order decodes the `o` object of one forceOrder event in a single pass.
-func (d *BinanceDecoder) order(dst []event.Event, o gjson.Result, t *Table, recvNs int64) ([]event.Event, error) {
-	if !o.IsObject() {
-		return dst, ErrMalformed
-	}
-	var sym, side, q, p, ap string
-	var ts int64
-	var haveT bool
-	// seen stops the walk once every field we use has appeared: live
-	// frames carry trailing fields (X, l, z, ps, st) we never read.
-	var seen uint8
-	o.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "s":
-			sym, seen = v.Str, seen|1
-		case "S":
-			side, seen = v.Str, seen|2
-		case "q":
-			q, seen = v.Str, seen|4
-		case "p":
-			p, seen = v.Str, seen|8
-		case "ap":
-			ap, seen = v.Str, seen|16
-		case "T":
-			ts, haveT = parseMs(v.Raw)
-			seen |= 32
-		}
-		return seen != 63
-	})
-	var e event.Event
-	switch side {
-	case "SELL":
-		e.Side = event.Long
-	case "BUY":
-		e.Side = event.Short
+	var bad error
+	i := ws(s, 0)
+	switch at(s, i) {
+	case '{':
+		dst, i, bad = d.payload(s, i, dst, t, recvNs, true)
+	case '[':
+		dst, i, bad = d.payloads(s, i, dst, t, recvNs)
 	default:
-		return dst, ErrMalformed
+		return dst, notAnObject(frame, s)
 	}
-	qty, ok := parseDecimal(q)
-	if !ok || sym == "" || !haveT {
-		return dst, ErrMalformed
+	if i < 0 {
+		return dst[:n0], errNotJSON
 	}
-	price, ok := parseDecimal(ap)
-	if !ok || price == 0 {
-		if price, ok = parseDecimal(p); !ok {
-			return dst, ErrMalformed
-		}
+	if !atEnd(s, i) {
+		return dst[:n0], errTrailing
 	}
-	e.Venue = d.venue
-	e.Symbol = event.MakeSymbol(sym)
-	e.TimeMs = ts
-	e.RecvNs = recvNs
-	e.Price = price
-	if d.venue == event.BinanceUSDM {
-		e.Market = event.Linear
-		e.Basis = event.BasisLinear
-		e.Qty = qty
-		e.Notional = qty * price
-	} else {
-		e.Market = event.Inverse
-		in, ok := t.Lookup(sym)
-		applySize(&e, in, ok, qty, price)
-	}
-	return append(dst, e), nil
+	return dst, bad
 }
 
-// binanceControl classifies a frame without `o` or `data`: subscription
-// replies and error replies are control frames; anything else is not ours.
-func binanceControl(s string) error {
-	if !gjson.Valid(s) {
-		return ErrMalformed
-	}
-	r := gjson.Parse(s)
-	if !r.IsObject() {
-		return ErrUnexpected
-	}
-	if r.Get("id").Exists() || r.Get("result").Exists() || (r.Get("code").Exists() && r.Get("msg").Exists()) {
-		return nil
-	}
-	return ErrUnexpected
+// payloads decodes an array of payloads (defensively: Binance documents
+// one object per message).
+func (d *BinanceDecoder) payloads(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	return elems(s, i, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.payload(s, i, dst, t, recvNs, false)
+	})
 }
+
+// payload decodes the object at i: a forceOrder payload, or (top) the
+// combined envelope or a reply.
+func (d *BinanceDecoder) payload(s string, i int, dst []event.Event, t *Table, recvNs int64, top bool) ([]event.Event, int, error) {
+	n0 := len(dst)
+	var typ string
+	var haveOrder, haveData, control bool
+	var orderBad, dataBad error
+	i = members(s, i, func(k string, i int) int {
+		switch {
+		case k == "e":
+			typ, i = strField(s, i)
+			return i
+		case k == "o":
+			haveOrder = true
+			if s[i] == '{' {
+				dst, i, orderBad = d.order(s, i, dst, t, recvNs)
+				return i
+			}
+			orderBad = errBinanceOrder
+		case k == "data" && top:
+			haveData = true
+			switch s[i] {
+			case '{':
+				dst, i, dataBad = d.payload(s, i, dst, t, recvNs, false)
+				return i
+			case '[':
+				dst, i, dataBad = d.payloads(s, i, dst, t, recvNs)
+				return i
+			}
+			dataBad = errBinanceData
+		case top && (k == "result" || k == "id" || k == "code" || k == "msg"):
+			control = true
+		}
+		return skip(s, i)
+	})
+	if i < 0 {
+		return dst, i, nil
+	}
+	switch {
+	case haveOrder:
+		if typ != "forceOrder" {
+			return dst[:n0], i, errBinanceType
+		}
+		return dst, i, orderBad
+	case haveData:
+		return dst, i, dataBad
+	case typ == "forceOrder":
+		return dst, i, errBinanceOrder
+	case typ == "markPriceUpdate", control:
+		return dst, i, nil
+	}
+	return dst, i, errUnknown
+}
+
+func binanceFields(k string) (int, bool) {
+	switch k {
+	case "s":
+		return fSymbol, false
+	case "S":
+		return fSide, false
+	case "q":
+		return fSize, true
+	case "p":
+		return fPrice, true
+	case "ap":
+		return fAvgPrice, true
+	case "T":
+		return fTime, true
+	}
+	return -1, false
+}
+
+// order decodes the `o` object at i of one forceOrder event.
+func (d *BinanceDecoder) order(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	var vals [nFields]string
+	if i = readFields(s, i, binanceFields, &vals); i < 0 {
+		return dst, i, nil
+	}
+	fe := &binanceErrs
+	e, qty, err := fe.liquidation(d.venue, sideOf(vals[fSide], "SELL", "BUY"), &vals, recvNs, -1)
+	if err != nil {
+		return dst, i, err
+	}
+	in, known := linearBase, true
+	e.Market = event.Linear
+	if d.venue == event.BinanceCOINM {
+		e.Market = event.Inverse
+		in, known = t.Lookup(vals[fSymbol])
+	}
+	if err := fe.finish(&e, in, known, qty, e.Price); err != nil {
+		return dst, i, err
+	}
+	return append(dst, e), i, nil
+}
+
+// linearBase is the instrument of a venue that sends base units and a
+// stablecoin price: USD = size × price.
+var linearBase = Instrument{Market: event.Linear, Basis: event.BasisLinear, Size: 1}
 
 // Control implements ControlInspector: Binance replies to a bad request with
 // {"code":<n>,"msg":"…"}.
@@ -218,12 +224,14 @@ func first(s string) byte {
 // stream. Binance pings with WebSocket control frames (answered by the
 // client), so there is no application keepalive.
 func BinanceUSDMSpec(o VenueConfig) Spec {
+	url := orDefault(o.StreamURL, DefaultBinanceUSDMURL)
 	return Spec{
 		Venue:       event.BinanceUSDM,
 		Stream:      "!forceOrder@arr",
-		URL:         orDefault(o.StreamURL, DefaultBinanceUSDMURL),
+		URL:         url,
 		StaleAfter:  orDuration(o.StaleAfter, binanceStaleAfter),
 		MaxLifetime: binanceMaxLifetime,
+		Canary:      binanceCanary(o, url, mustCanary(o.Canary, defaultCanary["binance-usdm"])),
 		Decoder:     NewBinanceUSDMDecoder(),
 	}
 }
@@ -231,12 +239,14 @@ func BinanceUSDMSpec(o VenueConfig) Spec {
 // BinanceCOINMSpec returns the Spec of the COIN-M all-market liquidation
 // stream, decoding with the contract sizes in inst.
 func BinanceCOINMSpec(o VenueConfig, inst *Instruments) Spec {
+	url := orDefault(o.StreamURL, DefaultBinanceCOINMURL)
 	return Spec{
 		Venue:       event.BinanceCOINM,
 		Stream:      "!forceOrder@arr",
-		URL:         orDefault(o.StreamURL, DefaultBinanceCOINMURL),
+		URL:         url,
 		StaleAfter:  orDuration(o.StaleAfter, binanceStaleAfter),
 		MaxLifetime: binanceMaxLifetime,
+		Canary:      binanceCanary(o, url, mustCanary(o.Canary, defaultCanary["binance-coinm"])),
 		Decoder:     NewBinanceCOINMDecoder(inst),
 	}
 }

@@ -22,7 +22,9 @@ const (
 
 var bitmexPing = []byte("ping")
 
-// BitMEXDecoder decodes BitMEX `liquidation` table messages.
+// BitMEXDecoder decodes BitMEX `liquidation` table messages in one pass;
+// any other table is refused, except the canary `instrument`, a control
+// frame.
 //
 // Each `insert` row is one liquidation, counted once; `update` and `delete`
 // rows describe the same order again and are never new events; `partial`
@@ -32,7 +34,9 @@ var bitmexPing = []byte("ping")
 // is in contracts, converted with the instrument's multipliers: inverse
 // (XBTUSD) USD = contracts × multiplier / underlyingToSettleMultiplier;
 // linear (XBTUSDT) base = contracts / underlyingToPositionMultiplier;
-// quanto and unknown instruments get NaN and BasisUnknown.
+// quanto and unknown instruments get NaN and BasisUnknown. A row outside the
+// package's bounds is refused (data[].symbol, .side, .price, .leavesQty)
+// and the message's other rows are kept.
 //
 // The rows carry no timestamp, so TimeMs is the frame's receive time.
 type BitMEXDecoder struct {
@@ -42,122 +46,131 @@ type BitMEXDecoder struct {
 // NewBitMEXDecoder returns a BitMEX decoder reading multipliers from inst.
 func NewBitMEXDecoder(inst *Instruments) *BitMEXDecoder { return &BitMEXDecoder{inst: inst} }
 
+var (
+	bitmexErrs      = newFieldErrors("data[].symbol", "data[].side", "data[].leavesQty", "data[].price", "")
+	errBitMEXAction = newDecodeError(ErrMalformed, "action", "not partial, insert, update or delete")
+	errBitMEXData   = newDecodeError(ErrMalformed, "data", reasonArray)
+	errBitMEXTable  = newDecodeError(ErrUnexpected, "table", "not liquidation")
+)
+
 // Decode implements Decoder.
 func (d *BitMEXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
-	if first(s) != '{' {
+	n0 := len(dst)
+	i := ws(s, 0)
+	if at(s, i) != '{' {
 		return dst, notAnObject(frame, s)
 	}
+	t := d.inst.Load()
 	var table, action string
-	var data gjson.Result
-	var control bool
-	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	var haveTable, haveAction, haveData, badData, control bool
+	var bad error
+	i = members(s, i, func(k string, i int) int {
+		switch k {
 		case "table":
-			table = v.Str
+			table, i = strField(s, i)
+			haveTable = true
+			return i
 		case "action":
-			action = v.Str
+			action, i = strField(s, i)
+			haveAction = true
+			return i
 		case "data":
-			data = v
+			// table and action come first in BitMEX's messages; should
+			// they not, the rows are decoded on trust and dropped below.
+			if haveTable && table != "liquidation" || haveAction && (action == "update" || action == "delete") {
+				break
+			}
+			if s[i] != '[' {
+				badData = true
+				break
+			}
+			haveData = true
+			dst, i, bad = d.rows(s, i, dst, t, recvNs)
+			return i
 		case "info", "success", "error", "status", "subscribe", "unsubscribe":
 			control = true
 		}
-		return true
+		return skip(s, i)
 	})
-	if table == "" {
-		if control {
-			return dst, nil
-		}
-		if !gjson.Valid(s) {
-			return dst, ErrMalformed
-		}
-		return dst, ErrUnexpected
+	if i < 0 {
+		return dst[:n0], errNotJSON
 	}
-	if table != "liquidation" {
-		return dst, ErrUnexpected
+	if badData {
+		return dst[:n0], errBitMEXData
 	}
-	var flags event.Flags
+	if !atEnd(s, i) {
+		return dst[:n0], errTrailing
+	}
+	switch {
+	case table == "liquidation":
+	case table == "instrument": // the canary
+		return dst[:n0], nil
+	case haveTable:
+		return dst[:n0], errBitMEXTable
+	case control:
+		return dst[:n0], nil
+	default:
+		return dst[:n0], errUnknown
+	}
 	switch action {
 	case "insert":
 	case "partial":
-		flags = event.FlagBacklog
+		// The table image sent on subscribing: logged, never alerted.
+		for k := n0; k < len(dst); k++ {
+			dst[k].Flags |= event.FlagBacklog
+		}
 	case "update", "delete":
-		return dst, nil
+		// The same orders again: never new liquidations.
+		return dst[:n0], nil
 	default:
-		return dst, ErrMalformed
+		return dst[:n0], errBitMEXAction
 	}
-	if !data.IsArray() {
-		return dst, ErrMalformed
+	if !haveData {
+		return dst[:n0], errBitMEXData
 	}
-	t := d.inst.Load()
-	n0 := len(dst)
-	timeMs := recvNs / int64(time.Millisecond)
-	var err error
-	data.ForEach(func(_, row gjson.Result) bool {
-		if !row.IsObject() {
-			err = ErrMalformed
-			return false
-		}
-		var sym, side string
-		var price, qty gjson.Result
-		row.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "symbol":
-				sym = v.Str
-			case "side":
-				side = v.Str
-			case "price":
-				price = v
-			case "leavesQty":
-				qty = v
-			}
-			return true
-		})
-		var e event.Event
-		switch side {
-		case "Sell":
-			e.Side = event.Long
-		case "Buy":
-			e.Side = event.Short
-		default:
-			err = ErrMalformed
-			return false
-		}
-		p, ok1 := jsonNumber(price)
-		n, ok2 := jsonNumber(qty)
-		if !ok1 || !ok2 || sym == "" {
-			err = ErrMalformed
-			return false
-		}
-		e.Venue = event.BitMEX
-		e.Symbol = event.MakeSymbol(sym)
-		e.TimeMs = timeMs
-		e.RecvNs = recvNs
-		e.Price = p
-		e.Flags = flags
-		in, ok := t.Lookup(sym)
-		applySize(&e, in, ok, n, p)
-		dst = append(dst, e)
-		return true
-	})
-	if err != nil {
-		return dst[:n0], err
-	}
-	return dst, nil
+	return dst, bad
 }
 
-// jsonNumber reads a non-negative finite JSON number (gjson already parsed
-// it) or a decimal string.
-func jsonNumber(r gjson.Result) (float64, bool) {
-	switch r.Type {
-	case gjson.Number:
-		if r.Num >= 0 && r.Num <= 1e300 {
-			return r.Num, true
-		}
-	case gjson.String:
-		return parseDecimal(r.Str)
+// rows decodes the data array at i; a bad row is dropped, the others kept.
+// The rows carry no time: each gets the frame's receive time.
+func (d *BitMEXDecoder) rows(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	timeMs := recvNs / int64(time.Millisecond)
+	return elems(s, i, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.row(s, i, dst, t, recvNs, timeMs)
+	})
+}
+
+func bitmexFields(k string) (int, bool) {
+	switch k {
+	case "symbol":
+		return fSymbol, false
+	case "side":
+		return fSide, false
+	case "price":
+		return fPrice, true
+	case "leavesQty":
+		return fSize, true
 	}
-	return 0, false
+	return -1, false
+}
+
+// row decodes one liquidation row at i.
+func (d *BitMEXDecoder) row(s string, i int, dst []event.Event, t *Table, recvNs, timeMs int64) ([]event.Event, int, error) {
+	var vals [nFields]string
+	if i = readFields(s, i, bitmexFields, &vals); i < 0 {
+		return dst, i, nil
+	}
+	fe := &bitmexErrs
+	e, n, err := fe.liquidation(event.BitMEX, sideOf(vals[fSide], "Sell", "Buy"), &vals, recvNs, timeMs)
+	if err != nil {
+		return dst, i, err
+	}
+	in, known := t.Lookup(vals[fSymbol])
+	if err := fe.finish(&e, in, known, n, e.Price); err != nil {
+		return dst, i, err
+	}
+	return append(dst, e), i, nil
 }
 
 // Control implements ControlInspector: BitMEX replies to a bad request with
@@ -181,6 +194,8 @@ func BitMEXSpec(o VenueConfig, inst *Instruments) Spec {
 		PingEvery:  bitmexPingEvery,
 		IsPong:     isTextPong,
 		StaleAfter: orDuration(o.StaleAfter, bitmexStaleAfter),
+		Canary:     bitmexCanary(o, mustCanary(o.Canary, defaultCanary["bitmex"])),
+		RecvTime:   true,
 		Decoder:    NewBitMEXDecoder(inst),
 	}
 }

@@ -38,7 +38,9 @@ var errNoBybitSymbols = errors.New("no Bybit symbols to subscribe to")
 
 // BybitDecoder decodes Bybit v5 `allLiquidation.<SYMBOL>` frames (data is an
 // array, every element an event) and the deprecated `liquidation.<SYMBOL>`
-// topic (data is one object; v2 and v5 field names) for replaying old data.
+// topic (data is one object; v2 and v5 field names) for replaying old data,
+// in one pass over the frame. Any other topic is refused, except the canary
+// `tickers.<SYMBOL>`, a control frame.
 //
 // `S`/`side` is the liquidated POSITION's side: Buy means a long was
 // liquidated (the opposite of Binance). `p` is the bankruptcy price. Linear:
@@ -47,7 +49,9 @@ var errNoBybitSymbols = errors.New("no Bybit symbols to subscribe to")
 // in comes from the instrument table, else from the endpoint the decoder
 // serves, else from Bybit's symbol naming (…USDT, …USDC, …PERP and dated
 // "-" symbols are linear; …USD and …USD<month><yy> are inverse); a symbol
-// none of these settles gets NaN and BasisUnknown.
+// none of these settles gets NaN and BasisUnknown. A row outside the
+// package's bounds is refused (data[].s, .S, .v, .p, .T) and the frame's
+// other rows are kept.
 type BybitDecoder struct {
 	inst   *Instruments
 	market event.Market // the endpoint's market, or MarketUnknown
@@ -60,107 +64,126 @@ func NewBybitDecoder(inst *Instruments, market event.Market) *BybitDecoder {
 	return &BybitDecoder{inst: inst, market: market}
 }
 
+var (
+	bybitErrs          = newFieldErrors("data[].s", "data[].S", "data[].v", "data[].p", "data[].T")
+	errBybitRows       = newDecodeError(ErrMalformed, "data", "not an array of liquidations")
+	errBybitLegacyData = newDecodeError(ErrMalformed, "data", "not a liquidation object")
+	errBybitTopic      = newDecodeError(ErrUnexpected, "topic", "not a liquidation topic")
+)
+
 // Decode implements Decoder.
 func (d *BybitDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
-	var topic, data gjson.Result
-	var control bool
-	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	n0 := len(dst)
+	i := ws(s, 0)
+	if at(s, i) != '{' {
+		return dst, notAnObject(frame, s)
+	}
+	t := d.inst.Load()
+	var topic string
+	var haveTopic, control bool
+	var shape byte // '[' or '{' once data was decoded
+	var bad error
+	i = members(s, i, func(k string, i int) int {
+		switch k {
 		case "topic":
-			topic = v
+			topic, i = strField(s, i)
+			haveTopic = true
+			return i
 		case "data":
-			data = v
+			// The topic comes first in Bybit's frames; should it not, the
+			// data is decoded on trust and dropped below if the topic
+			// turns out not to be a liquidation one.
+			if haveTopic && !bybitLiquidationTopic(topic) {
+				break
+			}
+			switch shape = s[i]; shape {
+			case '[':
+				dst, i, bad = d.rows(s, i, dst, t, recvNs)
+				return i
+			case '{':
+				dst, i, bad = d.element(s, i, dst, t, recvNs)
+				return i
+			}
+			shape = 0
 		case "op", "success":
 			control = true
 		}
-		return true
+		return skip(s, i)
 	})
+	if i < 0 {
+		return dst[:n0], errNotJSON
+	}
+	if !atEnd(s, i) {
+		return dst[:n0], errTrailing
+	}
 	switch {
-	case topic.Type == gjson.String && strings.HasPrefix(topic.Str, "allLiquidation."):
-		if !data.IsArray() {
-			return dst, ErrMalformed
+	case strings.HasPrefix(topic, "allLiquidation."):
+		if shape != '[' {
+			return dst[:n0], errBybitRows
 		}
-		t := d.inst.Load()
-		n0 := len(dst)
-		var err error
-		data.ForEach(func(_, el gjson.Result) bool {
-			dst, err = d.element(dst, el, t, recvNs)
-			return err == nil
-		})
-		if err != nil {
-			return dst[:n0], err
+		return dst, bad
+	case strings.HasPrefix(topic, "liquidation."):
+		if shape != '{' {
+			return dst[:n0], errBybitLegacyData
 		}
-		return dst, nil
-	case topic.Type == gjson.String && strings.HasPrefix(topic.Str, "liquidation."):
-		if !data.IsObject() {
-			return dst, ErrMalformed
-		}
-		return d.element(dst, data, d.inst.Load(), recvNs)
-	case topic.Exists():
-		return dst, ErrUnexpected
+		return dst, bad
+	case strings.HasPrefix(topic, "tickers."): // the canary
+		return dst[:n0], nil
+	case haveTopic:
+		return dst[:n0], errBybitTopic
 	case control:
-		return dst, nil
+		return dst[:n0], nil
 	}
-	if !gjson.Valid(s) {
-		return dst, ErrMalformed
-	}
-	return dst, ErrUnexpected
+	return dst[:n0], errUnknown
 }
 
-// element decodes one liquidation object: allLiquidation {T,s,S,v,p},
+func bybitLiquidationTopic(t string) bool {
+	return strings.HasPrefix(t, "allLiquidation.") || strings.HasPrefix(t, "liquidation.")
+}
+
+// rows decodes the data array at i; a bad row is dropped and the others
+// kept.
+func (d *BybitDecoder) rows(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	return elems(s, i, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.element(s, i, dst, t, recvNs)
+	})
+}
+
+// element decodes the liquidation object at i: allLiquidation {T,s,S,v,p},
 // v5 liquidation {updatedTime|updateTime,symbol,side,size,price} or v2
 // liquidation {time,symbol,side,qty,price}.
-func (d *BybitDecoder) element(dst []event.Event, el gjson.Result, t *Table, recvNs int64) ([]event.Event, error) {
-	if !el.IsObject() {
-		return dst, ErrMalformed
+func (d *BybitDecoder) element(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	var vals [nFields]string
+	if i = readFields(s, i, bybitFields, &vals); i < 0 {
+		return dst, i, nil
 	}
-	var sym, side, v, p string
-	var ts int64
-	var haveT bool
-	el.ForEach(func(k, val gjson.Result) bool {
-		switch k.Str {
-		case "s", "symbol":
-			sym = val.Str
-		case "S", "side":
-			side = val.Str
-		case "v", "size", "qty":
-			v = val.Str
-			if val.Type == gjson.Number {
-				v = val.Raw
-			}
-		case "p", "price":
-			p = val.Str
-			if val.Type == gjson.Number {
-				p = val.Raw
-			}
-		case "T", "updatedTime", "updateTime", "time":
-			ts, haveT = parseMs(val.Raw)
-		}
-		return true
-	})
-	var e event.Event
-	switch side {
-	case "Buy":
-		e.Side = event.Long
-	case "Sell":
-		e.Side = event.Short
-	default:
-		return dst, ErrMalformed
+	fe := &bybitErrs
+	e, size, err := fe.liquidation(event.Bybit, sideOf(vals[fSide], "Buy", "Sell"), &vals, recvNs, -1)
+	if err != nil {
+		return dst, i, err
 	}
-	size, ok1 := parseDecimal(v)
-	price, ok2 := parseDecimal(p)
-	if !ok1 || !ok2 || sym == "" || !haveT {
-		return dst, ErrMalformed
+	in, known := d.instrument(t, vals[fSymbol])
+	if err := fe.finish(&e, in, known, size, e.Price); err != nil {
+		return dst, i, err
 	}
-	e.Venue = event.Bybit
-	e.Symbol = event.MakeSymbol(sym)
-	e.TimeMs = ts
-	e.RecvNs = recvNs
-	e.Price = price
-	in, ok := d.instrument(t, sym)
-	applySize(&e, in, ok, size, price)
-	return append(dst, e), nil
+	return append(dst, e), i, nil
+}
+
+func bybitFields(k string) (int, bool) {
+	switch k {
+	case "s", "symbol":
+		return fSymbol, false
+	case "S", "side":
+		return fSide, false
+	case "v", "size", "qty":
+		return fSize, true
+	case "p", "price":
+		return fPrice, true
+	case "T", "updatedTime", "updateTime", "time":
+		return fTime, true
+	}
+	return -1, false
 }
 
 // instrument resolves sym's market: table, then endpoint, then naming.
@@ -174,7 +197,7 @@ func (d *BybitDecoder) instrument(t *Table, sym string) (Instrument, bool) {
 	}
 	switch m {
 	case event.Linear:
-		return Instrument{Market: event.Linear, Basis: event.BasisLinear, Size: 1}, true
+		return linearBase, true
 	case event.Inverse:
 		return Instrument{Market: event.Inverse, Basis: event.BasisInverse, Size: 1}, true
 	}
@@ -224,8 +247,10 @@ func isBybitPong(frame []byte) bool {
 // listed later are picked up on the next reconnect.
 func BybitSpec(o VenueConfig, inst *Instruments, market event.Market) Spec {
 	url, stream := orDefault(o.StreamURL, DefaultBybitLinearURL), "allLiquidation.linear"
+	canary := mustCanary(o.Canary, defaultCanary["bybit-linear"])
 	if market == event.Inverse {
 		url, stream = orDefault(o.InverseStreamURL, DefaultBybitInverseURL), "allLiquidation.inverse"
+		canary = mustCanary(o.InverseCanary, defaultCanary["bybit-inverse"])
 	}
 	return Spec{
 		Venue:      event.Bybit,
@@ -236,6 +261,7 @@ func BybitSpec(o VenueConfig, inst *Instruments, market event.Market) Spec {
 		PingEvery:  bybitPingEvery,
 		IsPong:     isBybitPong,
 		StaleAfter: orDuration(o.StaleAfter, bybitStaleAfter),
+		Canary:     bybitCanary(o, canary),
 		Decoder:    NewBybitDecoder(inst, market),
 	}
 }

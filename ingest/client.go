@@ -1,14 +1,9 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -18,43 +13,37 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
 
-	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ring"
 )
-
-// Gap is an interval in which a stream had no live connection: liqbox was
-// blind to that venue's liquidations.
-type Gap struct {
-	Venue  string
-	Stream string
-	Start  time.Time
-	End    time.Time
-	Cause  string
-}
-
-// GapRecorder persists gaps (the store's gap ledger). It is called off the
-// hot path, once per gap.
-type GapRecorder interface {
-	RecordGap(g Gap) error
-}
 
 // StreamOptions tune a Stream. Zero values take the defaults in brackets.
 type StreamOptions struct {
 	Conns      int           // redundant connections [1]
 	RingSize   int           // events buffered per connection [4096]
 	MaxFrame   int64         // largest accepted frame in bytes [1 MiB]
-	BackoffMin time.Duration // first reconnect delay [250ms]
+	BackoffMin time.Duration // second reconnect delay; the first is at most a quarter of it [250ms]
 	BackoffMax time.Duration // reconnect delay cap [30s]
+	// MinDialInterval spaces the dials of one connection slot, so that a
+	// venue that accepts and at once drops every connection is not
+	// hammered: a connection that lived longer is replaced at once [1s].
+	MinDialInterval time.Duration
 	// Overlap is how long a replacement connection runs beside the one it
 	// replaces before that one is closed [3s].
 	Overlap time.Duration
 	// DialTimeout bounds the handshake and the subscription [10s].
 	DialTimeout time.Duration
-	Waker       *ring.Waker
-	Gaps        GapRecorder
-	Metrics     *metrics.Set
-	Logger      *slog.Logger
-	Dialer      *websocket.Dialer // for tests; nil uses a default with DialTimeout
+	// DownSince, when set, is the previous run's last proof of liveness
+	// (or its clean stop): the stream's first gap then starts there with
+	// cause DownCause ("liqbox crashed", "liqbox not running") and runs to
+	// the first live connection, as one gap. Zero: the first gap is the
+	// start-up connect (cause "starting"), recorded only if it lasts 30 s.
+	DownSince time.Time
+	DownCause string // [liqbox not running]
+	Waker     *ring.Waker
+	Gaps      GapRecorder
+	Metrics   *metrics.Set
+	Logger    *slog.Logger
+	Dialer    *websocket.Dialer // for tests; nil uses a default with DialTimeout
 }
 
 // Stream holds one venue stream open over one or more redundant
@@ -64,12 +53,19 @@ type Stream struct {
 	o     StreamOptions
 	log   *slog.Logger
 	slots []*slot
-	live  atomic.Int32 // connections currently subscribed and reading
+	// live counts the slots with a live connection. It changes only under
+	// mu, together with the slots' connected flags and the open gap, so
+	// the three never disagree; readers load it without the lock.
+	live atomic.Int32
 
-	// mu guards gapStart and gapCause.
-	mu       sync.Mutex
-	gapStart time.Time
-	gapCause string
+	mu       sync.Mutex // guards gap, stopping, ledger and every slot's liveConns and downFrom
+	gap      openGap
+	stopping bool
+	ledger   []ledgerOp
+	wake     chan struct{} // tells the monitor the ledger has work
+
+	decoded atomic.Uint64 // frames handed to the decoder
+	rate    decodeRate
 
 	decodeErrLog throttle
 	// ctl inspects frames that decoded to no events for the venue's error
@@ -80,7 +76,7 @@ type Stream struct {
 	m           streamMetrics
 }
 
-// ConnState is a snapshot of one connection for /status and the status page.
+// ConnState is a snapshot of one connection slot for /status and the status page.
 type ConnState struct {
 	Venue     string
 	Stream    string
@@ -95,7 +91,7 @@ type ConnState struct {
 
 type streamMetrics struct {
 	frames, bytes, decodeErrs, oversized, ringDrops *metrics.Counter
-	venueErrs                                       *metrics.Counter
+	venueErrs, canaryFrames                         *metrics.Counter
 	long, short, unknownSide                        *metrics.Counter
 	backlog                                         *metrics.Counter
 	gapSeconds                                      *metrics.FloatCounter
@@ -119,11 +115,17 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 30 * time.Second
 	}
+	if o.MinDialInterval <= 0 {
+		o.MinDialInterval = time.Second
+	}
 	if o.Overlap <= 0 {
 		o.Overlap = 3 * time.Second
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 10 * time.Second
+	}
+	if o.DownCause == "" {
+		o.DownCause = CauseNotRunning
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewSet()
@@ -139,7 +141,7 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 			WriteBufferSize:  4 << 10,
 		}
 	}
-	s := &Stream{spec: spec, o: o}
+	s := &Stream{spec: spec, o: o, wake: make(chan struct{}, 1)}
 	s.log = o.Logger.With("venue", spec.Venue.String(), "stream", spec.Stream)
 	s.decodeErrLog.every = 10 * time.Second
 	s.venueErrLog.every = 10 * time.Second
@@ -147,20 +149,31 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 	lbl := `{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `"}`
 	set := o.Metrics
 	s.m = streamMetrics{
-		frames:      set.NewCounter(`liqbox_ingest_frames_total` + lbl),
-		bytes:       set.NewCounter(`liqbox_ingest_bytes_total` + lbl),
-		decodeErrs:  set.NewCounter(`liqbox_ingest_decode_errors_total` + lbl),
-		oversized:   set.NewCounter(`liqbox_ingest_oversized_frames_total` + lbl),
-		ringDrops:   set.NewCounter(`liqbox_ring_dropped_total` + lbl),
-		venueErrs:   set.NewCounter(`liqbox_ingest_venue_errors_total` + lbl),
-		long:        set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="long"}`),
-		short:       set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="short"}`),
-		unknownSide: set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="unknown"}`),
-		backlog:     set.NewCounter(`liqbox_ingest_backlog_events_total` + lbl),
-		gapSeconds:  set.NewFloatCounter(`liqbox_ingest_gap_seconds_total` + lbl),
-		gaps:        set.NewCounter(`liqbox_ingest_gaps_total` + lbl),
+		frames:       set.NewCounter(`liqbox_ingest_frames_total` + lbl),
+		bytes:        set.NewCounter(`liqbox_ingest_bytes_total` + lbl),
+		decodeErrs:   set.NewCounter(`liqbox_ingest_decode_errors_total` + lbl),
+		oversized:    set.NewCounter(`liqbox_ingest_oversized_frames_total` + lbl),
+		ringDrops:    set.NewCounter(`liqbox_ring_dropped_total` + lbl),
+		venueErrs:    set.NewCounter(`liqbox_ingest_venue_errors_total` + lbl),
+		canaryFrames: set.NewCounter(`liqbox_ingest_canary_frames_total` + lbl),
+		long:         set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="long"}`),
+		short:        set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="short"}`),
+		unknownSide:  set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="unknown"}`),
+		backlog:      set.NewCounter(`liqbox_ingest_backlog_events_total` + lbl),
+		gapSeconds:   set.NewFloatCounter(`liqbox_ingest_gap_seconds_total` + lbl),
+		gaps:         set.NewCounter(`liqbox_ingest_gaps_total` + lbl),
 	}
 	set.NewGauge(`liqbox_ingest_live_connections`+lbl, func() float64 { return float64(s.live.Load()) })
+	set.NewGauge(`liqbox_ingest_gap_open_seconds`+lbl, func() float64 {
+		if g, ok := s.CurrentGap(); ok {
+			return time.Since(g.Start).Seconds()
+		}
+		return 0
+	})
+	set.NewGauge(`liqbox_ingest_decode_error_ratio`+lbl, func() float64 {
+		r, _, _ := s.DecodeErrorRate()
+		return r
+	})
 	for i := 0; i < o.Conns; i++ {
 		s.slots = append(s.slots, newSlot(s, i))
 	}
@@ -181,12 +194,17 @@ func (s *Stream) Rings() []*ring.Ring {
 	return rs
 }
 
-// Live reports how many connections are currently up and subscribed.
+// Live reports how many connection slots have a live connection: up,
+// subscribed and proven by a frame (with a canary: by a canary frame or a
+// liquidation). During a make-before-break rotation a slot counts once.
 func (s *Stream) Live() int { return int(s.live.Load()) }
 
-// States returns a snapshot of every connection slot.
+// States returns a snapshot of every connection slot. Connected agrees with
+// Live at every moment, rotations included.
 func (s *Stream) States() []ConnState {
 	out := make([]ConnState, 0, len(s.slots))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, sl := range s.slots {
 		out = append(out, sl.state())
 	}
@@ -195,67 +213,50 @@ func (s *Stream) States() []ConnState {
 
 // Run holds the stream's connections open until ctx is cancelled. It
 // returns nil on cancellation: connection failures are retried forever,
-// counted and recorded as gaps, never returned.
+// counted and recorded as gaps, never returned. A gap still open at
+// cancellation is recorded as ending then.
 func (s *Stream) Run(ctx context.Context) error {
-	s.beginGap(time.Now(), "starting")
+	now := time.Now()
+	s.mu.Lock()
+	if d := s.o.DownSince; !d.IsZero() && d.Before(now) {
+		s.beginGapLocked(d, s.o.DownCause, true)
+	} else {
+		s.beginGapLocked(now, CauseStarting, false)
+	}
+	s.mu.Unlock()
+
+	quit := make(chan struct{})
+	var mon sync.WaitGroup
+	mon.Add(1)
+	go func() {
+		defer mon.Done()
+		s.monitor(quit)
+	}()
+	// The slots run under their own context so that the stream is marked
+	// stopping before any connection closes: closing for shutdown must not
+	// open a gap.
+	sctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, sl := range s.slots {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sl.run(ctx)
+			sl.run(sctx)
 		}()
 	}
-	wg.Wait()
-	s.endGap(time.Now(), true)
-	return nil
-}
-
-// connUp and connDown keep the live count and the gap ledger.
-func (s *Stream) connUp(now time.Time) {
-	if s.live.Add(1) == 1 {
-		s.endGap(now, false)
-	}
-}
-
-func (s *Stream) connDown(now time.Time, cause string) {
-	if s.live.Add(-1) == 0 {
-		s.beginGap(now, cause)
-	}
-}
-
-func (s *Stream) beginGap(now time.Time, cause string) {
+	<-ctx.Done()
+	stopAt := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gapStart.IsZero() {
-		s.gapStart, s.gapCause = now, cause
-	}
-}
-
-// endGap closes an open gap. The initial connect at start-up is not a gap
-// worth recording (nothing was missed that the box could have seen), unless
-// it took long; shutdown closes the gap without recording it.
-func (s *Stream) endGap(now time.Time, shutdown bool) {
-	s.mu.Lock()
-	start, cause := s.gapStart, s.gapCause
-	s.gapStart, s.gapCause = time.Time{}, ""
+	s.stopping = true
 	s.mu.Unlock()
-	if start.IsZero() || shutdown {
-		return
-	}
-	d := now.Sub(start)
-	if cause == "starting" && d < 30*time.Second {
-		return
-	}
-	s.m.gaps.Inc()
-	s.m.gapSeconds.Add(d.Seconds())
-	g := Gap{Venue: s.spec.Venue.String(), Stream: s.spec.Stream, Start: start, End: now, Cause: cause}
-	s.log.Warn("stream was blind", "from", start.UTC().Format(time.RFC3339), "for", d.Round(time.Millisecond).String(), "cause", cause)
-	if s.o.Gaps != nil {
-		if err := s.o.Gaps.RecordGap(g); err != nil {
-			s.log.Error("cannot record gap", "err", err)
-		}
-	}
+	cancel()
+	wg.Wait()
+	s.mu.Lock()
+	s.endGapLocked(stopAt)
+	s.mu.Unlock()
+	close(quit)
+	mon.Wait()
+	return nil
 }
 
 // slot is one redundant connection position. At most two connections are
@@ -266,16 +267,22 @@ type slot struct {
 	rings [2]*ring.Ring
 	log   *slog.Logger
 
-	// Atomics read by States and the gauges while the reader writes them.
-	connected atomic.Bool
-	since     atomic.Int64 // unix ns
+	liveConns int       // live connections in the slot (0..2); guarded by s.mu
+	downFrom  time.Time // when the slot last stopped being trustworthy; guarded by s.mu
+
+	// Atomics read by States and the gauges while the connections write them.
+	connected atomic.Bool // liveConns > 0, written under s.mu
+	since     atomic.Int64
 	lastFrame atomic.Int64 // unix ns
 	rttNs     atomic.Int64
 	framesN   atomic.Uint64
+	cur       atomic.Pointer[conn] // the newest connection, for the sibling check
 
 	reconnects                   *metrics.Counter
 	rcDial, rcRead, rcStale      *metrics.Counter
 	rcRotate, rcServer, rcSubErr *metrics.Counter
+	rcMissed                     *metrics.Counter
+	siblingMisses                *metrics.Counter
 	rtt                          *metrics.PrometheusHistogram
 }
 
@@ -288,8 +295,10 @@ func newSlot(s *Stream, idx int) *slot {
 	rc := func(cause string) *metrics.Counter {
 		return set.NewCounter(`liqbox_ingest_reconnects_total{` + base + `,cause="` + cause + `"}`)
 	}
-	sl.rcDial, sl.rcRead, sl.rcStale = rc("dial"), rc("read_error"), rc("stale")
+	sl.rcDial, sl.rcRead, sl.rcStale = rc("dial"), rc("read_error"), rc(CauseStale)
 	sl.rcRotate, sl.rcServer, sl.rcSubErr = rc("rotation"), rc("server_close"), rc("subscribe")
+	sl.rcMissed = rc(CauseMissedEvents)
+	sl.siblingMisses = set.NewCounter(`liqbox_ingest_sibling_misses_total{` + base + `}`)
 	sl.reconnects = set.NewCounter(`liqbox_ingest_connects_total{` + base + `}`)
 	sl.rtt = set.NewPrometheusHistogramExt(`liqbox_ingest_keepalive_rtt_seconds{`+base+`}`, rttBuckets)
 	set.NewGauge(`liqbox_ingest_connected{`+base+`}`, func() float64 {
@@ -332,77 +341,140 @@ func (sl *slot) state() ConnState {
 	return st
 }
 
-// run keeps one connection alive in this slot, rotating it before the
-// venue's cut without a blind moment.
+// run keeps one connection alive in this slot, replacing a lost one at
+// once and rotating it before the venue's cut without a blind moment.
+//
+// The reconnect rule: the backoff resets as soon as a connection has
+// proved alive (Stream.Live), so the first retry after losing it is
+// immediate (a jitter of at most a quarter of BackoffMin); retries that
+// follow a failed dial back off exponentially with jitter up to
+// BackoffMax. Dials of one slot are at least MinDialInterval apart.
 func (sl *slot) run(ctx context.Context) {
 	spec := sl.s.spec
 	bo := backoff{min: sl.s.o.BackoffMin, max: sl.s.o.BackoffMax}
+	var lastDial time.Time
 	ringIdx := 0
 	var cur *conn
+	var alive <-chan struct{}
+	var rotate <-chan time.Time
+	var rotateTimer *time.Timer
+	stopTimer := func() {
+		if rotateTimer != nil {
+			rotateTimer.Stop()
+			rotateTimer, rotate = nil, nil
+		}
+	}
+	setTimer := func(d time.Duration) {
+		stopTimer()
+		rotateTimer = time.NewTimer(d)
+		rotate = rotateTimer.C
+	}
 	defer func() {
+		stopTimer()
 		if cur != nil {
 			cur.stop()
 		}
 	}()
 	for {
 		if cur == nil {
-			cur = sl.connect(ctx, ringIdx, &bo)
-			if cur == nil {
+			if cur = sl.connect(ctx, ringIdx, &bo, &lastDial); cur == nil {
 				return // ctx cancelled
 			}
-		}
-		var rotate <-chan time.Time
-		var rotateTimer *time.Timer
-		if spec.MaxLifetime > 0 {
-			rotateTimer = time.NewTimer(time.Until(cur.started.Add(spec.MaxLifetime)))
-			rotate = rotateTimer.C
-		}
-		stopTimer := func() {
-			if rotateTimer != nil {
-				rotateTimer.Stop()
+			alive = cur.alive
+			if spec.MaxLifetime > 0 {
+				setTimer(time.Until(cur.started.Add(spec.MaxLifetime)))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			stopTimer()
 			return
+		case <-alive:
+			alive = nil
+			bo.reset()
 		case err := <-cur.done:
 			stopTimer()
-			cause := classify(err)
+			cur.stop() // the socket and the watchdog, which outlive the reader
+			cause := cur.cause(err)
 			sl.countReconnect(cause)
-			cur = nil
-			sl.log.Warn("connection lost", "cause", cause, "err", err)
-			if sinceUp := time.Since(time.Unix(0, sl.since.Load())); sinceUp > time.Minute {
-				bo.reset()
-			}
-			if !sleepCtx(ctx, bo.next()) {
+			sl.log.Warn("connection lost", "cause", cause, "err", err, "lived", time.Since(cur.started).Round(time.Millisecond).String())
+			cur, alive = nil, nil
+			if !sleepCtx(ctx, sl.retryDelay(&bo, lastDial)) {
 				return
 			}
 		case <-rotate:
 			stopTimer()
-			// Make before break: bring the replacement up on the other ring,
-			// let both run for Overlap, then close the old one.
-			ringIdx ^= 1
-			next := sl.connect(ctx, ringIdx, &bo)
+			next := sl.rotate(ctx, cur, ringIdx^1, &bo, &lastDial)
+			if ctx.Err() != nil {
+				if next != nil {
+					next.stop()
+				}
+				return
+			}
 			if next == nil {
-				return
+				// The replacement did not come up; the current
+				// connection serves on, and the rotation is tried again.
+				setTimer(sl.retryDelay(&bo, lastDial))
+				continue
 			}
-			sl.rcRotate.Inc()
-			sl.log.Info("rotated connection before the venue's cut", "age", time.Since(cur.started).Round(time.Second).String())
-			if !sleepCtx(ctx, sl.s.o.Overlap) {
-				next.stop()
-				return
+			ringIdx ^= 1
+			cur, alive = next, nil
+			if spec.MaxLifetime > 0 {
+				setTimer(time.Until(cur.started.Add(spec.MaxLifetime)))
 			}
-			cur.stop()
-			cur = next
 		}
 	}
 }
 
+// rotate brings a replacement up on the other ring while cur serves, lets
+// both run for Overlap once the replacement is live, and closes cur. It
+// returns nil, keeping cur, when the replacement does not go live within
+// DialTimeout.
+func (sl *slot) rotate(ctx context.Context, cur *conn, ringIdx int, bo *backoff, lastDial *time.Time) *conn {
+	next := sl.connect(ctx, ringIdx, bo, lastDial)
+	if next == nil {
+		return nil
+	}
+	t := time.NewTimer(sl.s.o.DialTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return next
+	case <-next.alive:
+	case err := <-next.done:
+		sl.log.Warn("replacement connection failed, keeping the current one", "err", err)
+		next.stop()
+		return nil
+	case <-t.C:
+		sl.log.Warn("replacement connection did not go live, keeping the current one")
+		next.stop()
+		return nil
+	}
+	bo.reset()
+	sl.rcRotate.Inc()
+	sl.log.Info("rotated connection before the venue's cut", "age", time.Since(cur.started).Round(time.Second).String())
+	if !sleepCtx(ctx, sl.s.o.Overlap) {
+		return next
+	}
+	cur.stop()
+	return next
+}
+
+// retryDelay is the wait before the next dial: the backoff's, but never
+// closer than MinDialInterval to the previous dial.
+func (sl *slot) retryDelay(bo *backoff, lastDial time.Time) time.Duration {
+	d := bo.next()
+	if floor := time.Until(lastDial.Add(sl.s.o.MinDialInterval)); floor > d {
+		d = floor
+	}
+	return d
+}
+
 func (sl *slot) countReconnect(cause string) {
 	switch cause {
-	case "stale":
+	case CauseStale:
 		sl.rcStale.Inc()
+	case CauseMissedEvents:
+		sl.rcMissed.Inc()
 	case "oversized_frame":
 		sl.s.m.oversized.Inc()
 		sl.rcRead.Inc()
@@ -414,8 +486,9 @@ func (sl *slot) countReconnect(cause string) {
 }
 
 // connect dials and subscribes until it succeeds or ctx ends (nil).
-func (sl *slot) connect(ctx context.Context, ringIdx int, bo *backoff) *conn {
+func (sl *slot) connect(ctx context.Context, ringIdx int, bo *backoff, lastDial *time.Time) *conn {
 	for {
+		*lastDial = time.Now()
 		c, err := sl.dial(ctx, ringIdx)
 		if err == nil {
 			return c
@@ -424,390 +497,8 @@ func (sl *slot) connect(ctx context.Context, ringIdx int, bo *backoff) *conn {
 			return nil
 		}
 		sl.log.Warn("cannot connect", "err", err)
-		if !sleepCtx(ctx, bo.next()) {
+		if !sleepCtx(ctx, sl.retryDelay(bo, *lastDial)) {
 			return nil
 		}
 	}
-}
-
-var errStale = errors.New("no frame within the stale limit")
-
-type errSubscribe struct{ err error }
-
-func (e errSubscribe) Error() string { return "cannot subscribe: " + e.err.Error() }
-func (e errSubscribe) Unwrap() error { return e.err }
-
-func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
-	spec := sl.s.spec
-	o := sl.s.o
-	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
-	defer cancel()
-	ws, resp, err := o.Dialer.DialContext(dctx, spec.URL, nil)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	if err != nil {
-		sl.rcDial.Inc()
-		if resp != nil {
-			return nil, fmt.Errorf("cannot connect to %s: HTTP %d: %w", spec.Venue, resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("cannot connect to %s: %w", spec.Venue, err)
-	}
-	ws.SetReadLimit(o.MaxFrame)
-	if spec.Subscribe != nil {
-		msgs, err := spec.Subscribe(dctx)
-		if err != nil {
-			ws.Close()
-			sl.rcSubErr.Inc()
-			return nil, errSubscribe{err}
-		}
-		ws.SetWriteDeadline(time.Now().Add(o.DialTimeout))
-		for _, m := range msgs {
-			if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
-				ws.Close()
-				sl.rcSubErr.Inc()
-				return nil, errSubscribe{err}
-			}
-		}
-		ws.SetWriteDeadline(time.Time{})
-	}
-	c := &conn{
-		sl:      sl,
-		ws:      ws,
-		ring:    sl.rings[ringIdx],
-		started: time.Now(),
-		done:    make(chan error, 1),
-		quit:    make(chan struct{}),
-	}
-	sl.reconnects.Inc()
-	c.start()
-	return c, nil
-}
-
-// conn is one live WebSocket connection and its reader goroutine.
-type conn struct {
-	sl      *slot
-	ws      *websocket.Conn
-	ring    *ring.Ring
-	started time.Time
-	done    chan error    // the reader's exit error, sent once
-	quit    chan struct{} // closed by stop
-	wg      sync.WaitGroup
-	pingAt  atomic.Int64 // unix ns of the last keepalive sent, 0 if answered
-}
-
-func (c *conn) start() {
-	sl := c.sl
-	now := time.Now()
-	sl.connected.Store(true)
-	sl.since.Store(now.UnixNano())
-	sl.s.connUp(now)
-	c.ws.SetReadDeadline(now.Add(c.staleAfter()))
-	c.ws.SetPingHandler(func(data string) error {
-		// A server ping proves the connection lives even when no
-		// liquidation happens for minutes.
-		c.touch(time.Now())
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Temporary() {
-			return nil
-		}
-		return err
-	})
-	c.ws.SetPongHandler(func(string) error {
-		now := time.Now()
-		c.touch(now)
-		c.observeRTT(now)
-		return nil
-	})
-	c.wg.Add(2)
-	go func() {
-		defer c.wg.Done()
-		err := c.read()
-		sl.connected.Store(false)
-		sl.s.connDown(time.Now(), classify(err))
-		c.done <- err
-	}()
-	go func() {
-		defer c.wg.Done()
-		c.keepalive()
-	}()
-}
-
-// classify names why a connection ended, for the reconnect counters and
-// the gap ledger.
-func classify(err error) string {
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, errStale):
-		return "stale"
-	case errors.Is(err, websocket.ErrReadLimit):
-		return "oversized_frame"
-	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
-		// 1006 is gorilla's name for a connection that ended without a
-		// close frame: an abrupt drop, not an orderly server close.
-		return "read_error"
-	case errors.As(err, &ce):
-		return "server_close"
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return "stale"
-	}
-	return "read_error"
-}
-
-func (c *conn) staleAfter() time.Duration {
-	if d := c.sl.s.spec.StaleAfter; d > 0 {
-		return d
-	}
-	return 5 * time.Minute
-}
-
-func (c *conn) touch(now time.Time) {
-	c.sl.lastFrame.Store(now.UnixNano())
-	c.ws.SetReadDeadline(now.Add(c.staleAfter()))
-}
-
-func (c *conn) observeRTT(now time.Time) {
-	if t := c.pingAt.Swap(0); t != 0 {
-		d := now.UnixNano() - t
-		c.sl.rttNs.Store(d)
-		c.sl.rtt.Update(float64(d) / 1e9)
-	}
-}
-
-// stop closes the connection and waits for its goroutines. A close frame is
-// sent first so the venue sees an orderly goodbye.
-func (c *conn) stop() {
-	select {
-	case <-c.quit:
-	default:
-		close(c.quit)
-	}
-	c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.ws.Close()
-	c.wg.Wait()
-	select {
-	case <-c.done:
-	default:
-	}
-}
-
-// keepalive sends the venue's application ping, or a WebSocket ping where
-// the venue has none, so that a half-open connection is noticed and the
-// round-trip is measured.
-func (c *conn) keepalive() {
-	spec := c.sl.s.spec
-	every := spec.PingEvery
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.quit:
-			return
-		case now := <-t.C:
-			c.pingAt.CompareAndSwap(0, now.UnixNano())
-			var err error
-			if spec.Ping != nil {
-				c.ws.SetWriteDeadline(now.Add(5 * time.Second))
-				err = c.ws.WriteMessage(websocket.TextMessage, spec.Ping)
-			} else {
-				err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(5*time.Second))
-			}
-			if err != nil {
-				// The reader sees the broken connection too and ends it.
-				return
-			}
-		}
-	}
-}
-
-// read is the hot loop: frame into a reused buffer, decode into a reused
-// slice, push into the ring. It allocates nothing per frame once the
-// buffers have grown to the largest frame seen.
-func (c *conn) read() error {
-	sl := c.sl
-	s := sl.s
-	spec := s.spec
-	m := &s.m
-	buf := make([]byte, 0, 16<<10)
-	evs := make([]event.Event, 0, 64)
-	subscribed := time.Now()
-	backlogUntil := int64(0)
-	if spec.BacklogWindow > 0 {
-		backlogUntil = subscribed.Add(spec.BacklogWindow).UnixNano()
-	}
-	subscribedMs := subscribed.UnixMilli()
-	for {
-		mt, r, err := c.ws.NextReader()
-		if err != nil {
-			select {
-			case <-c.quit:
-				return nil
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("%w (%s): %v", errStale, c.staleAfter(), err)
-			}
-			return err
-		}
-		buf, err = readAll(buf[:0], r)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		recvNs := now.UnixNano()
-		c.touch(now)
-		sl.framesN.Add(1)
-		m.frames.Inc()
-		m.bytes.Add(len(buf))
-		if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
-			continue
-		}
-		if spec.IsPong != nil && spec.IsPong(buf) {
-			c.observeRTT(now)
-			continue
-		}
-		evs, err = spec.Decoder.Decode(evs[:0], buf, recvNs)
-		if err != nil {
-			m.decodeErrs.Inc()
-			if s.decodeErrLog.allow(now) {
-				sl.log.Warn("cannot decode frame", "err", err, "first_bytes", firstBytes(buf, 120),
-					"suppressed", s.decodeErrLog.takeSuppressed())
-			}
-			continue
-		}
-		if len(evs) == 0 && s.ctl != nil {
-			c.inspectControl(buf, now)
-			continue
-		}
-		for i := range evs {
-			ev := &evs[i]
-			ev.Conn = uint8(sl.idx)
-			if recvNs < backlogUntil && ev.TimeMs < subscribedMs {
-				ev.Flags |= event.FlagBacklog
-				m.backlog.Inc()
-			}
-			switch ev.Side {
-			case event.Long:
-				m.long.Inc()
-			case event.Short:
-				m.short.Inc()
-			default:
-				m.unknownSide.Inc()
-			}
-			if !c.ring.Push(ev) {
-				m.ringDrops.Inc()
-			}
-		}
-	}
-}
-
-// inspectControl counts and logs (throttled) a venue's error reply. It runs
-// only for frames that carried no liquidation, so the allocation of the
-// message copy stays off the hot path.
-func (c *conn) inspectControl(frame []byte, now time.Time) {
-	s := c.sl.s
-	isErr, msg := s.ctl.Control(frame)
-	if !isErr {
-		return
-	}
-	s.m.venueErrs.Inc()
-	if s.venueErrLog.allow(now) {
-		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", s.venueErrLog.takeSuppressed())
-	}
-}
-
-// readAll reads r to EOF into buf, growing it as needed, and returns it.
-// Unlike io.ReadAll it reuses the caller's buffer across frames.
-func readAll(buf []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-// firstBytes returns a printable prefix of a bad frame for the log.
-func firstBytes(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(bytes.ToValidUTF8(b, []byte("?")))
-}
-
-// backoff is exponential with jitter (a random half of each step), so that many boxes (or many
-// connections) that lost a venue together do not reconnect in lockstep.
-type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur *= 2
-		if b.cur > b.max {
-			b.cur = b.max
-		}
-	}
-	return b.cur/2 + rand.N(b.cur/2+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// throttle lets one log line through per period and counts the rest.
-type throttle struct {
-	every      time.Duration
-	mu         sync.Mutex // guards last and suppressed
-	last       time.Time
-	suppressed int
-}
-
-func (t *throttle) allow(now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now.Sub(t.last) < t.every {
-		t.suppressed++
-		return false
-	}
-	t.last = now
-	return true
-}
-
-func (t *throttle) takeSuppressed() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.suppressed
-	t.suppressed = 0
-	return n
 }

@@ -18,13 +18,22 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/ring"
 )
 
 // fakeGaps records gaps in memory: the store's ledger stand-in.
 type fakeGaps struct {
-	mu   sync.Mutex // guards gaps
-	gaps []Gap
+	mu     sync.Mutex // guards gaps and opened
+	gaps   []Gap
+	opened []Gap
+}
+
+func (f *fakeGaps) OpenGap(g Gap) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, g)
+	return nil
 }
 
 func (f *fakeGaps) RecordGap(g Gap) error {
@@ -32,6 +41,12 @@ func (f *fakeGaps) RecordGap(g Gap) error {
 	defer f.mu.Unlock()
 	f.gaps = append(f.gaps, g)
 	return nil
+}
+
+func (f *fakeGaps) openList() []Gap {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Gap(nil), f.opened...)
 }
 
 func (f *fakeGaps) list() []Gap {
@@ -63,6 +78,9 @@ func startHarness(t *testing.T, spec Spec, o StreamOptions) *harness {
 	o.Metrics, o.Gaps, o.Waker = h.set, h.gaps, h.waker
 	if o.BackoffMin == 0 {
 		o.BackoffMin, o.BackoffMax = 20*time.Millisecond, 80*time.Millisecond
+	}
+	if o.MinDialInterval == 0 {
+		o.MinDialInterval = 10 * time.Millisecond
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 2 * time.Second
@@ -156,18 +174,18 @@ func usdmFrame(id int) []byte {
 	return append(b, `}}}`...)
 }
 
-func loopbackSpec(l *Loopback) Spec {
+func loopbackSpec(l *ingesttest.Loopback) Spec {
 	spec := BinanceUSDMSpec(VenueConfig{StreamURL: l.URL("/market/stream?streams=!forceOrder@arr")})
 	spec.MaxLifetime = 0
 	return spec
 }
 
-func newTestLoopback(t *testing.T, o LoopbackOptions) *Loopback {
+func newTestLoopback(t *testing.T, o ingesttest.LoopbackOptions) *ingesttest.Loopback {
 	t.Helper()
 	if o.Path == "" {
 		o.Path = "/market/stream"
 	}
-	l, err := NewLoopback(o)
+	l, err := ingesttest.NewLoopback(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +193,7 @@ func newTestLoopback(t *testing.T, o LoopbackOptions) *Loopback {
 	return l
 }
 
-func waitClients(t *testing.T, l *Loopback, n int) {
+func waitClients(t *testing.T, l *ingesttest.Loopback, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -188,7 +206,7 @@ func waitClients(t *testing.T, l *Loopback, n int) {
 // frame; the client is back within the backoff bound, counts the reconnect,
 // records the blind interval as a gap and gets the frames sent after.
 func TestStreamAbruptClose(t *testing.T) {
-	l := newTestLoopback(t, LoopbackOptions{})
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{})
 	h := startHarness(t, loopbackSpec(l), StreamOptions{BackoffMin: 20 * time.Millisecond, BackoffMax: 80 * time.Millisecond})
 	waitClients(t, l, 1)
 	l.Broadcast(usdmFrame(0))
@@ -225,7 +243,7 @@ func TestStreamAbruptClose(t *testing.T) {
 // even pings. The read deadline (StaleAfter) declares it dead; the client
 // reconnects and counts it as stale.
 func TestStreamHalfOpen(t *testing.T) {
-	l := newTestLoopback(t, LoopbackOptions{})
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{})
 	spec := loopbackSpec(l)
 	spec.StaleAfter = 200 * time.Millisecond
 	h := startHarness(t, spec, StreamOptions{})
@@ -259,7 +277,7 @@ func TestStreamHalfOpen(t *testing.T) {
 // read limit is the only defence against a memory bomb), is counted, and
 // the client reconnects and carries on.
 func TestStreamGarbageAndOversized(t *testing.T) {
-	l := newTestLoopback(t, LoopbackOptions{})
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{})
 	h := startHarness(t, loopbackSpec(l), StreamOptions{MaxFrame: 4096})
 	waitClients(t, l, 1)
 	for _, g := range []string{"not json", `{"stream":"!forceOrder@arr","data":{"o":{"s":1}}}`, "\x00\xff\xfe", `[1,2`, `{"e":"forceOrder","o":{"S":"SELL","q":"x","p":"y"}}`} {
@@ -344,7 +362,7 @@ func TestStreamPings(t *testing.T) {
 // shortened) loses no event: frames stream continuously across several
 // rotations, every one arrives, and both of the slot's rings carried data.
 func TestStreamRotation(t *testing.T) {
-	l := newTestLoopback(t, LoopbackOptions{})
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{})
 	spec := loopbackSpec(l)
 	spec.MaxLifetime = 250 * time.Millisecond
 	h := startHarness(t, spec, StreamOptions{Overlap: 60 * time.Millisecond})
@@ -390,7 +408,10 @@ func TestStreamRotation(t *testing.T) {
 func TestStreamSubscribeErrors(t *testing.T) {
 	var venueReply atomic.Value
 	venueReply.Store([]byte(`{"code":2,"msg":"Invalid request: unknown stream"}`))
-	l := newTestLoopback(t, LoopbackOptions{OnMessage: func(msg []byte) [][]byte {
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{OnMessage: func(msg []byte) [][]byte {
+		if !bytes.Contains(msg, []byte("!forceOrder@arr")) {
+			return nil // the canary's subscription is accepted
+		}
 		return [][]byte{venueReply.Load().([]byte)}
 	}})
 	spec := loopbackSpec(l)

@@ -7,14 +7,22 @@ import "github.com/liqbox/liqbox/event"
 // Decoder turns one WebSocket frame of a venue into liquidations.
 //
 // Decode appends every liquidation found in frame to dst and returns the
-// extended slice; each appended event has RecvNs set to recvNs and Seq zero.
-// A control frame (subscription ack, pong, welcome, keepalive) appends nothing
-// and returns a nil error. A frame that is not valid for the venue returns a
-// non-nil error and dst unchanged (events decoded before the error may have
-// been appended: callers truncate back to len(dst) on error).
+// extended slice; each appended event has RecvNs set to recvNs and Seq zero,
+// and lies within the package's bounds (MinPrice…MaxNotional, MinTimeMs to
+// a day after recvNs, a symbol validSymbol accepts; Notional and Qty are NaN
+// exactly when Basis is unknown). A control frame (subscription ack, pong,
+// welcome, keepalive, the venue's canary stream) appends nothing and returns
+// a nil error.
+//
+// The error is a *DecodeError naming the field or the reason. When the frame
+// as a whole is bad (not JSON, not the venue's, no liquidation in a valid
+// shape), dst comes back unchanged. When only some liquidations of a frame
+// with several are bad, the good ones are appended and the error describes
+// the first bad one: callers count the error and keep the events.
 //
 // frame is only valid during the call: a Decoder must not retain it or any
-// string view of it. With dst of sufficient capacity Decode must not allocate.
+// string view of it. With dst of sufficient capacity Decode must not allocate,
+// on good frames and bad ones alike.
 type Decoder interface {
 	Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 )
@@ -11,7 +12,7 @@ import (
 // A Bybit allLiquidation frame: Buy is the liquidated position's side, so
 // this is a long; linear notional is v × p.
 func ExampleNewOfflineDecoder() {
-	d, err := ingest.NewOfflineDecoder(event.Bybit)
+	d, err := ingest.NewOfflineDecoder(event.Bybit, embed.Instruments)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return

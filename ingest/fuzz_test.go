@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"testing"
@@ -8,8 +9,15 @@ import (
 	"github.com/liqbox/liqbox/event"
 )
 
-// fuzzDecode feeds data, and each half of it, to d: no input may panic, an
-// error must leave dst as it was, and every event must be well-formed.
+// fuzzRecvNs is the receive time the fuzz targets decode with
+// (2027-01-15): later than every recorded frame, so their times are in
+// bounds.
+const fuzzRecvNs = int64(1_800_000_000_123_456_789)
+
+// fuzzDecode feeds data, and each half of it, to d: no input may panic,
+// an error must leave what dst held untouched, and every event returned
+// (also beside an error, when a frame had good and bad liquidations) must
+// be finite and within the documented bounds.
 func fuzzDecode(f *testing.F, v event.Venue, file string) {
 	for _, name := range []string{file + ".jsonl", file + ".control.jsonl"} {
 		for _, line := range readLines(f, "frames/"+name) {
@@ -24,23 +32,19 @@ func fuzzDecode(f *testing.F, v event.Venue, file string) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(b []byte) {
 			prefix := []event.Event{{Seq: 42}}
-			got, err := d.Decode(prefix, b, 1)
+			got, err := d.Decode(prefix, b, fuzzRecvNs)
+			if len(got) == 0 || got[0].Seq != 42 {
+				t.Fatalf("dst's existing event was overwritten (err %v)", err)
+			}
 			if err != nil {
-				if len(got) != 1 || got[0].Seq != 42 {
-					t.Fatalf("error %v but dst changed to %d events", err, len(got))
+				var de *DecodeError
+				if !errors.As(err, &de) || de.Error() == "" {
+					t.Fatalf("error %v is not a *DecodeError that says what is wrong", err)
 				}
-				return
 			}
 			for i := 1; i < len(got); i++ {
-				e := &got[i]
-				if e.Venue != v || e.Side == event.SideUnknown || e.RecvNs != 1 {
-					t.Fatalf("bad event %+v", e)
-				}
-				if e.Basis == event.BasisUnknown && !math.IsNaN(e.Notional) {
-					t.Fatalf("unknown basis with notional %v", e.Notional)
-				}
-				if e.Basis != event.BasisUnknown && (math.IsNaN(e.Notional) || e.Notional < 0) {
-					t.Fatalf("basis %s with notional %v", e.Basis, e.Notional)
+				if msg := checkBounds(&got[i], v, fuzzRecvNs); msg != "" {
+					t.Fatalf("event %d %+v: %s", i, got[i], msg)
 				}
 			}
 		}
@@ -48,6 +52,33 @@ func fuzzDecode(f *testing.F, v event.Venue, file string) {
 		check(data[:len(data)/2])
 		check(data[len(data)/2:])
 	})
+}
+
+// checkBounds returns what is wrong with a decoded event, or "".
+func checkBounds(e *event.Event, v event.Venue, recvNs int64) string {
+	switch {
+	case e.Venue != v:
+		return "wrong venue"
+	case e.Side == event.SideUnknown:
+		return "unknown side"
+	case e.RecvNs != recvNs || e.Seq != 0:
+		return "receive time or seq not as given"
+	case !validSymbol(e.Symbol.String()):
+		return "symbol with characters no symbol has"
+	case !(e.Price >= MinPrice && e.Price <= MaxPrice):
+		return "price out of bounds"
+	case e.TimeMs < MinTimeMs || e.TimeMs > recvNs/1e6+MaxTimeAheadMs:
+		return "time out of bounds"
+	case e.Basis == event.BasisUnknown:
+		if !math.IsNaN(e.Notional) || !math.IsNaN(e.Qty) {
+			return "unknown basis with a number for notional or qty"
+		}
+	case !(e.Notional > 0 && e.Notional <= MaxNotional):
+		return "known notional out of bounds"
+	case !(e.Qty > 0) || math.IsInf(e.Qty, 0):
+		return "known basis with a qty that is not positive and finite"
+	}
+	return ""
 }
 
 func FuzzDecodeBinanceUSDM(f *testing.F)  { fuzzDecode(f, event.BinanceUSDM, "binance_usdm") }

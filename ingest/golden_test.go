@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -48,7 +49,7 @@ func readLines(t testing.TB, name string) [][]byte {
 
 func offlineDecoder(t testing.TB, v event.Venue) Decoder {
 	t.Helper()
-	d, err := NewOfflineDecoder(v)
+	d, err := NewOfflineDecoder(v, liqembed.Instruments)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestNotionalWithMetadata(t *testing.T) {
 // testInstruments returns an Instruments of venue v serving table m.
 func testInstruments(t testing.TB, v event.Venue, m map[string]Instrument) *Instruments {
 	t.Helper()
-	in, err := NewInstruments(v, VenueConfig{})
+	in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments})
 	if err != nil {
 		t.Fatal(err)
 	}

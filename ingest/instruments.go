@@ -14,7 +14,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/tidwall/gjson"
 
-	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -167,8 +166,9 @@ type Instruments struct {
 const DefaultRefreshEvery = time.Hour
 
 // NewInstruments builds the instrument table of venue v, filled from the
-// embedded snapshot (Bybit has none: its table starts empty) until the first
-// Refresh. o.RESTURL overrides the venue's REST base URL.
+// snapshot files in o.Snapshots (Bybit has none, and without Snapshots no
+// venue has: the table starts empty) until the first Refresh. o.RESTURL
+// overrides the venue's REST base URL.
 func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 	in := &Instruments{
 		venue:  v,
@@ -214,7 +214,7 @@ func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 	in.embeddedUsed = set.GetOrCreateGauge(`liqbox_instruments_embedded`+lbl, nil)
 	in.count = set.GetOrCreateGauge(`liqbox_instruments`+lbl, nil)
 
-	t, err := EmbeddedTable(v)
+	t, err := SnapshotTable(o.Snapshots, v)
 	if err != nil {
 		return nil, err
 	}
@@ -316,9 +316,10 @@ func applySize(e *event.Event, in Instrument, ok bool, n, price float64) {
 	}
 }
 
-// embeddedFiles lists, per venue, the snapshot files in embed/instruments,
-// oldest first: a later file overrides an earlier one symbol by symbol.
-var embeddedFiles = map[event.Venue][]struct {
+// snapshotFiles lists, per venue, its snapshot files (paths inside
+// VenueConfig.Snapshots), oldest first: a later file overrides an earlier
+// one symbol by symbol.
+var snapshotFiles = map[event.Venue][]struct {
 	name  string
 	parse func(gjson.Result) (string, Instrument, bool)
 }{
@@ -336,22 +337,25 @@ var embeddedFiles = map[event.Venue][]struct {
 	},
 }
 
-// EmbeddedTable returns venue v's instruments from the snapshots compiled
-// into the binary (embed/instruments). Venues without a snapshot get an
-// empty table with SourceNone.
-func EmbeddedTable(v event.Venue) (*Table, error) {
-	files, ok := embeddedFiles[v]
-	if !ok {
+// SnapshotTable returns venue v's instruments from the snapshot files in
+// fsys (the binary passes the ones it embeds, embed.Instruments: files
+// instruments/binance_coinm.json, instruments/okx_swap.json, …). A venue
+// without a snapshot, or a nil fsys, gets an empty table with SourceNone;
+// a listed file that is missing or unreadable is an error, so a broken
+// build fails at start instead of decoding with no metadata.
+func SnapshotTable(fsys fs.FS, v event.Venue) (*Table, error) {
+	files, ok := snapshotFiles[v]
+	if !ok || fsys == nil {
 		return NewTable(SourceNone, time.Time{}, nil), nil
 	}
 	m := make(map[string]Instrument)
 	for _, f := range files {
-		b, err := fs.ReadFile(liqembed.Instruments, f.name)
+		b, err := fs.ReadFile(fsys, f.name)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read embedded %s: %w", f.name, err)
+			return nil, fmt.Errorf("cannot read instrument snapshot %s: %w", f.name, err)
 		}
 		if !gjson.ValidBytes(b) {
-			return nil, fmt.Errorf("cannot parse embedded %s: %w", f.name, ErrMalformed)
+			return nil, fmt.Errorf("cannot parse instrument snapshot %s: %w", f.name, ErrMalformed)
 		}
 		gjson.ParseBytes(b).ForEach(func(_, r gjson.Result) bool {
 			if sym, in, ok := f.parse(r); ok {

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -127,7 +129,7 @@ func TestInstrumentsREST(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.venue.String()+"/"+c.sym, func(t *testing.T) {
 			set := metrics.NewSet()
-			in, err := NewInstruments(c.venue, VenueConfig{RESTURL: rest.srv.URL, Metrics: set})
+			in, err := NewInstruments(c.venue, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: rest.srv.URL, Metrics: set})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +150,7 @@ func TestInstrumentsREST(t *testing.T) {
 
 func TestBybitSymbolsPaginated(t *testing.T) {
 	rest := newVenueREST(t)
-	in, err := NewInstruments(event.Bybit, VenueConfig{RESTURL: rest.srv.URL})
+	in, err := NewInstruments(event.Bybit, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: rest.srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestInstrumentsFallbackOn500(t *testing.T) {
 	for _, v := range []event.Venue{event.BinanceCOINM, event.OKX, event.BitMEX, event.Bybit} {
 		t.Run(v.String(), func(t *testing.T) {
 			set := metrics.NewSet()
-			in, err := NewInstruments(v, VenueConfig{RESTURL: rest.srv.URL, Metrics: set})
+			in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: rest.srv.URL, Metrics: set})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +197,7 @@ func TestInstrumentsFallbackOn500(t *testing.T) {
 		})
 	}
 	// The embedded table keeps decoding: OKX BTC-USDT-SWAP still has ctVal.
-	in, _ := NewInstruments(event.OKX, VenueConfig{RESTURL: rest.srv.URL})
+	in, _ := NewInstruments(event.OKX, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: rest.srv.URL})
 	_ = in.Refresh(context.Background())
 	if got, ok := in.Load().Lookup("BTC-USDT-SWAP"); !ok || got.Size != 0.01 || in.Load().Source != SourceEmbedded {
 		t.Errorf("after a failed refresh: %+v %v from %s", got, ok, in.Load().Source)
@@ -206,7 +208,7 @@ func TestInstrumentsFallbackOn500(t *testing.T) {
 // failure keeps the last good REST table.
 func TestInstrumentsRunRefreshes(t *testing.T) {
 	rest := newVenueREST(t)
-	in, err := NewInstruments(event.BitMEX, VenueConfig{RESTURL: rest.srv.URL, RefreshEvery: 20 * time.Millisecond})
+	in, err := NewInstruments(event.BitMEX, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: rest.srv.URL, RefreshEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +266,29 @@ func TestBybitMarketByName(t *testing.T) {
 		if got := bybitMarketByName(sym); got != want {
 			t.Errorf("%s: %s, want %s", sym, got, want)
 		}
+	}
+}
+
+// TestSnapshotTableFromFS: ingest reads snapshots only from the fs.FS it is
+// handed: none gives an empty table, a listed file that is missing or not
+// JSON is an error (a broken build must not decode without metadata).
+func TestSnapshotTableFromFS(t *testing.T) {
+	if tab, err := SnapshotTable(nil, event.OKX); err != nil || tab.Source != SourceNone || tab.Len() != 0 {
+		t.Errorf("nil FS: %v %v", tab, err)
+	}
+	fsys := fstest.MapFS{
+		"instruments/okx_futures.json": {Data: []byte(`[]`)},
+		"instruments/okx_swap.json":    {Data: []byte(`[{"instId":"BTC-USDT-SWAP","ctVal":"0.01","ctMult":"1","ctType":"linear","state":"live"}]`)},
+	}
+	tab, err := SnapshotTable(fsys, event.OKX)
+	if err != nil || tab.Source != SourceEmbedded || tab.Len() != 1 {
+		t.Fatalf("MapFS: %v, %v", tab, err)
+	}
+	if _, err := SnapshotTable(fsys, event.BitMEX); err == nil {
+		t.Error("missing BitMEX snapshot files: no error")
+	}
+	fsys["instruments/okx_swap.json"] = &fstest.MapFile{Data: []byte(`[{`)}
+	if _, err := SnapshotTable(fsys, event.OKX); err == nil {
+		t.Error("truncated snapshot: no error")
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"unsafe"
 )
 
-// Errors returned by the venue decoders. They are sentinels, never wrapped on
-// the hot path, so a bad frame costs no allocation; the caller adds the
+// The two kinds of decode error. Decoders return *DecodeError values that
+// wrap one of them and name the field or the reason; they are shared and
+// preallocated, so a bad frame costs no allocation, and the caller adds the
 // context (venue, connection, first bytes of the frame) when it logs.
 var (
 	// ErrMalformed: the frame is not JSON, or a liquidation in it lacks a
-	// required field or carries a number that does not parse.
+	// required field or carries a value that does not parse or lies
+	// outside the bounds (MinPrice…).
 	ErrMalformed = errors.New("malformed frame")
 	// ErrUnexpected: the frame is well-formed but is neither a liquidation
 	// nor a control message this venue is known to send.
@@ -82,11 +84,42 @@ func parseDecimal(s string) (float64, bool) {
 	return f, true
 }
 
-// parseSlow handles what parseDecimal's fast path does not: it accepts any
-// finite non-negative number strconv understands.
+// parseSlow handles what parseDecimal's fast path does not: long mantissas
+// and exponents (BitMEX prints 2.17e-06). Only a plain decimal with an
+// exponent of at most two digits reaches strconv, which then can neither
+// fail nor overflow: its errors allocate, and hostile frames must not.
 func parseSlow(s string) (float64, bool) {
+	i, digits := 0, 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && isDigit(s[i]); i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		n := 0
+		for ; i < len(s) && isDigit(s[i]); i++ {
+			n++
+		}
+		if n == 0 || n > 2 {
+			return 0, false
+		}
+	}
+	if i != len(s) {
+		return 0, false
+	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, false
 	}
 	return f, true

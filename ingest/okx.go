@@ -30,15 +30,18 @@ var (
 	okxSubscribe = []byte(`{"op":"subscribe","args":[{"channel":"liquidation-orders","instType":"SWAP"},{"channel":"liquidation-orders","instType":"FUTURES"}]}`)
 )
 
-// OKXDecoder decodes OKX v5 `liquidation-orders` pushes. Every element of
-// data[] and every entry of its details[] is one event.
+// OKXDecoder decodes OKX v5 `liquidation-orders` pushes in one pass. Every
+// element of data[] and every entry of its details[] is one event; arg.channel
+// must be liquidation-orders (the canary `mark-price` is a control frame).
 //
 // Side: posSide long/short is the liquidated position; when posSide is net
 // (or absent) the order side decides, sell meaning a long was liquidated.
 // Price is the bankruptcy price bkPx; time is details[].ts (a string). `sz`
 // is in contracts: linear base = sz × ctVal × ctMult and USD = base × bkPx
 // (BasisContractValue); inverse USD = sz × ctVal × ctMult (BasisInverse).
-// An instrument missing from the table gets NaN and BasisUnknown.
+// An instrument missing from the table gets NaN and BasisUnknown. A detail
+// outside the package's bounds is refused (details[].posSide/side, .sz,
+// .bkPx, .ts; data[].instId) and the push's others are kept.
 type OKXDecoder struct {
 	inst *Instruments
 }
@@ -46,58 +49,128 @@ type OKXDecoder struct {
 // NewOKXDecoder returns an OKX decoder reading ctVal/ctMult from inst.
 func NewOKXDecoder(inst *Instruments) *OKXDecoder { return &OKXDecoder{inst: inst} }
 
+var (
+	okxErrs         = newFieldErrors("data[].instId", "details[].posSide/side", "details[].sz", "details[].bkPx", "details[].ts")
+	errOKXData      = newDecodeError(ErrMalformed, "data", reasonArray)
+	errOKXDetails   = newDecodeError(ErrMalformed, "data[].details", reasonArray)
+	errOKXChannel   = newDecodeError(ErrUnexpected, "arg.channel", "missing or not liquidation-orders")
+	errOKXArg       = newDecodeError(ErrMalformed, "arg", reasonObject)
+	okxLiquidations = "liquidation-orders"
+)
+
 // Decode implements Decoder.
 func (d *OKXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
 	s := view(frame)
-	if first(s) != '{' {
+	n0 := len(dst)
+	i := ws(s, 0)
+	if at(s, i) != '{' {
 		return dst, notAnObject(frame, s)
 	}
-	// Get skips the members it does not match without unescaping them, so
-	// an error reply with escaped text costs no allocation.
-	data := gjson.Get(s, "data")
-	if !data.Exists() {
-		if gjson.Get(s, "event").Exists() {
-			return dst, nil
-		}
-		if !gjson.Valid(s) {
-			return dst, ErrMalformed
-		}
-		return dst, ErrUnexpected
-	}
-	if !data.IsArray() {
-		return dst, ErrMalformed
-	}
 	t := d.inst.Load()
-	n0 := len(dst)
-	var err error
-	data.ForEach(func(_, el gjson.Result) bool {
-		dst, err = d.instrument(dst, el, t, recvNs)
-		return err == nil
+	var channel string
+	var haveArg, haveData, control bool
+	var bad, shapeErr error
+	i = members(s, i, func(k string, i int) int {
+		switch k {
+		case "arg":
+			haveArg = true
+			if s[i] != '{' {
+				shapeErr = errOKXArg
+				break
+			}
+			return members(s, i, func(k string, i int) int {
+				if k == "channel" {
+					channel, i = strField(s, i)
+					return i
+				}
+				return skip(s, i)
+			})
+		case "data":
+			// arg comes first in OKX's pushes; should it not, the data is
+			// decoded on trust and dropped below unless the channel is
+			// liquidation-orders.
+			if haveArg && channel != okxLiquidations {
+				break
+			}
+			if s[i] != '[' {
+				shapeErr = errOKXData
+				break
+			}
+			haveData = true
+			dst, i, bad = d.data(s, i, dst, t, recvNs)
+			return i
+		case "event":
+			control = true
+		}
+		return skip(s, i)
 	})
-	if err != nil {
-		return dst[:n0], err
+	if i < 0 {
+		return dst[:n0], errNotJSON
 	}
-	return dst, nil
+	if shapeErr != nil {
+		return dst[:n0], shapeErr
+	}
+	if !atEnd(s, i) {
+		return dst[:n0], errTrailing
+	}
+	switch {
+	case control && !haveData:
+		// Subscription acks and errors, which echo the arg.
+		return dst[:n0], nil
+	case channel == okxLiquidations:
+		if !haveData {
+			return dst[:n0], errOKXData
+		}
+		return dst, bad
+	case channel == "mark-price": // the canary
+		return dst[:n0], nil
+	case haveArg, haveData:
+		return dst[:n0], errOKXChannel
+	}
+	return dst[:n0], errUnknown
 }
 
-// instrument decodes one data[] element: every details[] entry.
-func (d *OKXDecoder) instrument(dst []event.Event, el gjson.Result, t *Table, recvNs int64) ([]event.Event, error) {
-	if !el.IsObject() {
-		return dst, ErrMalformed
-	}
-	var instID string
-	var details gjson.Result
-	el.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "instId":
-			instID = v.Str
-		case "details":
-			details = v
-		}
-		return true
+// data decodes the data array at i: every details[] entry of every
+// element. A bad entry or element is dropped, the others kept.
+func (d *OKXDecoder) data(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	return elems(s, i, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.instrument(s, i, dst, t, recvNs)
 	})
-	if instID == "" || !details.IsArray() {
-		return dst, ErrMalformed
+}
+
+// instrument decodes the data[] element at i. OKX writes details before
+// instId, so the details are decoded first (price and raw size in Price
+// and Qty) and completed once the instrument is known.
+func (d *OKXDecoder) instrument(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
+	n0 := len(dst)
+	var instID string
+	var haveDetails bool
+	var bad error
+	i = members(s, i, func(k string, i int) int {
+		switch k {
+		case "instId":
+			instID, i = strField(s, i)
+			return i
+		case "details":
+			if s[i] != '[' {
+				bad = errOKXDetails
+				break
+			}
+			haveDetails = true
+			dst, i, bad = okxDetails(s, i, dst, recvNs)
+			return i
+		}
+		return skip(s, i)
+	})
+	if i < 0 {
+		return dst, i, nil
+	}
+	fe := &okxErrs
+	if !validSymbol(instID) {
+		return dst[:n0], i, fe.symbol
+	}
+	if !haveDetails {
+		return dst[:n0], i, errOKXDetails
 	}
 	in, known := t.Lookup(instID)
 	market := in.Market
@@ -105,57 +178,73 @@ func (d *OKXDecoder) instrument(dst []event.Event, el gjson.Result, t *Table, re
 		market = okxMarketByName(instID)
 	}
 	sym := event.MakeSymbol(instID)
-	var err error
-	details.ForEach(func(_, det gjson.Result) bool {
-		if !det.IsObject() {
-			err = ErrMalformed
-			return false
-		}
-		var posSide, side, px, sz string
-		var ts int64
-		var haveT bool
-		det.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "posSide":
-				posSide = v.Str
-			case "side":
-				side = v.Str
-			case "bkPx":
-				px = v.Str
-			case "sz":
-				sz = v.Str
-			case "ts":
-				ts, haveT = parseMs(v.Str)
+	kept := n0
+	for k := n0; k < len(dst); k++ {
+		e := dst[k]
+		e.Market, e.Symbol = market, sym
+		if err := fe.finish(&e, in, known, e.Qty, e.Price); err != nil {
+			if bad == nil {
+				bad = err
 			}
-			return true
-		})
-		var e event.Event
-		switch {
-		case posSide == "long", (posSide == "net" || posSide == "") && side == "sell":
-			e.Side = event.Long
-		case posSide == "short", (posSide == "net" || posSide == "") && side == "buy":
-			e.Side = event.Short
-		default:
-			err = ErrMalformed
-			return false
+			continue
 		}
-		n, ok1 := parseDecimal(sz)
-		price, ok2 := parseDecimal(px)
-		if !ok1 || !ok2 || !haveT {
-			err = ErrMalformed
-			return false
-		}
-		e.Venue = event.OKX
-		e.Market = market
-		e.Symbol = sym
-		e.TimeMs = ts
-		e.RecvNs = recvNs
-		e.Price = price
-		applySize(&e, in, known, n, price)
-		dst = append(dst, e)
-		return true
+		dst[kept] = e
+		kept++
+	}
+	return dst[:kept], i, bad
+}
+
+// okxDetails decodes the details array at i into events holding the side,
+// time, bankruptcy price and the raw size (in Qty), for instrument to
+// complete.
+func okxDetails(s string, i int, dst []event.Event, recvNs int64) ([]event.Event, int, error) {
+	return elems(s, i, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return okxDetail(s, i, dst, recvNs)
 	})
-	return dst, err
+}
+
+func okxFields(k string) (int, bool) {
+	switch k {
+	case "posSide":
+		return fSide, false
+	case "side":
+		return fSide2, false
+	case "bkPx":
+		return fPrice, true
+	case "sz":
+		return fSize, true
+	case "ts":
+		return fTime, true
+	}
+	return -1, false
+}
+
+// okxDetail decodes one details[] object at i. The symbol is the
+// element's instId, checked by instrument; the raw size goes in Qty.
+func okxDetail(s string, i int, dst []event.Event, recvNs int64) ([]event.Event, int, error) {
+	var vals [nFields]string
+	if i = readFields(s, i, okxFields, &vals); i < 0 {
+		return dst, i, nil
+	}
+	vals[fSymbol] = "-" // checked with the instrument
+	e, n, err := okxErrs.liquidation(event.OKX, okxSide(vals[fSide], vals[fSide2]), &vals, recvNs, -1)
+	if err != nil {
+		return dst, i, err
+	}
+	e.Qty = n
+	return append(dst, e), i, nil
+}
+
+// okxSide: posSide long/short names the position; net (or none) leaves it
+// to the order side, sell closing a long.
+func okxSide(posSide, side string) event.Side {
+	switch {
+	case posSide == "long", (posSide == "net" || posSide == "") && side == "sell":
+		return event.Long
+	case posSide == "short", (posSide == "net" || posSide == "") && side == "buy":
+		return event.Short
+	}
+	return event.SideUnknown
 }
 
 // okxMarketByName reads the market from an instrument id when metadata is
@@ -179,15 +268,16 @@ func isTextPong(frame []byte) bool {
 
 // notAnObject classifies a frame of a venue whose messages are JSON
 // objects but that does not start with '{': the text "pong" is a keepalive
-// reply (nil), invalid JSON is ErrMalformed, other JSON is ErrUnexpected.
+// reply (nil), other JSON is errNotObject, anything else errNotJSON. It
+// runs only for such frames, off the path of liquidations.
 func notAnObject(frame []byte, s string) error {
 	if isTextPong(frame) {
 		return nil
 	}
 	if !gjson.Valid(s) {
-		return ErrMalformed
+		return errNotJSON
 	}
-	return ErrUnexpected
+	return errNotObject
 }
 
 // Control implements ControlInspector: {"event":"error",…} is a rejected
@@ -218,6 +308,7 @@ func OKXSpec(o VenueConfig, inst *Instruments) Spec {
 		IsPong:        isTextPong,
 		StaleAfter:    orDuration(o.StaleAfter, okxStaleAfter),
 		BacklogWindow: okxBacklogWindow,
+		Canary:        okxCanary(o, mustCanary(o.Canary, defaultCanary["okx"])),
 		Decoder:       NewOKXDecoder(inst),
 	}
 }

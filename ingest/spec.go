@@ -42,6 +42,39 @@ type Spec struct {
 	// and are older than the subscription are flagged event.FlagBacklog
 	// (logged, not alerted). Zero disables it.
 	BacklogWindow time.Duration
+	// Canary, when set, is a steady public stream subscribed on the same
+	// connection; its silence means the subscription is dead. Nil: the
+	// venue offers none, and only StaleAfter guards the connection.
+	Canary *Canary
+	// RecvTime: the venue's liquidations carry no time of their own, so
+	// events get the receive time and two connections' copies of one
+	// liquidation differ; redundant connections are not compared.
+	RecvTime bool
 
 	Decoder Decoder
+}
+
+// Canary is a steady public stream of one or two liquid instruments
+// (Binance markPrice@1s, Bybit tickers, OKX mark-price, BitMEX instrument)
+// that a Stream subscribes to beside the liquidations, on the same
+// connection and endpoint. Liquidations may be quiet for minutes, so their
+// absence proves nothing; a canary that stops for After means the
+// subscription is dead although the connection answers pings: the
+// connection is replaced and the time since the last canary (or
+// liquidation) counts as a gap with cause "stale".
+//
+// Canary frames are recognised by Match before decoding and dropped: they
+// never become events. A connection counts as live (ending a gap,
+// resetting the backoff) only once a canary frame or a liquidation arrived.
+type Canary struct {
+	Symbols []string // the instruments, as the venue names them
+	// Subscribe is the text frame that subscribes to the canary, sent after
+	// the Spec's own; nil when the URL already subscribes.
+	Subscribe []byte
+	// After is the silence limit: several times the stream's cadence.
+	After time.Duration
+	// Match reports whether frame is a canary push. It runs on every frame
+	// before decoding, so it must be a cheap byte test that allocates
+	// nothing.
+	Match func(frame []byte) bool
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -51,7 +52,7 @@ func (v *wsVenue) url(pathQuery string) string {
 func runStream(t *testing.T, spec Spec, want int) []event.Event {
 	t.Helper()
 	st := NewStream(spec, StreamOptions{BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		DialTimeout: 3 * time.Second})
+		MinDialInterval: 10 * time.Millisecond, DialTimeout: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
@@ -125,6 +126,11 @@ func TestBinanceUSDMLoopback(t *testing.T) {
 		if idx == 0 {
 			writeLines(t, ws, lines[:4])
 			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "24h"), time.Now().Add(time.Second))
+			// Read what the client sent (its subscription, its ping) and
+			// its close reply: closing with unread data would reset the
+			// connection and lose the frames still in flight.
+			ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+			readUntilClosed(ws, nil)
 			return
 		}
 		writeLines(t, ws, lines[4:])
@@ -155,7 +161,7 @@ func TestBinanceCOINMLoopback(t *testing.T) {
 		writeLines(t, ws, lines)
 		readUntilClosed(ws, nil)
 	})
-	cfg := VenueConfig{StreamURL: v.url("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL}
+	cfg := VenueConfig{StreamURL: v.url("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL, Snapshots: liqembed.Instruments}
 	inst, err := NewInstruments(event.BinanceCOINM, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -333,9 +339,9 @@ func TestBitMEXLoopback(t *testing.T) {
 	}
 }
 
-func offlineInstruments(t *testing.T, v event.Venue) *Instruments {
+func offlineInstruments(t testing.TB, v event.Venue) *Instruments {
 	t.Helper()
-	in, err := NewInstruments(v, VenueConfig{})
+	in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
@@ -31,6 +32,20 @@ type VenueConfig struct {
 	// StaleAfter overrides the venue's silent-connection threshold; 0 keeps
 	// the venue default (which assumes its keepalive is running).
 	StaleAfter time.Duration
+	// Canary names the instruments of the venue's canary stream (comma
+	// separated; for Bybit those of the linear endpoint, InverseCanary the
+	// inverse one's): "" takes the venue's default (BTCUSDT, BTCUSD_PERP,
+	// BTCUSD, BTC-USDT-SWAP and ETH-USDT-SWAP, XBTUSD), CanaryNone
+	// disables it. See Canary.
+	Canary        string
+	InverseCanary string
+	// CanaryAfter overrides the venue's canary silence limit; 0 keeps it.
+	CanaryAfter time.Duration
+	// Snapshots holds the instrument metadata snapshot files
+	// (instruments/<name>.json) used until the first REST refresh and
+	// whenever it fails; the binary passes embed.Instruments. Nil: no
+	// snapshot, sizes that need metadata stay unknown until REST answers.
+	Snapshots fs.FS
 
 	HTTPClient *http.Client // REST client; nil: a client with a 30 s timeout
 	Logger     *slog.Logger // nil: discard
@@ -76,10 +91,11 @@ func NewDecoder(v event.Venue, inst *Instruments) (Decoder, error) {
 	return nil, fmt.Errorf("cannot build decoder for venue %q: unknown venue", v)
 }
 
-// NewOfflineDecoder returns the decoder of venue v with the embedded
-// instrument snapshot and no network: what `liqbox decode` uses.
-func NewOfflineDecoder(v event.Venue) (Decoder, error) {
-	inst, err := NewInstruments(v, VenueConfig{})
+// NewOfflineDecoder returns the decoder of venue v with the instrument
+// snapshots in snapshots and no network: what `liqbox decode` uses (with
+// embed.Instruments).
+func NewOfflineDecoder(v event.Venue, snapshots fs.FS) (Decoder, error) {
+	inst, err := NewInstruments(v, VenueConfig{Snapshots: snapshots})
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +106,11 @@ func NewOfflineDecoder(v event.Venue) (Decoder, error) {
 // and inverse), decoding with inst. Build inst with NewInstruments(v, o)
 // and run inst.Run(ctx) beside the clients to keep it fresh.
 func VenueSpecs(v event.Venue, o VenueConfig, inst *Instruments) ([]Spec, error) {
+	for _, c := range []string{o.Canary, o.InverseCanary} {
+		if _, err := canarySymbols(c, nil); err != nil {
+			return nil, fmt.Errorf("cannot build specs for venue %s: %w", v, err)
+		}
+	}
 	switch v {
 	case event.BinanceUSDM:
 		return []Spec{BinanceUSDMSpec(o)}, nil

@@ -21,7 +21,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
 )
@@ -399,7 +399,7 @@ func emitTick(rate int) time.Duration {
 	return max(time.Second/time.Duration(rate), 200*time.Microsecond)
 }
 
-func emit(ctx context.Context, ex *ingest.Loopback, src *frameSource, rate int, d time.Duration) int64 {
+func emit(ctx context.Context, ex *ingesttest.Loopback, src *frameSource, rate int, d time.Duration) int64 {
 	// One venue's frames leave in 1 ms steps, several per step at high
 	// rates: Binance pushes its liquidation snapshots in clumps, so a
 	// connection reading more than one frame at a time is the real case.
@@ -434,7 +434,7 @@ func pace(ctx context.Context, rate int, d, tick time.Duration, send func(nowMs 
 }
 
 // soakRun emits at o.Rate for o.Soak and samples memory every o.SampleEvery.
-func soakRun(ctx context.Context, ex *ingest.Loopback, src *frameSource, o Options, sent *int64) []soakSample {
+func soakRun(ctx context.Context, ex *ingesttest.Loopback, src *frameSource, o Options, sent *int64) []soakSample {
 	var out []soakSample
 	start := time.Now()
 	// The trend is taken on what a leak grows: the heap still live after

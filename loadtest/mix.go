@@ -15,6 +15,7 @@ import (
 	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
 )
 
@@ -281,8 +282,8 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 // per venue (two for Bybit, linear and inverse) and Bybit's REST listing,
 // which has no embedded snapshot: without it Bybit never subscribes.
 type mixExchanges struct {
-	ex       map[event.Venue]*ingest.Loopback
-	bybitInv *ingest.Loopback
+	ex       map[event.Venue]*ingesttest.Loopback
+	bybitInv *ingesttest.Loopback
 	rest     *loopServer
 	usdmConn int
 }
@@ -297,9 +298,9 @@ var mixPaths = map[event.Venue]string{
 }
 
 func newMixExchanges(usdmConns int) (*mixExchanges, error) {
-	mx := &mixExchanges{ex: map[event.Venue]*ingest.Loopback{}, usdmConn: usdmConns}
-	open := func(path string, ping time.Duration, on func([]byte) [][]byte) (*ingest.Loopback, error) {
-		l, err := ingest.NewLoopback(ingest.LoopbackOptions{Path: path, PingEvery: ping, OnMessage: on})
+	mx := &mixExchanges{ex: map[event.Venue]*ingesttest.Loopback{}, usdmConn: usdmConns}
+	open := func(path string, ping time.Duration, on func([]byte) [][]byte) (*ingesttest.Loopback, error) {
+		l, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: path, PingEvery: ping, OnMessage: on})
 		if err != nil {
 			mx.close()
 			return nil, fmt.Errorf("cannot start the loopback exchange %s: %w", path, err)
@@ -347,8 +348,8 @@ func (mx *mixExchanges) close() {
 }
 
 // all returns every loopback exchange with the connections it should get.
-func (mx *mixExchanges) all() map[*ingest.Loopback]int {
-	out := map[*ingest.Loopback]int{mx.bybitInv: 1}
+func (mx *mixExchanges) all() map[*ingesttest.Loopback]int {
+	out := map[*ingesttest.Loopback]int{mx.bybitInv: 1}
 	for v, l := range mx.ex {
 		out[l] = 1
 		if v == event.BinanceUSDM {

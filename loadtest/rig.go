@@ -9,7 +9,7 @@ import (
 
 	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
 )
 
@@ -35,7 +35,7 @@ type RigOptions struct {
 // Edit turns it on). The bench, the fault suite and the service's tests
 // all run on it.
 type Rig struct {
-	Exchange *ingest.Loopback // Binance USD-M's loopback exchange
+	Exchange *ingesttest.Loopback // Binance USD-M's loopback exchange
 	Bot      *BotAPI
 	LLM      *LLMAPI
 	Service  *service.Service
@@ -72,7 +72,7 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 			return nil, err
 		}
 		r.Exchange = r.mix.ex[event.BinanceUSDM]
-	} else if r.Exchange, err = ingest.NewLoopback(ingest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second}); err != nil {
+	} else if r.Exchange, err = ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second}); err != nil {
 		return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
 	}
 	if r.Bot, err = NewBotAPI(); err != nil {

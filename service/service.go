@@ -36,6 +36,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/buildinfo"
+	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
@@ -148,6 +149,16 @@ func New(o Options) (*Service, error) {
 	}
 	s.store = st
 
+	// The previous run's end is where every stream's first gap starts: the
+	// box's own downtime is blindness like any other.
+	var downSince time.Time
+	var downCause string
+	if prev, ok := st.PreviousRun(); ok {
+		downSince, downCause = prev.LastAlive, ingest.CauseCrashed
+		if prev.Clean {
+			downCause = ingest.CauseNotRunning
+		}
+	}
 	waker := ring.NewWaker()
 	var rings []*ring.Ring
 	for _, v := range c.EnabledVenues() {
@@ -156,6 +167,7 @@ func New(o Options) (*Service, error) {
 			StreamURL:        vs.StreamURL,
 			InverseStreamURL: vs.InverseStreamURL,
 			RESTURL:          vs.RESTURL,
+			Snapshots:        embed.Instruments,
 			Conns:            vs.Conns,
 			RefreshEvery:     vs.RefreshEvery,
 			StaleAfter:       vs.StaleAfter,
@@ -180,12 +192,14 @@ func New(o Options) (*Service, error) {
 		}
 		for _, sp := range specs {
 			str := ingest.NewStream(sp, ingest.StreamOptions{
-				Conns:    conns,
-				RingSize: c.Pipeline.RingSize,
-				Waker:    waker,
-				Gaps:     gapLedger{st},
-				Metrics:  s.set,
-				Logger:   s.log.With("component", "ingest"),
+				Conns:     conns,
+				RingSize:  c.Pipeline.RingSize,
+				Waker:     waker,
+				Gaps:      gapLedger{st},
+				DownSince: downSince,
+				DownCause: downCause,
+				Metrics:   s.set,
+				Logger:    s.log.With("component", "ingest"),
 			})
 			s.streams = append(s.streams, str)
 			rings = append(rings, str.Rings()...)
@@ -522,8 +536,14 @@ func (c costSource) CostReport(lang string) string {
 	return c.s.enr.Cost(time.Now()).Text(lang)
 }
 
-// gapLedger adapts the store to ingest.GapRecorder.
+// gapLedger adapts the store to ingest.GapRecorder. An open gap is one
+// record from the moment it opens (End zero), so `liqbox gaps` in another
+// process sees it while it lasts; closing it rewrites the same record.
 type gapLedger struct{ st *store.Store }
+
+func (g gapLedger) OpenGap(x ingest.Gap) error {
+	return g.st.AddGap(store.Gap{Venue: x.Venue, Stream: x.Stream, Start: x.Start, Cause: x.Cause})
+}
 
 func (g gapLedger) RecordGap(x ingest.Gap) error {
 	return g.st.AddGap(store.Gap{Venue: x.Venue, Stream: x.Stream, Start: x.Start, End: x.End, Cause: x.Cause})

@@ -1,0 +1,281 @@
+package ingesttest
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// Liquidation is one liquidation as a venue writes it on the wire. Its
+// strings are spliced into the frame as they are (they must need no JSON
+// escaping): numbers keep the exact decimal text the venue would send.
+type Liquidation struct {
+	Symbol string
+	// Pair is Binance COIN-M's "ps" (BTCUSD for BTCUSD_PERP) and OKX's
+	// instFamily/uly (BTC-USDT for BTC-USDT-SWAP); empty: the symbol itself
+	// (Binance) or the instrument id without its last segment (OKX).
+	Pair string
+	// Side is the side of the liquidated position; each encoder writes the
+	// venue's own convention (Binance, OKX and BitMEX the order side,
+	// Bybit the position side).
+	Side event.Side
+	// Price is Binance's "p", Bybit's "p" (bankruptcy), OKX's "bkPx",
+	// BitMEX's "price" (a JSON number).
+	Price string
+	// AvgPrice is Binance's "ap" (average fill price); empty: Price.
+	AvgPrice string
+	// Qty is the size in the venue's unit: base units (Binance USD-M,
+	// Bybit linear), contracts (COIN-M, OKX, BitMEX) or USD (Bybit
+	// inverse). BitMEX writes it as a JSON number.
+	Qty string
+	// TimeMs is the liquidation's exchange time (BitMEX frames carry none).
+	TimeMs int64
+	// OrderID makes a BitMEX orderID.
+	OrderID uint64
+}
+
+// AppendFrame appends the frame venue v sends for l: the combined-stream
+// envelope for Binance, allLiquidation for Bybit, a SWAP push for OKX and
+// an insert for BitMEX.
+func AppendFrame(dst []byte, v event.Venue, l *Liquidation) []byte {
+	switch v {
+	case event.Bybit:
+		return AppendBybit(dst, l)
+	case event.OKX:
+		return AppendOKX(dst, l)
+	case event.BitMEX:
+		return AppendBitMEX(dst, l)
+	}
+	return AppendBinance(dst, l)
+}
+
+// AppendBinance appends a combined-stream forceOrder frame (USD-M and
+// COIN-M alike): "S" is the liquidation order's side, so SELL is a long
+// liquidated; "l" and "z" repeat Qty; the event time is TimeMs+3 as in live
+// frames, and the undocumented "ps"/"st" fields live captures carry are
+// there too.
+func AppendBinance(dst []byte, l *Liquidation) []byte {
+	side := "SELL"
+	if l.Side == event.Short {
+		side = "BUY"
+	}
+	ap := l.AvgPrice
+	if ap == "" {
+		ap = l.Price
+	}
+	dst = append(dst, `{"stream":"!forceOrder@arr","data":{"e":"forceOrder","E":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs+3, 10)
+	dst = append(dst, `,"o":{"s":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","S":"`...)
+	dst = append(dst, side...)
+	dst = append(dst, `","o":"LIMIT","f":"IOC","q":"`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `","p":"`...)
+	dst = append(dst, l.Price...)
+	dst = append(dst, `","ap":"`...)
+	dst = append(dst, ap...)
+	dst = append(dst, `","X":"FILLED","l":"`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `","z":"`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `","T":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs, 10)
+	dst = append(dst, `,"ps":"`...)
+	dst = append(dst, orStr(l.Pair, l.Symbol)...)
+	return append(dst, `","st":1}}}`...)
+}
+
+// AppendBybit appends an allLiquidation frame with one row: "S" is the
+// side of the position, so Buy is a long liquidated.
+func AppendBybit(dst []byte, l *Liquidation) []byte {
+	dst = append(dst, `{"topic":"allLiquidation.`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","type":"snapshot","ts":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs+300, 10)
+	dst = append(dst, `,"data":[`...)
+	dst = AppendBybitRow(dst, l)
+	return append(dst, `]}`...)
+}
+
+// AppendBybitRow appends one allLiquidation data[] row, for frames that
+// carry several.
+func AppendBybitRow(dst []byte, l *Liquidation) []byte {
+	side := "Buy"
+	if l.Side == event.Short {
+		side = "Sell"
+	}
+	dst = append(dst, `{"T":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs, 10)
+	dst = append(dst, `,"s":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","S":"`...)
+	dst = append(dst, side...)
+	dst = append(dst, `","v":"`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `","p":"`...)
+	dst = append(dst, l.Price...)
+	return append(dst, `"}`...)
+}
+
+// AppendOKX appends a liquidation-orders SWAP push with one detail, in
+// OKX's own member order (details before instId): posSide names the
+// position, side the order (sell for a long).
+func AppendOKX(dst []byte, l *Liquidation) []byte {
+	pos, side := "long", "sell"
+	if l.Side == event.Short {
+		pos, side = "short", "buy"
+	}
+	fam := l.Pair
+	if fam == "" {
+		fam = l.Symbol
+		if i := strings.LastIndexByte(fam, '-'); i > 0 {
+			fam = fam[:i]
+		}
+	}
+	dst = append(dst, `{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"`...)
+	dst = append(dst, l.Price...)
+	dst = append(dst, `","ccy":"","posSide":"`...)
+	dst = append(dst, pos...)
+	dst = append(dst, `","side":"`...)
+	dst = append(dst, side...)
+	dst = append(dst, `","sz":"`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `","ts":"`...)
+	dst = strconv.AppendInt(dst, l.TimeMs, 10)
+	dst = append(dst, `"}],"instFamily":"`...)
+	dst = append(dst, fam...)
+	dst = append(dst, `","instId":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","instType":"SWAP","uly":"`...)
+	dst = append(dst, fam...)
+	return append(dst, `"}]}`...)
+}
+
+// AppendBitMEX appends a liquidation insert: "side" is the liquidation
+// order's, so Sell is a long liquidated; price and leavesQty are JSON
+// numbers and the frame carries no time.
+func AppendBitMEX(dst []byte, l *Liquidation) []byte {
+	side := "Sell"
+	if l.Side == event.Short {
+		side = "Buy"
+	}
+	dst = append(dst, `{"table":"liquidation","action":"insert","data":[{"orderID":"`...)
+	dst = appendHex(dst, l.OrderID>>32, 8)
+	dst = append(dst, '-')
+	dst = appendHex(dst, l.OrderID>>16, 4)
+	dst = append(dst, `-4000-8000-`...)
+	dst = appendHex(dst, l.OrderID, 12)
+	dst = append(dst, `","symbol":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","side":"`...)
+	dst = append(dst, side...)
+	dst = append(dst, `","price":`...)
+	dst = append(dst, l.Price...)
+	dst = append(dst, `,"leavesQty":`...)
+	dst = append(dst, l.Qty...)
+	return append(dst, `}]}`...)
+}
+
+// appendHex appends the low 4·n bits of x as n lower-case hex digits.
+func appendHex(dst []byte, x uint64, n int) []byte {
+	const digits = "0123456789abcdef"
+	for i := n - 1; i >= 0; i-- {
+		dst = append(dst, digits[(x>>(4*uint(i)))&0xf])
+	}
+	return dst
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// markPrice is a plausible, slowly moving price for canary pushes; the
+// client never reads it.
+func markPrice(dst []byte, nowMs int64) []byte {
+	dst = strconv.AppendInt(dst, 65000+nowMs/1000%1000, 10)
+	dst = append(dst, '.')
+	return strconv.AppendInt(dst, nowMs%10, 10)
+}
+
+// AppendBinanceMarkPrice appends Binance's `<stream>@markPrice@1s` push
+// for symbol (upper case, as in the payload), wrapped as on a combined
+// stream or raw as on /ws.
+func AppendBinanceMarkPrice(dst []byte, symbol string, combined bool, nowMs int64) []byte {
+	if combined {
+		dst = append(dst, `{"stream":"`...)
+		dst = append(dst, strings.ToLower(symbol)...)
+		dst = append(dst, `@markPrice@1s","data":`...)
+	}
+	dst = append(dst, `{"e":"markPriceUpdate","E":`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	dst = append(dst, `,"s":"`...)
+	dst = append(dst, symbol...)
+	dst = append(dst, `","p":"`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `","i":"`...)
+	dst = markPrice(dst, nowMs+7)
+	dst = append(dst, `","P":"`...)
+	dst = markPrice(dst, nowMs+3)
+	dst = append(dst, `","r":"0.00010000","T":`...)
+	dst = strconv.AppendInt(dst, (nowMs/28800000+1)*28800000, 10)
+	dst = append(dst, '}')
+	if combined {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// AppendBybitTicker appends a Bybit `tickers.<symbol>` delta push.
+func AppendBybitTicker(dst []byte, symbol string, nowMs int64) []byte {
+	dst = append(dst, `{"topic":"tickers.`...)
+	dst = append(dst, symbol...)
+	dst = append(dst, `","type":"delta","data":{"symbol":"`...)
+	dst = append(dst, symbol...)
+	dst = append(dst, `","markPrice":"`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `","indexPrice":"`...)
+	dst = markPrice(dst, nowMs+7)
+	dst = append(dst, `"},"cs":`...)
+	dst = strconv.AppendInt(dst, nowMs*3, 10)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	return append(dst, '}')
+}
+
+// AppendOKXMarkPrice appends an OKX `mark-price` push for instID.
+func AppendOKXMarkPrice(dst []byte, instID string, nowMs int64) []byte {
+	dst = append(dst, `{"arg":{"channel":"mark-price","instId":"`...)
+	dst = append(dst, instID...)
+	dst = append(dst, `"},"data":[{"instType":"SWAP","instId":"`...)
+	dst = append(dst, instID...)
+	dst = append(dst, `","markPx":"`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `","ts":"`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	return append(dst, `"}]}`...)
+}
+
+// AppendBitMEXInstrument appends a BitMEX `instrument` table update for
+// symbol.
+func AppendBitMEXInstrument(dst []byte, symbol string, nowMs int64) []byte {
+	dst = append(dst, `{"table":"instrument","action":"update","data":[{"symbol":"`...)
+	dst = append(dst, symbol...)
+	dst = append(dst, `","fairPrice":`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `,"markPrice":`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `,"timestamp":"`...)
+	dst = appendISO(dst, nowMs)
+	return append(dst, `"}]}`...)
+}
+
+// appendISO appends nowMs as BitMEX writes timestamps (UTC, milliseconds).
+func appendISO(dst []byte, ms int64) []byte {
+	return append(dst, time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")...)
+}

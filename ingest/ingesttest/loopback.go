@@ -1,0 +1,446 @@
+// Package ingesttest is the stand-in exchange of liqbox's tests, `liqbox
+// demo` and `liqbox bench`: a WebSocket server on 127.0.0.1 that plays
+// frames to connected clients, serves each venue's canary stream, answers
+// keepalives, and misbehaves on purpose (abrupt close, silence, a silent
+// canary, a drop after a few frames) so that the real ingest client can be
+// proven to recover. Beside it are the frame encoders of every venue
+// (frames.go), the one set that tests, demo and bench build frames with.
+package ingesttest
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Loopback is a WebSocket exchange on 127.0.0.1 that plays frames to every
+// connected client.
+//
+// It serves the canary stream of any venue a client subscribes to (Binance
+// `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`, BitMEX
+// `instrument:<SYM>`, by message or in the URL), pushing a fresh canary
+// frame at once and then every CanaryEvery, as a real exchange pushes a
+// steady public stream: a client that watches its canary stays connected
+// to a loopback exchange exactly as it would to the venue.
+type Loopback struct {
+	ln  net.Listener
+	srv *http.Server
+	o   LoopbackOptions
+
+	mu      sync.Mutex // guards clients and order
+	clients map[*loopClient]struct{}
+	order   []*loopClient // connected clients, oldest first
+
+	refuse       atomic.Bool
+	silent       atomic.Bool
+	canarySilent atomic.Bool
+	accepted     atomic.Int64
+	sent         atomic.Int64
+	canarySent   atomic.Int64
+	dropped      atomic.Int64
+	slowKick     atomic.Int64
+}
+
+// LoopbackOptions configure a Loopback.
+type LoopbackOptions struct {
+	// Path is the URL path clients connect to, e.g. "/market/stream".
+	Path string
+	// PingEvery makes the server send WebSocket pings, as Binance does.
+	PingEvery time.Duration
+	// Queue is how many frames may wait per client before the server
+	// disconnects it as too slow, as real exchanges do [65536].
+	Queue int
+	// OnMessage, if set, gets every message a client sends (subscribe
+	// requests, application pings) and returns frames to send back.
+	// VenueAnswer(v) is each venue's own.
+	OnMessage func(msg []byte) [][]byte
+	// CanaryEvery is the period of canary pushes; zero takes each venue's
+	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s).
+	CanaryEvery time.Duration
+	// NoCanary makes the exchange ignore canary subscriptions: it never
+	// pushes one, as a venue that dropped the stream would.
+	NoCanary bool
+	// DropAfter closes each connection abruptly (no close frame) once it
+	// has been sent this many text frames, canary frames included: a venue
+	// that accepts and then drops. Zero never drops.
+	DropAfter int
+}
+
+type loopClient struct {
+	ws     *websocket.Conn
+	out    chan []byte
+	ctrl   chan []byte // pongs, written by the writer so frames never interleave
+	canary chan canarySub
+	done   chan struct{}
+	once   sync.Once
+}
+
+// NewLoopback listens on 127.0.0.1 at a free port and serves.
+func NewLoopback(o LoopbackOptions) (*Loopback, error) {
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	if o.Queue <= 0 {
+		o.Queue = 65536
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	l := &Loopback{ln: ln, o: o, clients: map[*loopClient]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc(o.Path, l.serveWS)
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go l.srv.Serve(ln)
+	return l, nil
+}
+
+// URL returns the ws:// URL for path (with any query), e.g.
+// URL("/market/stream?streams=!forceOrder@arr").
+func (l *Loopback) URL(pathAndQuery string) string {
+	return "ws://" + l.ln.Addr().String() + pathAndQuery
+}
+
+// Addr is the listening address.
+func (l *Loopback) Addr() string { return l.ln.Addr().String() }
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 64 << 10}
+
+func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
+	if l.refuse.Load() {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), ctrl: make(chan []byte, 4),
+		canary: make(chan canarySub, 8), done: make(chan struct{})}
+	// The writer owns every byte written to the connection; gorilla's own
+	// ping handler would write a pong concurrently with it.
+	ws.SetPingHandler(func(data string) error {
+		select {
+		case c.ctrl <- appendWSFrame(nil, wsPong, []byte(data)):
+		default:
+		}
+		return nil
+	})
+	l.mu.Lock()
+	l.clients[c] = struct{}{}
+	l.order = append(l.order, c)
+	l.mu.Unlock()
+	l.accepted.Add(1)
+	defer func() {
+		l.mu.Lock()
+		delete(l.clients, c)
+		for i, o := range l.order {
+			if o == c {
+				l.order = append(l.order[:i], l.order[i+1:]...)
+				break
+			}
+		}
+		l.mu.Unlock()
+		c.close()
+	}()
+	combined := combinedPath(r.URL.Path)
+	for _, sub := range canariesInURL(r.URL) {
+		l.addCanary(c, sub)
+	}
+	go l.writer(c)
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if l.o.OnMessage != nil {
+			for _, f := range l.o.OnMessage(msg) {
+				l.sendTo(c, f)
+			}
+		}
+		for _, sub := range canariesIn(msg, combined) {
+			l.addCanary(c, sub)
+		}
+	}
+}
+
+func (l *Loopback) addCanary(c *loopClient, sub canarySub) {
+	if l.o.NoCanary {
+		return
+	}
+	select {
+	case c.canary <- sub:
+	default: // more canaries than any client asks for: ignore the rest
+	}
+}
+
+func (c *loopClient) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.ws.Close()
+	})
+}
+
+// writer sends the client's frames. It writes WebSocket frames itself into
+// a buffer and flushes when its queue is empty, so a burst costs one write
+// system call per batch instead of one per frame: on a 2-core box the
+// per-frame writes of this stand-in exchange took more CPU than liqbox
+// itself, which a real exchange on another machine never does.
+func (l *Loopback) writer(c *loopClient) {
+	var ping <-chan time.Time
+	if l.o.PingEvery > 0 {
+		t := time.NewTicker(l.o.PingEvery)
+		defer t.Stop()
+		ping = t.C
+	}
+	var canaries []canarySub
+	var canaryTick <-chan time.Time
+	var canaryTicker *time.Ticker
+	defer func() {
+		if canaryTicker != nil {
+			canaryTicker.Stop()
+		}
+	}()
+	nc := c.ws.NetConn()
+	bw := bufio.NewWriterSize(nc, 64<<10)
+	var hdr []byte
+	texts := 0
+	// put queues one text frame; false once DropAfter frames went out.
+	put := func(p []byte) bool {
+		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
+			return false
+		}
+		hdr = appendWSHeader(hdr[:0], wsText, len(p))
+		bw.Write(hdr)
+		bw.Write(p)
+		texts++
+		return true
+	}
+	flush := func() bool {
+		nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := bw.Flush(); err != nil {
+			c.close()
+			return false
+		}
+		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
+			l.dropped.Add(1)
+			c.close() // abrupt: no close frame
+			return false
+		}
+		return true
+	}
+	pushCanaries := func(now time.Time) bool {
+		if l.silent.Load() || l.canarySilent.Load() {
+			return true
+		}
+		for _, sub := range canaries {
+			if !put(sub.frame(now)) {
+				break
+			}
+			l.canarySent.Add(1)
+		}
+		return flush()
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case f := <-c.out:
+			if l.silent.Load() {
+				continue
+			}
+			n := int64(0)
+			if put(f) {
+				n++
+			}
+			for more := true; more; {
+				select {
+				case f = <-c.out:
+					if put(f) {
+						n++
+					}
+				default:
+					more = false
+				}
+			}
+			l.sent.Add(n)
+			if !flush() {
+				return
+			}
+		case f := <-c.ctrl:
+			if l.silent.Load() {
+				continue
+			}
+			bw.Write(f)
+			if !flush() {
+				return
+			}
+		case sub := <-c.canary:
+			canaries = append(canaries, sub)
+			every := l.o.CanaryEvery
+			if every <= 0 {
+				every = sub.every
+			}
+			if canaryTicker == nil {
+				canaryTicker = time.NewTicker(every)
+				canaryTick = canaryTicker.C
+			}
+			// The first push follows the subscription at once, as venues
+			// send a snapshot when a stream is subscribed.
+			if !pushCanaries(time.Now()) {
+				return
+			}
+		case now := <-canaryTick:
+			if !pushCanaries(now) {
+				return
+			}
+		case <-ping:
+			if l.silent.Load() {
+				continue
+			}
+			hdr = appendWSHeader(hdr[:0], wsPing, 2)
+			bw.Write(hdr)
+			bw.WriteString("lb")
+			if !flush() {
+				return
+			}
+		}
+	}
+}
+
+// WebSocket opcodes the loopback exchange writes.
+const (
+	wsText = 0x1
+	wsPing = 0x9
+	wsPong = 0xA
+)
+
+// appendWSFrame appends an unmasked (server-to-client) final frame
+// carrying p.
+func appendWSFrame(dst []byte, op byte, p []byte) []byte {
+	return append(appendWSHeader(dst, op, len(p)), p...)
+}
+
+// appendWSHeader appends the header of an unmasked final frame with an
+// n-byte payload.
+func appendWSHeader(dst []byte, op byte, n int) []byte {
+	dst = append(dst, 0x80|op)
+	switch {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return dst
+}
+
+func (l *Loopback) sendTo(c *loopClient, frame []byte) {
+	select {
+	case c.out <- frame:
+	default:
+		// Too slow: a real exchange drops such a client.
+		l.slowKick.Add(1)
+		c.close()
+	}
+}
+
+// Broadcast queues frame for every connected client. The frame must not be
+// modified afterwards.
+func (l *Loopback) Broadcast(frame []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.clients {
+		l.sendTo(c, frame)
+	}
+}
+
+// SendTo queues frame for the i-th connected client, oldest first, and
+// reports whether there is one: a venue that feeds one connection and
+// starves its sibling.
+func (l *Loopback) SendTo(i int, frame []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i < 0 || i >= len(l.order) {
+		return false
+	}
+	l.sendTo(l.order[i], frame)
+	return true
+}
+
+// Clients is the number of connected clients.
+func (l *Loopback) Clients() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.clients)
+}
+
+// WaitClients waits until at least n clients are connected or ctx ends.
+func (l *Loopback) WaitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for l.Clients() < n {
+		select {
+		case <-ctx.Done():
+			return errors.New("loopback exchange: clients did not connect in time")
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Accepted is how many connections were accepted in total.
+func (l *Loopback) Accepted() int64 { return l.accepted.Load() }
+
+// Sent is how many data frames (Broadcast and OnMessage replies) were
+// written in total; canary frames are counted by CanarySent.
+func (l *Loopback) Sent() int64 { return l.sent.Load() }
+
+// CanarySent is how many canary frames were written in total.
+func (l *Loopback) CanarySent() int64 { return l.canarySent.Load() }
+
+// Dropped is how many connections DropAfter closed.
+func (l *Loopback) Dropped() int64 { return l.dropped.Load() }
+
+// DropAll closes every client connection abruptly (no close frame), as a
+// crashing exchange gateway would.
+func (l *Loopback) DropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.clients {
+		c.close()
+	}
+}
+
+// Refuse makes the exchange answer new connections with HTTP 503 (true)
+// or accept them again (false), as a venue under maintenance does; open
+// connections are left alone (DropAll ends them).
+func (l *Loopback) Refuse(on bool) { l.refuse.Store(on) }
+
+// Silence stops (true) or resumes (false) all frames, pongs and pings
+// while keeping connections open: a half-open connection as seen by the
+// client.
+func (l *Loopback) Silence(on bool) { l.silent.Store(on) }
+
+// SilenceCanary stops (true) or resumes (false) the canary pushes only:
+// the connection stays open and keeps answering pings, the subscription
+// is dead. It is the failure a read deadline cannot see.
+func (l *Loopback) SilenceCanary(on bool) { l.canarySilent.Store(on) }
+
+// Close stops the server and disconnects everyone.
+func (l *Loopback) Close() error {
+	l.DropAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return l.srv.Shutdown(ctx)
+}
