@@ -131,21 +131,52 @@ func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	h.s.m.writeMetricsWithHelp(w, buf.Bytes())
 }
 
-// healthz is 200 while every enabled venue has a live stream or is within
-// its reconnect grace, 503 with the reasons otherwise.
+// healthz answers 200 "ok" while every enabled venue has a live stream
+// (or is within its reconnect grace) and decodes its frames; 200
+// "degraded" with the reasons while a stream's decode failures are over
+// the warning threshold; 503 "unhealthy" with the reasons otherwise.
 func (h *httpServer) healthz(w http.ResponseWriter, _ *http.Request) {
-	problems := h.health(time.Now())
+	hl := h.health(time.Now())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if len(problems) > 0 {
+	if hl.Level() == HealthFailed {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "unhealthy")
-		for _, p := range problems {
-			fmt.Fprintln(w, p)
-		}
-		return
 	}
-	fmt.Fprintln(w, "ok")
+	fmt.Fprintln(w, hl.Level())
+	for _, p := range hl.Lines() {
+		fmt.Fprintln(w, p)
+	}
+}
+
+// Health levels: the first line of /healthz and /api/status's "health".
+const (
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+	HealthFailed   = "unhealthy"
+)
+
+// Health is the /healthz verdict. Failed makes it 503: a venue without a
+// live connection past the grace, or a stream most of whose frames fail to
+// decode, is a venue the box is blind to. Degraded is said in a 200's
+// body: the box still sees most of the venue, but not all.
+type Health struct {
+	Failed, Degraded []string
+}
+
+// Level is HealthFailed, HealthDegraded or HealthOK.
+func (h Health) Level() string {
+	switch {
+	case len(h.Failed) > 0:
+		return HealthFailed
+	case len(h.Degraded) > 0:
+		return HealthDegraded
+	}
+	return HealthOK
+}
+
+// Lines are the reasons, the failures first; never nil.
+func (h Health) Lines() []string {
+	return append(append([]string{}, h.Failed...), h.Degraded...)
 }
 
 // reconnectGrace is how long a venue may have no live connection before
@@ -163,30 +194,42 @@ func (h *httpServer) watch(now time.Time) {
 	}
 }
 
-// Health is the service's /healthz verdict at now: what is wrong, nothing
-// when healthy (see httpServer.health).
-func (s *Service) Health(now time.Time) []string { return s.http.health(now) }
+// Health is the service's /healthz verdict at now (see httpServer.health).
+func (s *Service) Health(now time.Time) Health { return s.http.health(now) }
 
-// health lists what is wrong at now: each enabled venue with no live
+// health is the verdict at now over every stream's decode-error rate.
+func (h *httpServer) health(now time.Time) Health { return h.verdict(now, h.s.decodeStates()) }
+
+// verdict lists what is wrong at now: each enabled venue with no live
 // connection for longer than the grace, counted from the last moment it
-// was seen live (or from the start).
-func (h *httpServer) health(now time.Time) []string {
+// was seen live (or from the start), and each stream in decode over the
+// thresholds (decodeLevel).
+func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 	h.watch(now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var problems []string
+	var hl Health
 	for v := range h.s.insts {
 		since := h.s.started
 		if t := h.lastLive[v]; t.After(since) {
 			since = t
 		}
 		if d := now.Sub(since); d > h.grace {
-			problems = append(problems, fmt.Sprintf("%s: no live connection for %s (grace %s)",
+			hl.Failed = append(hl.Failed, fmt.Sprintf("%s: no live connection for %s (grace %s)",
 				v, d.Round(time.Second), h.grace))
 		}
 	}
-	sort.Strings(problems)
-	return problems
+	for _, d := range decode {
+		switch d.Level {
+		case HealthFailed:
+			hl.Failed = append(hl.Failed, d.problem())
+		case HealthDegraded:
+			hl.Degraded = append(hl.Degraded, d.problem())
+		}
+	}
+	sort.Strings(hl.Failed)
+	sort.Strings(hl.Degraded)
+	return hl
 }
 
 func (h *httpServer) apiStatus(w http.ResponseWriter, _ *http.Request) {

@@ -197,7 +197,7 @@ func TestHealthzGraceCountsFromTheLoss(t *testing.T) {
 	svc, str := b.Service, b.Service.Streams()[0]
 	now := time.Now()
 	// Live now: healthy however long ago the service started.
-	if p := svc.Health(now.Add(time.Hour)); len(p) != 0 && str.Live() > 0 {
+	if p := svc.Health(now.Add(time.Hour)).Failed; len(p) != 0 && str.Live() > 0 {
 		t.Errorf("live venue reported %q", p)
 	}
 	b.Exchange.Close()
@@ -206,10 +206,10 @@ func TestHealthzGraceCountsFromTheLoss(t *testing.T) {
 	}
 	lost := time.Now()
 	service.SetLastLive(svc, str.Spec().Venue, lost)
-	if p := svc.Health(lost.Add(grace - time.Second)); len(p) != 0 {
+	if p := svc.Health(lost.Add(grace - time.Second)).Failed; len(p) != 0 {
 		t.Errorf("within the grace after the loss: %q", p)
 	}
-	if p := svc.Health(lost.Add(grace + time.Second)); len(p) != 1 {
+	if p := svc.Health(lost.Add(grace + time.Second)).Failed; len(p) != 1 {
 		t.Errorf("past the grace after the loss: %q, want one problem", p)
 	}
 }

@@ -231,10 +231,11 @@ func (s *Service) watchdog(ctx context.Context, sd *sdNotifier) error {
 // probeHealth asks /healthz over the real listener, so the check covers
 // the HTTP server as well as health(); with HTTP off it calls health()
 // directly. Either answer (200 or 503) is alive; only no answer is not.
+// The reasons it returns (a degraded 200's too) become the unit's status.
 func (s *Service) probeHealth(ctx context.Context, client *http.Client, now time.Time) ([]string, error) {
 	addr := s.http.addr()
 	if addr == "" {
-		return s.Health(now), nil
+		return s.Health(now).Lines(), nil
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -256,12 +257,8 @@ func (s *Service) probeHealth(ctx context.Context, client *http.Client, now time
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the /healthz answer: %w", err)
 	}
-	if resp.StatusCode == http.StatusOK {
-		return nil, nil
-	}
+	// The first line is the level (ok, degraded, unhealthy), the rest the
+	// reasons.
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if len(lines) > 0 && lines[0] == "unhealthy" {
-		lines = lines[1:]
-	}
-	return lines, nil
+	return lines[1:], nil
 }

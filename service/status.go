@@ -20,11 +20,16 @@ type State struct {
 	Now     time.Time
 	Version string
 	Uptime  time.Duration
-	// Health is what /healthz says is wrong; empty when healthy.
-	Health []string
+	// Health is the /healthz verdict.
+	Health Health
 	Venues []VenueState       // in the order of the streams
 	Conns  []ingest.ConnState // every connection slot of every stream
-	Gaps   []store.Gap        // the ledger of the last 24 h
+	// Gaps is the ledger of the last 24 h, oldest first, with the gaps
+	// going on now (End zero): every stream that is blind at this moment
+	// has one, even if the ledger could not store it.
+	Gaps []store.Gap
+	// Decode is each stream's decode-error rate over the last minute.
+	Decode []DecodeState
 	Stages []StageJSON
 	// USDPerMinute is the last hour of liquidated USD by side.
 	USDPerMinute USDMinutesJSON
@@ -49,18 +54,107 @@ type State struct {
 // VenueState is one venue, over all its streams.
 type VenueState struct {
 	Venue      string
-	Configured int           // connection slots
-	Connected  int           // slots connected
-	Live       int           // connections open and subscribed
-	LastFrame  time.Duration // age of the newest frame; negative if none yet
-	Gaps24h    int
+	Configured int // connection slots
+	// Live is the connection slots with a live connection (open,
+	// subscribed, proven by a frame), a slot counted once during a
+	// make-before-break rotation. /status, /api/status and the page all
+	// show this one number.
+	Live      int
+	LastFrame time.Duration // age of the newest frame; negative if none yet
+	Gaps24h   int           // gaps in the last 24 h, the ongoing ones included
+}
+
+// DecodeState is one stream's decode failures over the last minute
+// (ingest.Stream.DecodeErrorRate) and what they mean for health.
+type DecodeState struct {
+	Venue, Stream  string
+	Ratio          float64 // Errors / Frames, 0 without frames
+	Errors, Frames uint64
+	Level          string // HealthOK, HealthDegraded or HealthFailed
+}
+
+// Decode-error thresholds, over the last minute of a stream. A few bad
+// frames are a venue's quirk (each is counted and logged anyway); more than
+// decodeWarnRatio of the frames is a format the decoders no longer follow
+// in part: the stream is degraded, and /status, /api/status, the page and
+// /healthz (still 200) say so. Past decodeFailRatio the box is blind to
+// most of what the venue sends, as surely as without a connection, and
+// /healthz fails. decodeMinErrors keeps one or two bad frames in a quiet
+// minute from counting as a rate; there is no minimum of frames, so a
+// quiet stream whose every liquidation fails is still caught.
+const (
+	decodeMinErrors = 3
+	decodeWarnRatio = 0.01
+	decodeFailRatio = 0.5
+)
+
+// decodeLevel grades a stream's last minute of decoding.
+func decodeLevel(ratio float64, errs uint64) string {
+	switch {
+	case errs < decodeMinErrors || ratio <= decodeWarnRatio:
+		return HealthOK
+	case ratio <= decodeFailRatio:
+		return HealthDegraded
+	}
+	return HealthFailed
+}
+
+// decodeStates reads every stream's decode-error rate.
+func (s *Service) decodeStates() []DecodeState {
+	out := make([]DecodeState, 0, len(s.streams))
+	for _, str := range s.streams {
+		r, e, f := str.DecodeErrorRate()
+		out = append(out, DecodeState{Venue: str.Spec().Venue.String(), Stream: str.Spec().Stream,
+			Ratio: r, Errors: e, Frames: f, Level: decodeLevel(r, e)})
+	}
+	return out
+}
+
+// problem is the line /healthz, the page and the logs give a stream over
+// the threshold.
+func (d DecodeState) problem() string {
+	limit, what := decodeWarnRatio, ""
+	if d.Level == HealthFailed {
+		limit, what = decodeFailRatio, ": blind to most of its frames"
+	}
+	return fmt.Sprintf("%s %s: %d of %d frames failed to decode in the last minute (%.1f %%, over %g %%)%s",
+		d.Venue, d.Stream, d.Errors, d.Frames, 100*d.Ratio, 100*limit, what)
+}
+
+// GapLength is how long g lasted, or, while it is open, has lasted by now;
+// never negative (a clock stepped back reads as 0).
+func GapLength(g store.Gap, now time.Time) time.Duration {
+	end := g.End
+	if g.IsOpen() {
+		end = now
+	}
+	return max(0, end.Sub(g.Start))
+}
+
+// withCurrentGaps adds to the ledger's gaps the one each stream is in now
+// when the ledger has no open gap for that stream: a gap it could not
+// store (a full write queue on a failing disk) is still shown while it
+// lasts.
+func (s *Service) withCurrentGaps(gaps []store.Gap) []store.Gap {
+	open := map[[2]string]bool{}
+	for _, g := range gaps {
+		if g.IsOpen() {
+			open[[2]string{g.Venue, g.Stream}] = true
+		}
+	}
+	for _, str := range s.streams {
+		if g, ok := str.CurrentGap(); ok && !open[[2]string{g.Venue, g.Stream}] {
+			gaps = append(gaps, store.Gap{Venue: g.Venue, Stream: g.Stream, Start: g.Start, Cause: g.Cause})
+		}
+	}
+	return gaps
 }
 
 // State builds the box's state at now.
 func (s *Service) State(now time.Time) State {
 	st := State{
 		Now: now, Version: buildinfo.Version(), Uptime: now.Sub(s.started),
-		Health:       s.http.health(now),
+		Decode:       s.decodeStates(),
 		Stages:       s.http.lat.report(now),
 		USDPerMinute: s.minutes.series(now),
 		ClockBound:   s.cfg.HTTP.ClockWarn,
@@ -71,6 +165,7 @@ func (s *Service) State(now time.Time) State {
 		Shadow:   s.cfg.Telegram.Shadow || s.o.Shadow,
 	}
 	st.Enrichment = st.Enrich.String()
+	st.Health = s.http.verdict(now, st.Decode)
 	byVenue := map[string]int{}
 	for _, str := range s.streams {
 		name := str.Spec().Venue.String()
@@ -85,9 +180,6 @@ func (s *Service) State(now time.Time) State {
 		for _, cs := range str.States() {
 			st.Conns = append(st.Conns, cs)
 			vs.Configured++
-			if cs.Connected {
-				vs.Connected++
-			}
 			if !cs.LastFrame.IsZero() {
 				age := now.Sub(cs.LastFrame)
 				if vs.LastFrame < 0 || age < vs.LastFrame {
@@ -101,12 +193,14 @@ func (s *Service) State(now time.Time) State {
 			st.RingDrops += rg.Drops()
 		}
 	}
-	if gaps, err := s.store.Gaps(now.Add(-24 * time.Hour)); err == nil {
-		st.Gaps = gaps
-		for _, g := range gaps {
-			if i, ok := byVenue[g.Venue]; ok {
-				st.Venues[i].Gaps24h++
-			}
+	gaps, err := s.store.Gaps(now.Add(-24 * time.Hour))
+	if err != nil {
+		s.log.Warn("cannot read the gap ledger for the status", "err", err)
+	}
+	st.Gaps = s.withCurrentGaps(gaps)
+	for _, g := range st.Gaps {
+		if i, ok := byVenue[g.Venue]; ok {
+			st.Venues[i].Gaps24h++
 		}
 	}
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
@@ -122,8 +216,20 @@ func (s *Service) Status() telegram.StatusReport {
 		RingDepth: st.RingDepth, RingCap: st.RingCap, RingDrops: st.RingDrops,
 		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich}
 	for _, v := range st.Venues {
-		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Connected,
+		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Live,
 			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})
+	}
+	for _, g := range st.Gaps {
+		if g.IsOpen() {
+			r.Blind = append(r.Blind, telegram.GapStatus{Venue: g.Venue, Stream: g.Stream, Cause: g.Cause,
+				Start: g.Start, For: GapLength(g, st.Now)})
+		}
+	}
+	for _, d := range st.Decode {
+		if d.Level != HealthOK {
+			r.Decode = append(r.Decode, telegram.DecodeStatus{Venue: d.Venue, Stream: d.Stream,
+				Errors: d.Errors, Frames: d.Frames, Ratio: d.Ratio})
+		}
 	}
 	if st.ClockKnown {
 		r.ClockKnown = true
@@ -141,9 +247,11 @@ type StatusJSON struct {
 	NowMs          int64          `json:"now_ms"`
 	UptimeS        float64        `json:"uptime_s"`
 	Healthy        bool           `json:"healthy"`
+	Health         string         `json:"health"` // HealthOK, HealthDegraded or HealthFailed
 	HealthProblems []string       `json:"health_problems"`
 	Venues         []VenueJSON    `json:"venues"`
 	Connections    []ConnJSON     `json:"connections"`
+	Decode         []DecodeJSON   `json:"decode"`
 	Gaps24h        []GapJSON      `json:"gaps_24h"`
 	Stages         []StageJSON    `json:"stages"`
 	USDPerMinute   USDMinutesJSON `json:"usd_per_minute"`
@@ -185,14 +293,38 @@ type ConnJSON struct {
 	Since      string   `json:"since,omitempty"`
 }
 
-// GapJSON is one row of /api/status's "gaps_24h".
+// DecodeJSON is one row of /api/status's "decode": a stream's decode
+// failures over the last minute.
+type DecodeJSON struct {
+	Venue      string  `json:"venue"`
+	Stream     string  `json:"stream"`
+	ErrorRatio float64 `json:"error_ratio"`
+	Errors     uint64  `json:"errors"`
+	Frames     uint64  `json:"frames"`
+	State      string  `json:"state"` // HealthOK, HealthDegraded or HealthFailed
+}
+
+// GapJSON is one gap as /api/status's "gaps_24h" and `liqbox gaps --json`
+// write it. A gap going on has a null end, Open set, and Seconds so far.
 type GapJSON struct {
 	Venue   string  `json:"venue"`
 	Stream  string  `json:"stream"`
 	Start   string  `json:"start"`
-	End     string  `json:"end"`
+	End     *string `json:"end"`
 	Seconds float64 `json:"seconds"`
+	Open    bool    `json:"open"`
 	Cause   string  `json:"cause"`
+}
+
+// NewGapJSON renders g at now (RFC 3339 with nanoseconds, UTC).
+func NewGapJSON(g store.Gap, now time.Time) GapJSON {
+	j := GapJSON{Venue: g.Venue, Stream: g.Stream, Start: g.Start.UTC().Format(time.RFC3339Nano),
+		Seconds: GapLength(g, now).Seconds(), Open: g.IsOpen(), Cause: g.Cause}
+	if !g.IsOpen() {
+		end := g.End.UTC().Format(time.RFC3339Nano)
+		j.End = &end
+	}
+	return j
 }
 
 // StatusJSON renders the state at now as /api/status.
@@ -200,8 +332,8 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 	st := s.State(now)
 	out := StatusJSON{
 		Version: st.Version, NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
-		Healthy: len(st.Health) == 0, HealthProblems: st.Health,
-		Venues: []VenueJSON{}, Connections: []ConnJSON{}, Gaps24h: []GapJSON{},
+		Healthy: st.Health.Level() != HealthFailed, Health: st.Health.Level(), HealthProblems: st.Health.Lines(),
+		Venues: []VenueJSON{}, Connections: []ConnJSON{}, Decode: []DecodeJSON{}, Gaps24h: []GapJSON{},
 		Stages: st.Stages, USDPerMinute: st.USDPerMinute,
 		ClockWarnS: st.ClockBound.Seconds(),
 		Warnings:   []string{},
@@ -209,9 +341,6 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		LastSeq:   st.LastSeq,
 		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		Enrichment: st.Enrichment, Telegram: st.Telegram, Shadow: st.Shadow,
-	}
-	if out.HealthProblems == nil {
-		out.HealthProblems = []string{}
 	}
 	for _, cs := range st.Conns {
 		c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
@@ -239,10 +368,16 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		}
 		out.Venues = append(out.Venues, v)
 	}
+	for _, d := range st.Decode {
+		out.Decode = append(out.Decode, DecodeJSON{Venue: d.Venue, Stream: d.Stream, ErrorRatio: d.Ratio,
+			Errors: d.Errors, Frames: d.Frames, State: d.Level})
+	}
 	for _, g := range st.Gaps {
-		out.Gaps24h = append(out.Gaps24h, GapJSON{Venue: g.Venue, Stream: g.Stream,
-			Start: g.Start.UTC().Format(time.RFC3339), End: g.End.UTC().Format(time.RFC3339),
-			Seconds: g.End.Sub(g.Start).Seconds(), Cause: g.Cause})
+		out.Gaps24h = append(out.Gaps24h, NewGapJSON(g, now))
+		if g.IsOpen() {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%s %s blind since %s UTC, %s so far (%s)",
+				g.Venue, g.Stream, g.Start.UTC().Format("2006-01-02 15:04:05"), GapLength(g, now).Round(time.Second), g.Cause))
+		}
 	}
 	if st.ClockKnown {
 		off := st.ClockOffset
@@ -257,8 +392,11 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 	if st.RingDrops > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d events dropped at full rings since start", st.RingDrops))
 	}
-	for _, p := range out.HealthProblems {
+	for _, p := range st.Health.Failed {
 		out.Warnings = append(out.Warnings, "unhealthy: "+p)
+	}
+	for _, p := range st.Health.Degraded {
+		out.Warnings = append(out.Warnings, "degraded: "+p)
 	}
 	return out
 }

@@ -259,6 +259,8 @@ func (langStatus) Status() StatusReport {
 	r.DiskLimit = 2 << 30
 	r.Enrichment = "enrich: ok (English only)"
 	r.Enrich = enrichLine{}
+	r.Blind = []GapStatus{{Venue: "okx", Stream: "liquidation-orders", Cause: "stale", Start: time.Now().Add(-time.Minute), For: time.Minute}}
+	r.Decode = []DecodeStatus{{Venue: "okx", Stream: "liquidation-orders", Errors: 12, Frames: 118, Ratio: 12.0 / 118}}
 	return r
 }
 

@@ -91,6 +91,8 @@ type texts struct {
 	StatusTitle    string
 	StatusVenue    string // %s venue, %d open, %d configured, %s last frame age, %d gaps
 	StatusNoFrame  string
+	StatusBlind    string // %s venue, %s stream, %s start (UTC), %s so far, %s cause
+	StatusDecode   string // %s venue, %s stream, %d failed, %d frames, %.1f percent
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
 	StatusEnrich   string // %s: the enrichment line, when only an English summary is known

@@ -103,6 +103,8 @@ func init() {
 		StatusTitle:    "Status",
 		StatusVenue:    "%s: %d/%d connections, last frame %s ago, %d gaps in 24 h",
 		StatusNoFrame:  "%s: %d/%d connections, no frame yet, %d gaps in 24 h",
+		StatusBlind:    "⚠️ %s %s blind since %s UTC, %s so far (%s)",
+		StatusDecode:   "⚠️ %s %s: %d of %d frames failed to decode in the last minute (%.1f %%)",
 		StatusRing:     "Ring: %d/%d, %d dropped",
 		StatusDisk:     "Disk: %s used, limit %s",
 		StatusEnrich:   "Enrichment: %s",

@@ -103,6 +103,8 @@ func init() {
 		StatusTitle:    "Trạng thái",
 		StatusVenue:    "%s: %d/%d kết nối, khung cuối %s trước, %d lần gián đoạn trong 24 giờ",
 		StatusNoFrame:  "%s: %d/%d kết nối, chưa có khung nào, %d lần gián đoạn trong 24 giờ",
+		StatusBlind:    "⚠️ %s %s mất tín hiệu từ %s UTC, đã %s (%s)",
+		StatusDecode:   "⚠️ %s %s: %d/%d khung không giải mã được trong phút qua (%.1f %%)",
 		StatusRing:     "Hàng đợi: %d/%d, bỏ %d",
 		StatusDisk:     "Ổ đĩa: dùng %s, giới hạn %s",
 		StatusEnrich:   "Phân tích: %s",

@@ -77,12 +77,31 @@ type VenueStatus struct {
 	Connections int           // connections currently open
 	Configured  int           // connections configured
 	LastFrame   time.Duration // age of the newest frame; negative if none yet
-	Gaps24h     int           // reconnect gaps in the last 24 h
+	Gaps24h     int           // gaps in the last 24 h, the ongoing ones included
+}
+
+// GapStatus is a gap going on: a stream blind since Start, For so far.
+type GapStatus struct {
+	Venue, Stream, Cause string
+	Start                time.Time
+	For                  time.Duration
+}
+
+// DecodeStatus is a stream whose frames failed to decode above the
+// warning threshold over the last minute.
+type DecodeStatus struct {
+	Venue, Stream  string
+	Errors, Frames uint64
+	Ratio          float64
 }
 
 // StatusReport is what /status shows. main fills it from the components.
 type StatusReport struct {
-	Venues    []VenueStatus
+	Venues []VenueStatus
+	// Blind lists the gaps going on now; Decode the streams whose decode
+	// failures are over the threshold. Each gets a warning line.
+	Blind     []GapStatus
+	Decode    []DecodeStatus
 	RingDepth int
 	RingCap   int
 	RingDrops uint64

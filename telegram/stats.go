@@ -158,6 +158,13 @@ func (b *Bot) statusCmd(t *texts) string {
 			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVenue, v.Venue, v.Connections, v.Configured, v.LastFrame.Round(time.Millisecond), v.Gaps24h)))
 		}
 	}
+	for _, g := range st.Blind {
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusBlind, g.Venue, g.Stream,
+			g.Start.UTC().Format("2006-01-02 15:04:05"), g.For.Round(time.Second), g.Cause)))
+	}
+	for _, d := range st.Decode {
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDecode, d.Venue, d.Stream, d.Errors, d.Frames, 100*d.Ratio)))
+	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusRing, st.RingDepth, st.RingCap, st.RingDrops)))
 	limit := "–"
 	if st.DiskLimit > 0 {
