@@ -65,6 +65,14 @@ func canarySymbols(cfg string, def []string) ([]string, error) {
 	return out, nil
 }
 
+// CheckCanary reports what is wrong with a VenueConfig.Canary (or
+// InverseCanary) setting, for the config's check at start: "", CanaryNone,
+// or a comma-separated list of plain instrument ids.
+func CheckCanary(cfg string) error {
+	_, err := canarySymbols(cfg, nil)
+	return err
+}
+
 // mustCanary is canarySymbols for the Spec constructors, which have no
 // error to return: VenueSpecs has already refused a bad setting, so a bad
 // one here (a caller building Specs directly) falls back to the default.

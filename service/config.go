@@ -18,6 +18,7 @@ import (
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/telegram"
 )
@@ -125,6 +126,12 @@ type VenueSettings struct {
 	Conns            int
 	StaleAfter       time.Duration
 	RefreshEvery     time.Duration
+	// Canary and InverseCanary (Bybit's inverse endpoint) name the canary
+	// instruments, "none" to go without; CanaryAfter overrides the canary's
+	// silence limit (ingest.VenueConfig).
+	Canary        string
+	InverseCanary string
+	CanaryAfter   time.Duration
 }
 
 // ConfigError names the line, key and value that are wrong.
@@ -348,6 +355,9 @@ var keys = []key{
 	{"venue.*.conns", intKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), 0, 8, "redundant connections (0: the venue's default)"},
 	{"venue.*.stale_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.StaleAfter }), 0, inf, "a connection silent this long is dead (0: the venue's default)"},
 	{"venue.*.refresh_every", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.RefreshEvery }), 0, inf, "instrument metadata refresh period"},
+	{"venue.*.canary", canaryKey(func(vs *VenueSettings) *string { return &vs.Canary }), 0, inf, "instruments of the canary stream, comma-separated (empty: the venue's default; none: no canary)"},
+	{"venue.*.inverse_canary", canaryKey(func(vs *VenueSettings) *string { return &vs.InverseCanary }), 0, inf, "Bybit's inverse endpoint's canary instruments, as canary"},
+	{"venue.*.canary_after", canaryAfterKey, 1, 3600, "a canary silent this long means a dead subscription: replace the connection (0: the venue's default)"},
 	{"telegram.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Enabled }), 0, inf, "send alerts to Telegram (needs TELEGRAM_BOT_TOKEN)"},
 	{"telegram.api_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.APIURL }), 0, inf, "Bot API server"},
 	{"telegram.token_file", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.TokenFile }), 0, inf, "0600 file with the bot token, when not in the environment"},
@@ -489,6 +499,31 @@ func idsKey(f func(*Config, *VenueSettings) *[]int64) setFunc {
 
 func langKey(f func(*Config, *VenueSettings) *string) setFunc {
 	return func(c *Config, vs *VenueSettings, v string, _, _ float64) error { return setLang(f(c, vs), v) }
+}
+
+func canaryKey(f func(*VenueSettings) *string) setFunc {
+	return func(_ *Config, vs *VenueSettings, v string, _, _ float64) error {
+		if err := ingest.CheckCanary(v); err != nil {
+			return err
+		}
+		*f(vs) = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+// canaryAfterKey is 0 (the venue's default) or a limit within lo..hi
+// seconds: below a second it would fire between Binance's one-second
+// pushes.
+func canaryAfterKey(_ *Config, vs *VenueSettings, v string, lo, hi float64) error {
+	var d time.Duration
+	if err := setDuration(&d, v); err != nil {
+		return err
+	}
+	if s := d.Seconds(); d != 0 && (s < lo || s > hi) {
+		return fmt.Errorf("%v is neither 0 (the venue's default) nor within %v..%v", d, time.Duration(lo*1e9), time.Duration(hi*1e9))
+	}
+	vs.CanaryAfter = d
+	return nil
 }
 
 func listenKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {

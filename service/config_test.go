@@ -247,3 +247,33 @@ func TestSetGoesThroughTheSetters(t *testing.T) {
 		}
 	}
 }
+
+// TestCanaryKeys: venue.*.canary, inverse_canary and canary_after reach
+// the venue's settings, and a bad value stops the start naming the line.
+func TestCanaryKeys(t *testing.T) {
+	c, err := LoadConfig(writeConf(t, "[venue.bybit]\ncanary = none\ninverse_canary = BTCUSD, ETHUSD\ncanary_after = 12s\n[venue.okx]\ncanary = BTC-USDT-SWAP\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Venues[event.Bybit]; b.Canary != "none" || b.InverseCanary != "BTCUSD, ETHUSD" || b.CanaryAfter != 12*time.Second {
+		t.Errorf("bybit = %+v", b)
+	}
+	if o := c.Venues[event.OKX]; o.Canary != "BTC-USDT-SWAP" || o.CanaryAfter != 0 {
+		t.Errorf("okx = %+v", o)
+	}
+	for body, want := range map[string][]string{
+		"[venue.okx]\ncanary = BTC USDT\n":       {":2:", "venue.okx.canary", `"BTC USDT"`},
+		"[venue.okx]\ncanary = BTC-USDT-SWAP,\n": {":2:", "venue.okx.canary"},
+		"[venue.bybit]\ninverse_canary = <x>\n":  {":2:", "venue.bybit.inverse_canary"},
+		"[venue.bybit]\ncanary_after = 500ms\n":  {":2:", "venue.bybit.canary_after", "500ms"},
+		"[venue.bitmex]\ncanary_after = 2h\n":    {":2:", "venue.bitmex.canary_after", "2h"},
+		"[venue.bitmex]\ncanary_after = soon\n":  {":2:", "venue.bitmex.canary_after", `"soon"`},
+	} {
+		_, err := LoadConfig(writeConf(t, body))
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %v, want it to name %q", body, err, w)
+			}
+		}
+	}
+}

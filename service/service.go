@@ -171,6 +171,9 @@ func New(o Options) (*Service, error) {
 			Conns:            vs.Conns,
 			RefreshEvery:     vs.RefreshEvery,
 			StaleAfter:       vs.StaleAfter,
+			Canary:           vs.Canary,
+			InverseCanary:    vs.InverseCanary,
+			CanaryAfter:      vs.CanaryAfter,
 			HTTPClient:       o.HTTPClient,
 			Logger:           s.log, // ingest adds component and venue itself
 			Metrics:          s.set,
