@@ -229,6 +229,7 @@ func ledgerGaps(t *testing.T, st *store.Store) []store.Gap {
 // the ledger, closed by a reconnect within about a second, and counted
 // once.
 func TestDropsCostLessThanASecond(t *testing.T) {
+	t.Parallel() // they wait on the clock, not the CPU
 	for _, c := range []struct {
 		name      string
 		dropAfter int // frames per connection; the canary pushes every 100 ms
@@ -284,6 +285,7 @@ func TestDropsCostLessThanASecond(t *testing.T) {
 // /api/status with cause stale, then one closed gap in the ledger that
 // starts at the last canary.
 func TestSilentCanaryThroughTheService(t *testing.T) {
+	t.Parallel() // it waits on the clock, not the CPU
 	const limit = 2 * time.Second
 	ex, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{CanaryEvery: 100 * time.Millisecond})
 	if err != nil {
