@@ -164,6 +164,10 @@ func (s *Stream) CurrentGap() (Gap, bool) {
 func (s *Stream) monitor(quit <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	// The baseline: without it the first tick's sample would become the
+	// base of DecodeErrorRate, and what failed in the stream's first
+	// second would drop out of its first minute.
+	s.rate.sample(time.Now(), s.m.decodeErrs.Get(), s.decoded.Load())
 	for {
 		select {
 		case <-quit:

@@ -177,6 +177,9 @@ func TestDecodeFailuresSurface(t *testing.T) {
 		t.Errorf("/healthz %d %q, want ok", code, body)
 	}
 
+	// Past the stream's first once-a-second sample: what failed before it
+	// still counts in the minute.
+	time.Sleep(1100 * time.Millisecond)
 	b.Exchange.Broadcast(garbage)
 	waitUntil(t, 3*time.Second, "three decode errors", func() bool { return decode().Errors == 3 })
 	if d := decode(); d.State != service.HealthDegraded || d.ErrorRatio < 0.1 || d.ErrorRatio > 0.2 {
