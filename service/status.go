@@ -110,7 +110,7 @@ func (s *Service) decodeStates() []DecodeState {
 	return out
 }
 
-// problem is the line /healthz, the page and the logs give a stream over
+// problem is the line /healthz, /status and the page give a stream over
 // the threshold.
 func (d DecodeState) problem() string {
 	limit, what := decodeWarnRatio, ""
