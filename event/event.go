@@ -22,10 +22,18 @@ const (
 	Bybit
 	OKX
 	BitMEX
+	Deribit
+	KrakenFutures
+	HTX
+	Bitfinex
+	Gate
+	Bitget
+	Aster
 	numVenues
 )
 
-var venueNames = [numVenues]string{"unknown", "binance-usdm", "binance-coinm", "bybit", "okx", "bitmex"}
+var venueNames = [numVenues]string{"unknown", "binance-usdm", "binance-coinm", "bybit", "okx", "bitmex",
+	"deribit", "kraken-futures", "htx", "bitfinex", "gate", "bitget", "aster"}
 
 // String returns the venue's config and CLI name, e.g. "binance-usdm".
 func (v Venue) String() string {

@@ -53,3 +53,21 @@ func TestSymbolTruncates(t *testing.T) {
 		t.Fatalf("len %d", s.Len())
 	}
 }
+
+// TestVenueValuesPersisted pins the numbers the log stores for each venue:
+// renumbering one would turn old records into another venue's.
+func TestVenueValuesPersisted(t *testing.T) {
+	want := map[Venue]string{1: "binance-usdm", 2: "binance-coinm", 3: "bybit", 4: "okx", 5: "bitmex",
+		6: "deribit", 7: "kraken-futures", 8: "htx", 9: "bitfinex", 10: "gate", 11: "bitget", 12: "aster"}
+	for v, name := range want {
+		if v.String() != name {
+			t.Errorf("venue %d = %q, want %q", v, v.String(), name)
+		}
+	}
+	if len(Venues()) != len(want) {
+		t.Errorf("%d venues, want %d", len(Venues()), len(want))
+	}
+	if Deribit != 6 || KrakenFutures != 7 || Bitfinex != 9 || Bitget != 11 || Aster != 12 {
+		t.Error("a venue constant moved")
+	}
+}

@@ -58,9 +58,11 @@ func TestBenchMixEveryVenue(t *testing.T) {
 		t.Fatal(err)
 	}
 	type tally struct{ n, long, short, bad int }
+	// The venues the mix sends to, not every venue liqbox knows: one
+	// added to event.Venues before the mix serves it is not in the run.
 	got := map[event.Venue]*tally{}
-	for _, v := range event.Venues() {
-		got[v] = &tally{}
+	for _, s := range mixShares {
+		got[s.venue] = &tally{}
 	}
 	total := 0
 	err = st.Scan(time.Time{}, time.Time{}, func(ev *event.Event) error {
@@ -93,7 +95,8 @@ func TestBenchMixEveryVenue(t *testing.T) {
 	for range total {
 		want[src.pick().venue]++
 	}
-	for _, v := range event.Venues() {
+	for _, s := range mixShares {
+		v := s.venue
 		g := got[v]
 		if g.n != want[v] {
 			t.Errorf("%s: %d events logged, want %d (its share of %d)", v, g.n, want[v], total)

@@ -99,7 +99,7 @@ func decodeRecord(ev *event.Event, key, v []byte) error {
 
 // Highest values of the persisted enums and flags this binary knows.
 const (
-	maxVenue  = event.BitMEX
+	maxVenue  = event.Aster
 	maxMarket = event.Inverse
 	maxSide   = event.Short
 	maxBasis  = event.BasisContractValue
