@@ -281,7 +281,7 @@ type slot struct {
 	reconnects                   *metrics.Counter
 	rcDial, rcRead, rcStale      *metrics.Counter
 	rcRotate, rcServer, rcSubErr *metrics.Counter
-	rcMissed                     *metrics.Counter
+	rcMissed, rcVenue            *metrics.Counter
 	siblingMisses                *metrics.Counter
 	rtt                          *metrics.PrometheusHistogram
 }
@@ -298,6 +298,7 @@ func newSlot(s *Stream, idx int) *slot {
 	sl.rcDial, sl.rcRead, sl.rcStale = rc("dial"), rc("read_error"), rc(CauseStale)
 	sl.rcRotate, sl.rcServer, sl.rcSubErr = rc("rotation"), rc("server_close"), rc("subscribe")
 	sl.rcMissed = rc(CauseMissedEvents)
+	sl.rcVenue = rc(CauseVenueRequest)
 	sl.siblingMisses = set.NewCounter(`liqbox_ingest_sibling_misses_total{` + base + `}`)
 	sl.reconnects = set.NewCounter(`liqbox_ingest_connects_total{` + base + `}`)
 	sl.rtt = set.NewPrometheusHistogramExt(`liqbox_ingest_keepalive_rtt_seconds{`+base+`}`, rttBuckets)
@@ -475,6 +476,8 @@ func (sl *slot) countReconnect(cause string) {
 		sl.rcStale.Inc()
 	case CauseMissedEvents:
 		sl.rcMissed.Inc()
+	case CauseVenueRequest:
+		sl.rcVenue.Inc()
 	case "oversized_frame":
 		sl.s.m.oversized.Inc()
 		sl.rcRead.Inc()

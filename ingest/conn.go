@@ -27,6 +27,9 @@ const (
 	// CauseMissedEvents: a redundant connection kept missing liquidations
 	// its siblings delivered, and was replaced.
 	CauseMissedEvents = "missed_events"
+	// CauseVenueRequest: the venue asked for a new connection (Spec.Respond),
+	// e.g. Bitfinex before a server restart or after maintenance.
+	CauseVenueRequest = "venue_request"
 	// CauseStarting: the start-up connect (recorded only past 30 s).
 	CauseStarting = "starting"
 	// CauseNotRunning and CauseCrashed are the service's causes for its own
@@ -90,10 +93,17 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 		sl:      sl,
 		ws:      ws,
 		ring:    sl.rings[ringIdx],
+		dec:     spec.Decoder,
 		started: time.Now(),
 		done:    make(chan error, 1),
 		quit:    make(chan struct{}),
 		alive:   make(chan struct{}),
+	}
+	if spec.NewConnDecoder != nil {
+		c.dec = spec.NewConnDecoder()
+	}
+	if spec.Respond != nil {
+		c.replies = make(chan []byte, 4)
 	}
 	// A connection is held to its subscription from the moment it was
 	// sent: a canary that never arrives is as dead as one that stopped.
@@ -123,7 +133,11 @@ type conn struct {
 	sl      *slot
 	ws      *websocket.Conn
 	ring    *ring.Ring
+	dec     Decoder // Spec.Decoder, or this connection's own (Spec.NewConnDecoder)
 	started time.Time
+	// replies carries Spec.Respond's answers from the reader to the
+	// watchdog, which writes them: the reader never waits on a write.
+	replies chan []byte
 	done    chan error    // the reader's exit error, sent once
 	quit    chan struct{} // closed by stop
 	alive   chan struct{} // closed when the connection goes live
@@ -327,6 +341,11 @@ func (c *conn) watch() {
 			if !c.ping(now) {
 				return // the reader sees the broken connection too and ends it
 			}
+		case r := <-c.replies:
+			c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if c.ws.WriteMessage(websocket.TextMessage, r) != nil {
+				return
+			}
 		case now := <-canaryC:
 			last := c.lastProof.Load()
 			if silent := now.UnixNano() - last; silent > int64(spec.Canary.After) {
@@ -426,7 +445,11 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		return evs
 	}
 	s.decoded.Add(1)
-	evs, err := spec.Decoder.Decode(evs[:0], buf, recvNs)
+	dec := c.dec
+	if dec == nil {
+		dec = spec.Decoder
+	}
+	evs, err := dec.Decode(evs[:0], buf, recvNs)
 	if err != nil {
 		// A frame with several liquidations keeps its good ones: count
 		// the bad one and carry on with what decoded.
@@ -440,6 +463,9 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		}
 	}
 	if len(evs) == 0 {
+		if spec.Respond != nil {
+			c.respond(buf, now)
+		}
 		if s.ctl != nil {
 			c.inspectControl(buf, now)
 		}
@@ -470,6 +496,23 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		}
 	}
 	return evs
+}
+
+// respond hands the venue's answer to a frame (Spec.Respond) to the
+// watchdog, and replaces the connection when the venue asked for that.
+func (c *conn) respond(frame []byte, now time.Time) {
+	reply, reconnect := c.sl.s.spec.Respond(frame)
+	if reply != nil && c.replies != nil {
+		select {
+		case c.replies <- reply:
+		default:
+			// Four answers waiting means the watchdog cannot write:
+			// the connection is failing and the reader will see it.
+		}
+	}
+	if reconnect {
+		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80)})
+	}
 }
 
 // inspectControl counts and logs (throttled) a venue's error reply. It runs

@@ -51,7 +51,23 @@ type Spec struct {
 	// liquidation differ; redundant connections are not compared.
 	RecvTime bool
 
+	// Respond, when set, is asked about every frame that carried no
+	// liquidation (acks, heartbeats, notices). It returns a text frame to
+	// send back at once (Deribit closes a connection that does not answer
+	// its test_request with public/test; nil: nothing to send; the frame
+	// must not alias the one it was given) and whether the venue asked for
+	// a new connection (Bitfinex's info 20051, server restart, and 20061,
+	// maintenance over: resubscribe). It runs on the reader goroutine, so
+	// it must be a cheap byte test that allocates nothing.
+	Respond func(frame []byte) (reply []byte, reconnect bool)
+
 	Decoder Decoder
+	// NewConnDecoder, when set, builds a decoder for each connection, for a
+	// venue whose frames refer to what the connection's own replies set up
+	// (Bitfinex numbers its channels per connection). Decoder still serves
+	// what is not tied to a connection: `liqbox decode` and its
+	// ControlInspector.
+	NewConnDecoder func() Decoder
 }
 
 // Canary is a steady public stream of one or two liquid instruments
