@@ -41,7 +41,8 @@ const (
 // BasisUnknown. Side: `S` is the liquidation order's side, so SELL means a
 // long was liquidated. Every value is held to the package's bounds
 // (MinPrice…); a liquidation outside them is refused with a DecodeError
-// naming the field (o.s, o.S, o.q, o.ap, o.T).
+// naming the field (o.s, o.S, o.q, o.ap, o.T). Aster's frames are USD-M's
+// (NewAsterDecoder).
 type BinanceDecoder struct {
 	venue event.Venue
 	inst  *Instruments // COIN-M contract sizes; unused for USD-M

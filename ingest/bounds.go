@@ -177,18 +177,24 @@ func readFields(s string, i int, fm fieldMap, vals *[nFields]string) int {
 		if i = j; i < 0 || done {
 			return i
 		}
-		switch slot, text := fm(k); {
-		case slot < 0:
-			i = skip(s, i)
-		case text:
-			vals[slot], i = textField(s, i)
-		default:
-			vals[slot], i = strField(s, i)
-		}
-		if i < 0 {
+		if i = readField(s, i, fm, k, vals); i < 0 {
 			return i
 		}
 	}
+}
+
+// readField reads the value at i of the member k into vals, where fm puts
+// it, or skips it; it returns the position after the value.
+func readField(s string, i int, fm fieldMap, k string, vals *[nFields]string) int {
+	switch slot, text := fm(k); {
+	case slot < 0:
+		i = skip(s, i)
+	case text:
+		vals[slot], i = textField(s, i)
+	default:
+		vals[slot], i = strField(s, i)
+	}
+	return i
 }
 
 // sideOf maps a venue's side value to the liquidated position's side.

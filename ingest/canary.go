@@ -34,6 +34,8 @@ var (
 		"bybit-inverse": {"BTCUSD"},
 		"okx":           {"BTC-USDT-SWAP", "ETH-USDT-SWAP"},
 		"bitmex":        {"XBTUSD"},
+		"aster":         {"BTCUSDT"},
+		"deribit":       {"btc_usd"},
 	}
 	binanceMarkRaw   = []byte(`{"e":"markPriceUpdate"`)
 	bybitTicker      = []byte(`{"topic":"tickers.`)

@@ -65,6 +65,11 @@ var goldenVenues = []struct {
 	{"bybit", event.Bybit},
 	{"okx", event.OKX},
 	{"bitmex", event.BitMEX},
+	{"deribit", event.Deribit},
+	{"kraken_futures", event.KrakenFutures},
+	{"bitfinex", event.Bitfinex},
+	{"bitget", event.Bitget},
+	{"aster", event.Aster},
 }
 
 // floatEq compares to within 1e-12 relative: the decoders and gen.py do the

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -32,11 +33,24 @@ func TestFrameAllocs(t *testing.T) {
 			[]byte(`{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","markPx":"1","ts":"1"}]}`))},
 		{"bybit", bybit, append(readLines(t, "frames/bybit.jsonl"),
 			[]byte(`{"topic":"allLiquidation.BTCUSDT","ts":1,"data":[{"T":1739502302929,"s":"BTCUSDT","S":"Buy","v":"1","p":"5"},{"T":1,"s":"BTCUSDT","S":"Buy","v":"1","p":"x"}]}`))},
+		// Venue error replies are left out: their message is copied for
+		// the log, off the path of liquidations (ControlInspector).
+		{"deribit", DeribitSpec(VenueConfig{}, nil), append(readLines(t, "frames/deribit.jsonl"), noErrors(readLines(t, "frames/deribit.control.jsonl"))...)},
+		{"kraken-futures", KrakenFuturesSpec(VenueConfig{}, nil), append(readLines(t, "frames/kraken_futures.jsonl"), noErrors(readLines(t, "frames/kraken_futures.control.jsonl"))...)},
+		{"bitfinex", BitfinexSpec(VenueConfig{}), append([][]byte{[]byte(`{"event":"subscribed","channel":"status","chanId":907,"key":"liq:global"}`)},
+			append(readLines(t, "frames/bitfinex.jsonl"), []byte(`[907,"hb"]`), []byte(`[908,"hb"]`))...)},
+		{"bitget", BitgetSpec(VenueConfig{}), append(readLines(t, "frames/bitget.jsonl"), []byte("pong"))},
+		{"aster", AsterSpec(VenueConfig{}), append(readLines(t, "frames/aster.jsonl"),
+			[]byte(`{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1"}}`))},
 	}
 	for _, c := range cases {
 		st := NewStream(c.spec, StreamOptions{Conns: 2, RingSize: 1 << 16})
 		sl := st.slots[0]
-		cn := &conn{sl: sl, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{}), keys: new(keyRing)}
+		cn := &conn{sl: sl, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{}), keys: new(keyRing),
+			dec: c.spec.Decoder, replies: make(chan []byte, 1<<10)}
+		if c.spec.NewConnDecoder != nil {
+			cn.dec = c.spec.NewConnDecoder()
+		}
 		evs := make([]event.Event, 0, 64)
 		for i, f := range c.frames {
 			if n := testing.AllocsPerRun(50, func() { evs = cn.frame(websocket.TextMessage, f, evs, time.Now()) }); n != 0 {
@@ -47,6 +61,17 @@ func TestFrameAllocs(t *testing.T) {
 			t.Errorf("%s: the frames did not prove the connection", c.name)
 		}
 	}
+}
+
+// noErrors drops the venue error replies from frames.
+func noErrors(frames [][]byte) [][]byte {
+	var out [][]byte
+	for _, f := range frames {
+		if !bytes.Contains(f, []byte(`"error"`)) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // BenchmarkFrame is the read loop's cost per Binance USD-M frame after the

@@ -188,7 +188,11 @@ func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 	}
 	in.log = in.log.With("component", "instruments", "venue", v.String())
 	switch v {
-	case event.BinanceUSDM:
+	case event.BinanceUSDM, event.Bitfinex, event.Bitget, event.Aster:
+	case event.Deribit:
+		in.fetch = fetchDeribit
+	case event.KrakenFutures:
+		in.fetch = fetchKrakenFutures
 	case event.BinanceCOINM:
 		in.fetch = fetchBinanceCOINM
 	case event.Bybit:

@@ -37,6 +37,10 @@ func defaultRESTURL(v event.Venue) string {
 		return DefaultOKXREST
 	case event.BitMEX:
 		return DefaultBitMEXREST
+	case event.Deribit:
+		return DefaultDeribitREST
+	case event.KrakenFutures:
+		return DefaultKrakenFuturesREST
 	}
 	return ""
 }

@@ -260,6 +260,12 @@ type elemFunc func(s string, i int, dst []event.Event) ([]event.Event, int, erro
 // costs the good ones. It returns the first refusal; a non-object element
 // is one.
 func elems(s string, i int, dst []event.Event, one elemFunc) ([]event.Event, int, error) {
+	return elemsOf(s, i, dst, '{', errNotObject, one)
+}
+
+// elemsOf is elems for elements that open with open ('{' or '['), one
+// being handed each; any other element is refused with notElem.
+func elemsOf(s string, i int, dst []event.Event, open byte, notElem error, one elemFunc) ([]event.Event, int, error) {
 	i++ // '['
 	var firstBad error
 	for first := true; ; first = false {
@@ -268,10 +274,10 @@ func elems(s string, i int, dst []event.Event, one elemFunc) ([]event.Event, int
 			return dst, i, firstBad
 		}
 		var bad error
-		if s[i] == '{' {
+		if s[i] == open {
 			dst, i, bad = one(s, i, dst)
 		} else if i = skip(s, i); i >= 0 {
-			bad = errNotObject
+			bad = notElem
 		}
 		if i < 0 {
 			return dst, i, nil

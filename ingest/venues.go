@@ -73,8 +73,10 @@ type ControlInspector interface {
 }
 
 // NewDecoder returns the decoder of venue v reading contract metadata from
-// inst (which may be nil for Binance USD-M and Bybit; for the other venues a
-// nil inst leaves every notional unknown).
+// inst (which may be nil for Binance USD-M, Bybit, Bitfinex, Bitget and
+// Aster, and for Deribit and Kraken Futures, which then follow their
+// naming rules; for the other venues a nil inst leaves every notional
+// unknown).
 func NewDecoder(v event.Venue, inst *Instruments) (Decoder, error) {
 	switch v {
 	case event.BinanceUSDM:
@@ -87,6 +89,16 @@ func NewDecoder(v event.Venue, inst *Instruments) (Decoder, error) {
 		return NewOKXDecoder(inst), nil
 	case event.BitMEX:
 		return NewBitMEXDecoder(inst), nil
+	case event.Deribit:
+		return NewDeribitDecoder(inst), nil
+	case event.KrakenFutures:
+		return NewKrakenFuturesDecoder(inst), nil
+	case event.Bitfinex:
+		return NewBitfinexDecoder(), nil
+	case event.Bitget:
+		return NewBitgetDecoder(), nil
+	case event.Aster:
+		return NewAsterDecoder(), nil
 	}
 	return nil, fmt.Errorf("cannot build decoder for venue %q: unknown venue", v)
 }
@@ -122,6 +134,16 @@ func VenueSpecs(v event.Venue, o VenueConfig, inst *Instruments) ([]Spec, error)
 		return []Spec{OKXSpec(o, inst)}, nil
 	case event.BitMEX:
 		return []Spec{BitMEXSpec(o, inst)}, nil
+	case event.Deribit:
+		return []Spec{DeribitSpec(o, inst)}, nil
+	case event.KrakenFutures:
+		return []Spec{KrakenFuturesSpec(o, inst)}, nil
+	case event.Bitfinex:
+		return []Spec{BitfinexSpec(o)}, nil
+	case event.Bitget:
+		return []Spec{BitgetSpec(o)}, nil
+	case event.Aster:
+		return []Spec{AsterSpec(o)}, nil
 	}
 	return nil, fmt.Errorf("cannot build specs for venue %q: unknown venue", v)
 }

@@ -15,7 +15,8 @@ type Liquidation struct {
 	Symbol string
 	// Pair is Binance COIN-M's "ps" (BTCUSD for BTCUSD_PERP) and OKX's
 	// instFamily/uly (BTC-USDT for BTC-USDT-SWAP); empty: the symbol itself
-	// (Binance) or the instrument id without its last segment (OKX).
+	// (Binance) or the instrument id without its last segment (OKX). For
+	// Bitget it is the account type (usdt-futures when empty).
 	Pair string
 	// Side is the side of the liquidated position; each encoder writes the
 	// venue's own convention (Binance, OKX and BitMEX the order side,
@@ -27,18 +28,23 @@ type Liquidation struct {
 	// AvgPrice is Binance's "ap" (average fill price); empty: Price.
 	AvgPrice string
 	// Qty is the size in the venue's unit: base units (Binance USD-M,
-	// Bybit linear), contracts (COIN-M, OKX, BitMEX) or USD (Bybit
-	// inverse). BitMEX writes it as a JSON number.
+	// Bybit linear, Kraken PF_, Deribit linear, Bitfinex), contracts
+	// (COIN-M, OKX, BitMEX, Kraken PI_) or USD (Bybit inverse, Deribit
+	// inverse, Bitget's quote amount). BitMEX, Deribit, Kraken and Bitfinex
+	// write it as a JSON number, as they write Price.
 	Qty string
 	// TimeMs is the liquidation's exchange time (BitMEX frames carry none).
 	TimeMs int64
-	// OrderID makes a BitMEX orderID.
+	// OrderID makes a BitMEX orderID, a Deribit trade_id, a Kraken uid and
+	// a Bitfinex position id.
 	OrderID uint64
 }
 
 // AppendFrame appends the frame venue v sends for l: the combined-stream
-// envelope for Binance, allLiquidation for Bybit, a SWAP push for OKX and
-// an insert for BitMEX.
+// envelope for Binance (and Aster, whose frames are Binance's), allLiquidation
+// for Bybit, a SWAP push for OKX, an insert for BitMEX, a flagged trade for
+// Deribit and Kraken Futures, a liq:global row for Bitfinex and a
+// usdt-futures push for Bitget.
 func AppendFrame(dst []byte, v event.Venue, l *Liquidation) []byte {
 	switch v {
 	case event.Bybit:
@@ -47,6 +53,14 @@ func AppendFrame(dst []byte, v event.Venue, l *Liquidation) []byte {
 		return AppendOKX(dst, l)
 	case event.BitMEX:
 		return AppendBitMEX(dst, l)
+	case event.Deribit:
+		return AppendDeribit(dst, l)
+	case event.KrakenFutures:
+		return AppendKrakenFutures(dst, l)
+	case event.Bitfinex:
+		return AppendBitfinex(dst, l)
+	case event.Bitget:
+		return AppendBitget(dst, l)
 	}
 	return AppendBinance(dst, l)
 }

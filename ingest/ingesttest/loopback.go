@@ -25,8 +25,9 @@ import (
 // connected client.
 //
 // It serves the canary stream of any venue a client subscribes to (Binance
-// `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`, BitMEX
-// `instrument:<SYM>`, by message or in the URL), pushing a fresh canary
+// and Aster `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`,
+// BitMEX `instrument:<SYM>`, Deribit `deribit_price_index.<index>`, Kraken
+// Futures' heartbeat feed; by message or in the URL), pushing a fresh canary
 // frame at once and then every CanaryEvery, as a real exchange pushes a
 // steady public stream: a client that watches its canary stays connected
 // to a loopback exchange exactly as it would to the venue.
@@ -63,7 +64,8 @@ type LoopbackOptions struct {
 	// VenueAnswer(v) is each venue's own.
 	OnMessage func(msg []byte) [][]byte
 	// CanaryEvery is the period of canary pushes; zero takes each venue's
-	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s).
+	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s,
+	// Deribit 1 s, Kraken Futures 10 s).
 	CanaryEvery time.Duration
 	// NoCanary makes the exchange ignore canary subscriptions: it never
 	// pushes one, as a venue that dropped the stream would.

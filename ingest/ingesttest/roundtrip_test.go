@@ -34,6 +34,16 @@ var rtInstruments = []rtInstrument{
 	{event.OKX, "ETH-USDT-SWAP", 0, 0.1, event.BasisContractValue, event.Linear},
 	{event.BitMEX, "XBTUSD", 1, 0, event.BasisInverse, event.Inverse},
 	{event.BitMEX, "XBTUSDT", 0, 1e-6, event.BasisContractValue, event.Linear},
+	// Deribit's inverse amount is USD (its naming rule offline); Kraken's
+	// PI_ contracts are 1 USD, PF_ base units; Bitfinex's USTF0 perpetuals
+	// are base units; Bitget's amount is the quote value of a linear
+	// contract; Aster's frames are Binance USD-M's.
+	{event.Deribit, "BTC-PERPETUAL", 1, 0, event.BasisInverse, event.Inverse},
+	{event.KrakenFutures, "PI_XBTUSD", 1, 0, event.BasisInverse, event.Inverse},
+	{event.KrakenFutures, "PF_XBTUSD", 0, 1, event.BasisLinear, event.Linear},
+	{event.Bitfinex, "BTCF0:USTF0", 0, 1, event.BasisLinear, event.Linear},
+	{event.Bitget, "BTCUSDT", 1, 0, event.BasisLinear, event.Linear},
+	{event.Aster, "BTCUSDT", 0, 1, event.BasisLinear, event.Linear},
 }
 
 const rtRecvNs = int64(1_800_000_000_000_000_000) // 2027-01-15
@@ -64,8 +74,12 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(7), true, uint64(900005), uint8(1), uint64(100), uint8(0), int64(0))
 	f.Add(uint8(8), true, uint64(0), uint8(0), uint64(0), uint8(0), int64(0))
 	f.Add(uint8(0), true, uint64(1), uint8(0), uint64(math.MaxUint64), uint8(0), int64(1650898329196))
+	for w := uint8(9); w < 15; w++ { // the venues after the first five
+		f.Add(w, w%2 == 0, uint64(650001), uint8(1), uint64(2500), uint8(w%4), int64(1700000000123))
+	}
 	decoders := map[event.Venue]ingest.Decoder{}
-	for _, v := range []event.Venue{event.BinanceUSDM, event.BinanceCOINM, event.Bybit, event.OKX, event.BitMEX} {
+	for _, v := range []event.Venue{event.BinanceUSDM, event.BinanceCOINM, event.Bybit, event.OKX, event.BitMEX,
+		event.Deribit, event.KrakenFutures, event.Bitfinex, event.Bitget, event.Aster} {
 		d, err := ingest.NewOfflineDecoder(v, embed.Instruments)
 		if err != nil {
 			f.Fatal(err)

@@ -2,6 +2,7 @@ package ingesttest
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,16 @@ func VenuePath(v event.Venue) string {
 		return "/ws/v5/public"
 	case event.BitMEX:
 		return "/realtime"
+	case event.Deribit:
+		return "/ws/api/v2"
+	case event.KrakenFutures:
+		return "/ws/v1"
+	case event.Bitfinex:
+		return "/ws/2"
+	case event.Bitget:
+		return "/v3/ws/public"
+	case event.Aster:
+		return "/stream"
 	}
 	return "/"
 }
@@ -39,7 +50,7 @@ func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 	if o.OnMessage == nil {
 		o.OnMessage = VenueAnswer(v)
 	}
-	if o.PingEvery == 0 && (v == event.BinanceUSDM || v == event.BinanceCOINM) {
+	if o.PingEvery == 0 && (v == event.BinanceUSDM || v == event.BinanceCOINM || v == event.Aster) {
 		o.PingEvery = 30 * time.Second
 	}
 	return NewLoopback(o)
@@ -52,8 +63,16 @@ func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 // acknowledge each subscription.
 func VenueAnswer(v event.Venue) func(msg []byte) [][]byte {
 	switch v {
-	case event.BinanceUSDM, event.BinanceCOINM:
+	case event.BinanceUSDM, event.BinanceCOINM, event.Aster:
 		return binanceAnswer
+	case event.Deribit:
+		return deribitAnswer
+	case event.KrakenFutures:
+		return krakenAnswer
+	case event.Bitfinex:
+		return bitfinexAnswer
+	case event.Bitget:
+		return bitgetAnswer
 	case event.Bybit:
 		return bybitAnswer
 	case event.OKX:
@@ -74,6 +93,63 @@ func binanceAnswer(msg []byte) [][]byte {
 		return [][]byte{[]byte(`{"result":null,"id":` + id.Raw + `}`)}
 	}
 	return nil
+}
+
+// deribitAnswer answers Deribit's JSON-RPC requests: public/subscribe with
+// the channels, public/set_heartbeat with "ok" and at once a test_request
+// (which the client must answer with public/test), public/test with the
+// version.
+func deribitAnswer(msg []byte) [][]byte {
+	id := gjson.GetBytes(msg, "id").Raw
+	if id == "" {
+		id = "null"
+	}
+	head := `{"jsonrpc":"2.0","id":` + id + `,"result":`
+	switch gjson.GetBytes(msg, "method").String() {
+	case "public/subscribe":
+		return [][]byte{[]byte(head + gjson.GetBytes(msg, "params.channels").Raw + `}`)}
+	case "public/set_heartbeat":
+		return [][]byte{[]byte(head + `"ok"}`), DeribitTestRequest}
+	case "public/test":
+		return [][]byte{[]byte(head + `{"version":"1.2.26"}}`)}
+	}
+	return nil
+}
+
+// DeribitTestRequest is the heartbeat message with which Deribit asks for
+// a public/test.
+var DeribitTestRequest = []byte(`{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}`)
+
+// krakenAnswer acknowledges Kraken Futures subscriptions, echoing feed and
+// product_ids.
+func krakenAnswer(msg []byte) [][]byte {
+	if gjson.GetBytes(msg, "event").String() != "subscribe" {
+		return nil
+	}
+	ack := `{"event":"subscribed","feed":` + gjson.GetBytes(msg, "feed").Raw
+	if p := gjson.GetBytes(msg, "product_ids"); p.Exists() {
+		ack += `,"product_ids":` + p.Raw
+	}
+	return [][]byte{[]byte(ack + `}`)}
+}
+
+// bitfinexAnswer acknowledges the liq:global subscription with
+// BitfinexChanID and answers {"event":"ping"} with a pong.
+func bitfinexAnswer(msg []byte) [][]byte {
+	switch gjson.GetBytes(msg, "event").String() {
+	case "subscribe":
+		return [][]byte{[]byte(`{"event":"subscribed","channel":` + gjson.GetBytes(msg, "channel").Raw +
+			`,"chanId":` + strconv.Itoa(BitfinexChanID) + `,"key":` + gjson.GetBytes(msg, "key").Raw + `}`)}
+	case "ping":
+		return [][]byte{[]byte(`{"event":"pong","ts":1511545528111,"cid":` + gjson.GetBytes(msg, "cid").Raw + `}`)}
+	}
+	return nil
+}
+
+// bitgetAnswer answers the text "ping" with "pong" and acknowledges each
+// subscription argument.
+func bitgetAnswer(msg []byte) [][]byte {
+	return pongAndAck(msg, func(arg string) string { return `{"event":"subscribe","arg":` + arg + `,"connId":"loopback"}` })
 }
 
 func bybitAnswer(msg []byte) [][]byte {
@@ -141,6 +217,23 @@ func canariesIn(msg []byte, combined bool) []canarySub {
 		return nil
 	}
 	var out []canarySub
+	switch gjson.GetBytes(msg, "method").String() {
+	case "public/subscribe": // Deribit
+		gjson.GetBytes(msg, "params.channels").ForEach(func(_, c gjson.Result) bool {
+			if idx, ok := strings.CutPrefix(c.String(), "deribit_price_index."); ok {
+				out = append(out, canarySub{every: time.Second, frame: func(now time.Time) []byte {
+					return AppendDeribitIndex(nil, idx, now.UnixMilli())
+				}})
+			}
+			return true
+		})
+		return out
+	}
+	if gjson.GetBytes(msg, "event").String() == "subscribe" && gjson.GetBytes(msg, "feed").String() == "heartbeat" {
+		return []canarySub{{every: 10 * time.Second, frame: func(now time.Time) []byte {
+			return AppendKrakenHeartbeat(nil, now.UnixMilli())
+		}}}
+	}
 	if gjson.GetBytes(msg, "method").String() == "SUBSCRIBE" {
 		gjson.GetBytes(msg, "params").ForEach(func(_, p gjson.Result) bool {
 			if c, ok := binanceCanary(p.String(), combined); ok {

@@ -132,8 +132,83 @@ def bitmex(line):
     return out
 
 
+# Deribit: no instrument table offline; BTC-PERPETUAL is "reversed" (the
+# get_instruments doc example), so amount is USD. Flag T: the taker
+# (direction) was liquidated, sell = long; M: the maker, who took the other
+# side, buy = long; MT: both, two events.
+def deribit(line):
+    f = json.loads(line)
+    out = []
+    for tr in f["params"]["data"]:
+        flag = tr.get("liquidation")
+        if not flag:
+            continue
+        taker = "long" if tr["direction"] == "sell" else "short"
+        maker = "short" if taker == "long" else "long"
+        sides = {"T": [taker], "M": [maker], "MT": [taker, maker]}[flag]
+        usd, p = float(tr["amount"]), float(tr["price"])
+        for side in sides:
+            out.append(ev(tr["instrument_name"], side, "inverse", usd / p, p, usd, "inverse", tr["timestamp"]))
+    return out
+
+
+# Kraken Futures: type liquidation only; taker side sell = long; PI_/FI_
+# 1 USD contracts (inverse), PF_/FF_ base units; trade_snapshot rows are
+# backlog (flag 1).
+def kraken(line):
+    f = json.loads(line)
+    rows, flags = ([f], 0) if f["feed"] == "trade" else (f["trades"], 1)
+    out = []
+    for r in rows:
+        if r["type"] != "liquidation":
+            continue
+        sym = r.get("product_id", f.get("product_id"))
+        side = {"sell": "long", "buy": "short"}[r["side"]]
+        q, p = float(r["qty"]), float(r["price"])
+        if sym[:3] in ("PI_", "FI_"):
+            usd = q * 1.0
+            out.append(ev(sym, side, "inverse", usd / p, p, usd, "inverse", r["time"], flags))
+        else:
+            out.append(ev(sym, side, "linear", q, p, q * p, "linear", r["time"], flags))
+    return out
+
+
+# Bitfinex liq:global: one event per IS_MATCH 0 row; AMOUNT sign = position
+# (+ long); price LIQUIDATION_PRICE, else BASE_PRICE; USTF0-margined linear.
+def bitfinex(line):
+    f = json.loads(line)
+    if f[1] == "hb":
+        return []
+    rows = f[1] if isinstance(f[1][0], list) else [f[1]]
+    out = []
+    for r in rows:
+        if r[8] != 0:
+            continue
+        sym = r[4][1:] if r[4].startswith("t") else r[4]
+        side = "long" if r[5] > 0 else "short"
+        q = abs(r[5])
+        p = r[11] if len(r) > 11 and r[11] else r[6]
+        out.append(ev(sym, side, "linear", q, p, q * p, "linear", r[2]))
+    return out
+
+
+# Bitget: side is the position (buy = long); amount is the quote value:
+# USD = amount, base = amount / price; usdt/usdc-futures linear.
+def bitget(line):
+    f = json.loads(line)
+    market = {"usdt-futures": "linear", "usdc-futures": "linear", "coin-futures": "inverse"}[f["arg"]["instType"]]
+    out = []
+    for r in f["data"]:
+        side = {"buy": "long", "sell": "short"}[r["side"]]
+        usd, p = float(r["amount"]), float(r["price"])
+        out.append(ev(r["symbol"], side, market, usd / p, p, usd, market, int(r["ts"])))
+    return out
+
+
 for name, fn in [("binance_usdm", lambda l: binance(l, False)), ("binance_coinm", lambda l: binance(l, True)),
-                 ("bybit", bybit), ("okx", okx), ("bitmex", bitmex)]:
+                 ("bybit", bybit), ("okx", okx), ("bitmex", bitmex),
+                 ("deribit", deribit), ("kraken_futures", kraken), ("bitfinex", bitfinex),
+                 ("bitget", bitget), ("aster", lambda l: binance(l, False))]:
     with open(os.path.join(FRAMES, name + ".jsonl")) as fh:
         lines = [l.rstrip("\n") for l in fh if l.strip()]
     with open(os.path.join(HERE, name + ".json"), "w") as fh:
