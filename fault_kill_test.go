@@ -33,6 +33,18 @@ func buildLiqbox(t *testing.T, dir string) string {
 	return bin
 }
 
+// otherVenuesOff disables every venue but Binance USD-M, so that the child
+// never dials a real exchange, whatever the default enables.
+func otherVenuesOff() string {
+	var b strings.Builder
+	for _, v := range event.Venues() {
+		if v != event.BinanceUSDM {
+			b.WriteString("[venue." + v.String() + "]\nenabled = false\n")
+		}
+	}
+	return b.String()
+}
+
 // childConfig is a config file for `liqbox run` against loopback peers.
 func childConfig(dataDir, wsURL, botURL string) string {
 	return `[general]
@@ -44,15 +56,7 @@ listen = 127.0.0.1:0
 enabled = true
 stream_url = ` + wsURL + `
 conns = 1
-[venue.binance-coinm]
-enabled = false
-[venue.bybit]
-enabled = false
-[venue.okx]
-enabled = false
-[venue.bitmex]
-enabled = false
-[telegram]
+` + otherVenuesOff() + `[telegram]
 enabled = true
 api_url = ` + botURL + `
 chats = ` + strconv.FormatInt(loadtest.BenchChat, 10) + `

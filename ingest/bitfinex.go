@@ -56,9 +56,9 @@ var (
 //
 // Data arrays carry the channel id that the subscription's ack assigned on
 // this connection: a connection's decoder (NewBitfinexConnDecoder) learns
-// it from the ack and refuses the frames of any other channel. The decoder
-// of NewBitfinexDecoder, for frames of unknown origin, learns it from an
-// ack among them if there is one, and until then takes every channel.
+// it from the ack and refuses the frames of any other channel, and any
+// before the ack. The decoder of NewBitfinexDecoder, for frames of unknown
+// origin (several recordings, several connections), takes every channel.
 type BitfinexDecoder struct {
 	chanID int64 // from the liq:global ack; 0 before it
 	strict bool  // a live connection's: no data before the ack
@@ -179,7 +179,7 @@ func (d *BitfinexDecoder) event(s string, i int) error {
 	if ev == "" {
 		return errUnknown
 	}
-	if ev == "subscribed" && channel == "status" && key == "liq:global" {
+	if d.strict && ev == "subscribed" && channel == "status" && key == "liq:global" {
 		if n, ok := parseMs(id); ok && n > 0 {
 			d.chanID = n
 		}

@@ -210,7 +210,8 @@ func krakenByPrefix(product string) (Instrument, bool) {
 	if len(product) < 4 || product[2] != '_' {
 		return Instrument{}, false
 	}
-	switch product[:2] {
+	// Older recordings and REST answers write products in lower case.
+	switch string([]byte{product[0] &^ 0x20, product[1] &^ 0x20}) {
 	case "PI", "FI":
 		return Instrument{Market: event.Inverse, Basis: event.BasisInverse, Size: 1}, true
 	case "PF", "FF":

@@ -34,6 +34,7 @@ func TestKrakenFuturesRules(t *testing.T) {
 		{krakenTradeJSON("PI_XBTUSD", "sell", "liquidation", "12000", "30000"), 1, event.Long, event.BasisInverse, 12000},
 		{krakenTradeJSON("PF_ETHUSD", "buy", "liquidation", "2.5", "2000"), 1, event.Short, event.BasisLinear, 5000},
 		{krakenTradeJSON("FI_XBTUSD_240628", "buy", "liquidation", "100", "60000"), 1, event.Short, event.BasisInverse, 100},
+		{krakenTradeJSON("pf_ethusd", "buy", "liquidation", "2", "2000"), 1, event.Short, event.BasisLinear, 4000},
 		{krakenTradeJSON("PV_XRPXBT", "buy", "liquidation", "100", "0.00001"), 1, event.Short, event.BasisUnknown, math.NaN()},
 		{krakenTradeJSON("PF_ETHUSD", "buy", "fill", "2.5", "2000"), 0, 0, 0, 0},
 		{krakenTradeJSON("PF_ETHUSD", "buy", "termination", "2.5", "2000"), 0, 0, 0, 0},

@@ -1,0 +1,62 @@
+package ingest
+
+import "github.com/liqbox/liqbox/event"
+
+// Coverage says how much of a venue's liquidations its public feed
+// carries, as the venue itself states it (shared PROTOCOLS.md section 14).
+// A sampled feed under-counts exactly in cascades, when several positions
+// of one symbol are liquidated within the same second: its totals are a
+// lower bound.
+type Coverage uint8
+
+// Coverages.
+const (
+	// CoverageUndocumented: the venue says nothing about completeness.
+	CoverageUndocumented Coverage = iota
+	// CoverageComplete: the venue says it pushes every liquidation.
+	CoverageComplete
+	// CoverageSampled: the venue pushes at most a few per symbol per
+	// interval; totals are a lower bound.
+	CoverageSampled
+)
+
+// String returns "complete", "sampled" or "undocumented".
+func (c Coverage) String() string {
+	switch c {
+	case CoverageComplete:
+		return "complete"
+	case CoverageSampled:
+		return "sampled"
+	}
+	return "undocumented"
+}
+
+// VenueCoverage is what a venue's feed carries, with the venue's rule in
+// words a trader understands, for every place that shows totals.
+type VenueCoverage struct {
+	Coverage Coverage
+	// Rule is the venue's own statement, e.g. "at most 1 per symbol per
+	// second".
+	Rule string
+}
+
+// CoverageOf returns venue v's coverage.
+func CoverageOf(v event.Venue) VenueCoverage {
+	switch v {
+	case event.BinanceUSDM, event.BinanceCOINM, event.Aster:
+		return VenueCoverage{CoverageSampled, "at most 1 liquidation per symbol per second: totals are a lower bound"}
+	case event.OKX:
+		return VenueCoverage{CoverageSampled, "at most 1 liquidation per contract per second: totals are a lower bound"}
+	case event.Bitget:
+		return VenueCoverage{CoverageSampled, "only the largest long and the largest short per pair per second: totals are a lower bound"}
+	case event.Bybit:
+		return VenueCoverage{CoverageComplete, "every liquidation (Bybit says so), in 500 ms batches"}
+	case event.KrakenFutures:
+		return VenueCoverage{CoverageComplete, "every liquidation trade (one message per trade)"}
+	case event.Deribit:
+		return VenueCoverage{CoverageComplete, "every liquidation trade, batched every 100 ms (believed complete: the docs describe batching, not sampling)"}
+	case event.BitMEX, event.Bitfinex:
+		return VenueCoverage{CoverageUndocumented, "no completeness statement from the venue"}
+	}
+	return VenueCoverage{CoverageUndocumented, "no completeness statement from the venue"}
+}
