@@ -99,3 +99,39 @@ func TestNewVenuesAgainstLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestNewVenueCanaries: Deribit's price index and Kraken's heartbeat feed
+// reach the loopback by message, prove the connection, and their silence
+// (pings still answered) is caught and replaced; with short limits here,
+// the production ones being 10 s and 30 s (Aster's 5 s runs at its real
+// limit in TestSilentSubscriptionCaught).
+func TestNewVenueCanaries(t *testing.T) {
+	t.Parallel()
+	for _, c := range newVenueCases[:2] {
+		t.Run(c.v.String(), func(t *testing.T) {
+			t.Parallel()
+			l, err := ingesttest.NewVenue(c.v, ingesttest.LoopbackOptions{CanaryEvery: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			spec := c.spec(t, VenueConfig{StreamURL: l.URL(c.path), CanaryAfter: 500 * time.Millisecond})
+			b := runBare(t, spec, StreamOptions{})
+			waitFor(t, 3*time.Second, "live", func() bool { return b.st.Live() == 1 })
+			silenced := time.Now()
+			l.SilenceCanary(true)
+			waitFor(t, 3*time.Second, "caught", func() bool { return b.st.Live() == 0 })
+			if d := time.Since(silenced); d < 400*time.Millisecond {
+				t.Errorf("caught after %v, before the 500ms limit", d)
+			}
+			if g, ok := b.st.CurrentGap(); !ok || g.Cause != CauseStale {
+				t.Errorf("open gap %+v %v, want cause stale", g, ok)
+			}
+			if got := b.counter(`liqbox_ingest_canary_frames_total` + lbl(spec, -1, "")); got == 0 {
+				t.Error("no canary frame counted")
+			}
+			l.SilenceCanary(false)
+			waitFor(t, 3*time.Second, "live again", func() bool { return b.st.Live() == 1 })
+		})
+	}
+}

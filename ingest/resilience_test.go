@@ -123,6 +123,9 @@ var canaryVenues = []venueUnderTest{
 	{event.OKX, okxCanaryAfter, 200 * time.Millisecond, func(t *testing.T, l *ingesttest.Loopback) Spec {
 		return OKXSpec(VenueConfig{StreamURL: l.URL("/ws/v5/public")}, nil)
 	}},
+	{event.Aster, binanceCanaryAfter, time.Second, func(t *testing.T, l *ingesttest.Loopback) Spec {
+		return AsterSpec(VenueConfig{StreamURL: l.URL("/stream?streams=!forceOrder@arr")})
+	}},
 }
 
 // TestSilentSubscriptionCaught: the connection stays open and answers
