@@ -404,6 +404,10 @@ func TestSymbolMatch(t *testing.T) {
 		{"BTCUSDT", "BTCUSDT", true}, {"BTCUSDT", "BTC", true}, {"BTC-USDT-SWAP", "BTC", true},
 		{"BTCUSD_PERP", "BTC", true}, {"XBTUSD", "BTC", true}, {"BTCDOMUSDT", "BTC", false},
 		{"ETHFIUSDT", "ETH", false}, {"ETHUSDT", "BTC", false},
+		// The venues added later: Deribit, Kraken Futures, Bitfinex.
+		{"BTC-PERPETUAL", "BTC", true}, {"ETH_USDC-PERPETUAL", "ETH", true}, {"PF_XBTUSD", "BTC", true},
+		{"PI_ETHUSD", "ETH", true}, {"PF_ETHFIUSD", "ETH", false}, {"BTCF0:USTF0", "BTC", true},
+		{"BTCDOMF0:USTF0", "BTC", false},
 	}
 	for _, c := range cases {
 		if got := symbolMatches([]byte(c.sym), []byte(c.f)); got != c.want {

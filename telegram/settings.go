@@ -118,8 +118,9 @@ func (s *settings) accepts(ev *event.Event, nowNs int64) bool {
 }
 
 // quotes are what may follow a base asset in a venue's symbol: BTCUSDT,
-// BTC-USDT-SWAP, BTCUSD_PERP, XBTUSD.
-var quotes = [...][]byte{[]byte("USDT"), []byte("USDC"), []byte("USD"), []byte("BUSD"), []byte("FDUSD"), []byte("-"), []byte("_"), []byte("/")}
+// BTC-USDT-SWAP, BTCUSD_PERP, XBTUSD, BTC-PERPETUAL (Deribit), and
+// Bitfinex's perpetual suffix BTCF0:USTF0.
+var quotes = [...][]byte{[]byte("USDT"), []byte("USDC"), []byte("USD"), []byte("BUSD"), []byte("FDUSD"), []byte("-"), []byte("_"), []byte("/"), []byte("F0:")}
 
 // symbolMatches reports whether symbol sym is f, or a market of base asset
 // f (ETH matches ETHUSDT and ETH-USD-SWAP but not ETHFI). BTC also matches
@@ -127,6 +128,10 @@ var quotes = [...][]byte{[]byte("USDT"), []byte("USDC"), []byte("USD"), []byte("
 func symbolMatches(sym, f []byte) bool {
 	if bytes.Equal(sym, f) {
 		return true
+	}
+	// Kraken Futures puts the contract family first: PF_XBTUSD, PI_ETHUSD.
+	if len(sym) > 3 && sym[2] == '_' && (sym[0] == 'P' || sym[0] == 'F') && (sym[1] == 'F' || sym[1] == 'I') {
+		sym = sym[3:]
 	}
 	if baseMatches(sym, f) {
 		return true
