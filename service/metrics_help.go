@@ -1,50 +1,15 @@
 package service
 
 import (
-	"bytes"
-	"io"
-	"strings"
-
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
-// metricSet declares the service's own metrics with their help texts, at
-// the declaration; stage histograms (latency.New) carry their help
-// themselves.
-type metricSet struct {
-	*metrics.Set
-	help map[string]string // guarded by being filled in New only
-}
-
-func newMetricSet() *metricSet { return &metricSet{Set: metrics.NewSet(), help: map[string]string{}} }
-
-func (m *metricSet) counter(name, help string) *metrics.Counter {
-	m.help[family(name)] = help
-	return m.NewCounter(name)
-}
-
-func (m *metricSet) gauge(name, help string, f func() float64) *metrics.Gauge {
-	m.help[family(name)] = help
-	return m.NewGauge(name, f)
-}
-
-// family is a series name without its labels.
-func family(name string) string {
-	if i := strings.IndexByte(name, '{'); i >= 0 {
-		return name[:i]
-	}
-	return name
-}
-
 // subpackageHelp is the # HELP text of the metrics the components below
-// the service declare (ingest, ring, pipeline, store, telegram, enrich).
-// VictoriaMetrics writes the # HELP line with no text; writeMetricsWithHelp
-// fills it in so /metrics explains itself in Prometheus and passes
-// `promtool check metrics`. A metric missing here shows up as "no help
-// text" in that check (.ci/checks/promtool.sh fails on it) and in
-// TestStatusPageAndJSONAPI. Each entry moves next to its declaration once
-// its package declares metrics with their help (as pipeline's stage
-// histogram does through latency.New), and then this map goes.
+// the service declare (ingest, ring, pipeline, store, telegram, enrich)
+// without it. Each entry moves next to its declaration (metricdoc) as its
+// package declares its metrics with their help, and then this map goes.
 var subpackageHelp = map[string]string{
 
 	"liqbox_ingest_frames_total":           "WebSocket frames read, per venue and stream.",
@@ -146,52 +111,9 @@ var subpackageHelp = map[string]string{
 	"liqbox_enrich_analysis_delay_seconds":   "Alert received to its analysis handed to Telegram.",
 }
 
-// writeMetricsWithHelp copies a Prometheus exposition from src to w,
-// filling each empty # HELP line from the service's declarations, then
-// subpackageHelp (Go runtime and process metrics get a pointer to where
-// they are defined).
-func (m *metricSet) writeMetricsWithHelp(w io.Writer, src []byte) error {
-	out := make([]byte, 0, len(src)+len(src)/4)
-	for len(src) > 0 {
-		line := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			line, src = src[:i], src[i+1:]
-		} else {
-			src = nil
-		}
-		if name, ok := bytes.CutPrefix(line, []byte("# TYPE process_")); ok && bytes.HasSuffix(name, []byte("_total gauge")) {
-			// The library types its cumulative /proc I/O counts as gauges;
-			// they only ever grow, so rate() is what an operator wants.
-			out = append(out, "# TYPE process_"...)
-			out = append(out, name[:len(name)-len("gauge")]...)
-			out = append(out, "counter\n"...)
-			continue
-		}
-		out = append(out, line...)
-		if name, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok && bytes.IndexByte(name, ' ') < 0 {
-			if h := m.helpFor(string(name)); h != "" {
-				out = append(out, ' ')
-				out = append(out, h...)
-			}
-		}
-		out = append(out, '\n')
+// describeSubpackages gives set the help texts of subpackageHelp.
+func describeSubpackages(set *metrics.Set) {
+	for name, help := range subpackageHelp {
+		metricdoc.Describe(set, name, help)
 	}
-	_, err := w.Write(out)
-	return err
-}
-
-func (m *metricSet) helpFor(name string) string {
-	if h, ok := m.help[name]; ok {
-		return h
-	}
-	if h, ok := subpackageHelp[name]; ok {
-		return h
-	}
-	switch {
-	case strings.HasPrefix(name, "go_"):
-		return "Go runtime metric (runtime/metrics, written by VictoriaMetrics/metrics)."
-	case strings.HasPrefix(name, "process_"):
-		return "Process metric from /proc (written by VictoriaMetrics/metrics)."
-	}
-	return ""
 }
