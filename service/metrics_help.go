@@ -12,33 +12,6 @@ import (
 // package declares its metrics with their help, and then this map goes.
 var subpackageHelp = map[string]string{
 
-	"liqbox_ingest_frames_total":           "WebSocket frames read, per venue and stream.",
-	"liqbox_ingest_bytes_total":            "WebSocket payload bytes read, per venue and stream.",
-	"liqbox_ingest_decode_errors_total":    "Frames refused by the decoder, or holding a liquidation it refused (the good ones are kept); logged, rate-limited, with their first bytes.",
-	"liqbox_ingest_decode_error_ratio":     "Decode errors per frame handed to the decoder over the last minute (canary frames and pongs excluded).",
-	"liqbox_ingest_oversized_frames_total": "Frames larger than the read buffer (the connection is reset).",
-	"liqbox_ingest_events_total":           "Liquidations decoded, by venue, stream and liquidated side.",
-	"liqbox_ingest_backlog_events_total":   "Events replayed by an exchange snapshot at connect (never alerted).",
-	"liqbox_ingest_gap_seconds_total":      "Seconds during which a stream had no live connection; moves only when a gap ends (the current one is liqbox_ingest_gap_open_seconds).",
-	"liqbox_ingest_gaps_total":             "Intervals during which a stream had no live connection; moves only when a gap ends.",
-	"liqbox_ingest_gap_open_seconds":       "Seconds of the stream's current gap, 0 while a connection is live.",
-	"liqbox_ingest_live_connections":       "Connection slots of a stream with a live connection (subscribed and proven by a frame; with a canary, by a canary frame or a liquidation).",
-	"liqbox_ingest_reconnects_total":       "Connections lost, replaced or rotated, by cause (stale includes a silent canary; missed_events a redundant connection that kept missing its sibling's liquidations).",
-	"liqbox_ingest_canary_frames_total":    "Canary frames read (the steady public stream that proves a subscription alive); dropped before decoding.",
-	"liqbox_ingest_sibling_misses_total":   "Liquidations a redundant connection did not deliver although its sibling did (5 in a row replace it).",
-	"liqbox_ingest_connects_total":         "Successful connects of a connection slot.",
-	"liqbox_ingest_keepalive_rtt_seconds":  "Round-trip time of WebSocket keepalive pings.",
-	"liqbox_ingest_connected":              "1 while the connection slot is connected, else 0.",
-	"liqbox_ingest_last_frame_age_seconds": "Seconds since the connection slot's last frame (-1 before the first).",
-	"liqbox_ingest_venue_errors_total":     "Error messages sent by the venue on the stream.",
-	"liqbox_instruments_refresh_total":     "Instrument metadata refreshes over REST, by result.",
-	"liqbox_instruments_fallback_total":    "Notionals computed with embedded or stale instrument metadata.",
-	"liqbox_instruments_embedded":          "1 while the venue's instrument metadata is the embedded snapshot.",
-	"liqbox_instruments":                   "Instruments known for the venue.",
-
-	"liqbox_ring_depth":         "Events waiting in a connection's rings for the pipeline.",
-	"liqbox_ring_dropped_total": "Events dropped because a ring was full (the pipeline fell behind).",
-
 	"liqbox_pipeline_events_total":          "Distinct events numbered and handed to the sinks.",
 	"liqbox_pipeline_duplicates_total":      "Events dropped as duplicates (dedup hits: redundant connections, reconnect overlaps).",
 	"liqbox_pipeline_event_process_seconds": "Time the pipeline goroutine spends on one event across all sinks.",
