@@ -12,14 +12,6 @@ import (
 // package declares its metrics with their help, and then this map goes.
 var subpackageHelp = map[string]string{
 
-	"liqbox_pipeline_events_total":          "Distinct events numbered and handed to the sinks.",
-	"liqbox_pipeline_duplicates_total":      "Events dropped as duplicates (dedup hits: redundant connections, reconnect overlaps).",
-	"liqbox_pipeline_event_process_seconds": "Time the pipeline goroutine spends on one event across all sinks.",
-	"liqbox_pipeline_last_seq":              "Last sequence number assigned.",
-	"liqbox_pipeline_ring_depth":            "Events waiting in all rings together.",
-	"liqbox_redundancy_wins_total":          "Times a connection delivered an event first while a redundant one delivered it too.",
-	"liqbox_redundancy_lead_seconds_total":  "Total lead of the winning connection over the redundant one.",
-
 	"liqbox_stage_receive_to_telegram_seconds": "Local receive to the alert being handed to the Telegram client (includes waiting for a rate-limit slot).",
 	"liqbox_stage_telegram_request_seconds":    "Bot API request to Telegram's answer (sendMessage and editMessageText).",
 	"liqbox_stage_end_to_end_seconds":          "Exchange event time to Telegram's answer for the alert.",
