@@ -37,28 +37,6 @@ var subpackageHelp = map[string]string{
 	"liqbox_telegram_active_chats":              "Chats subscribed to alerts.",
 	"liqbox_telegram_chat_queue_depth":          "Alerts waiting for delivery per chat (only with telegram.metrics_chat_labels).",
 
-	"liqbox_enrich_requests_total":           "Chat-completions requests sent.",
-	"liqbox_enrich_retries_total":            "Chat-completions requests retried.",
-	"liqbox_enrich_dropped_total":            "Alerts dropped because the enrichment queue was full.",
-	"liqbox_enrich_below_min_usd_total":      "Alerts below enrich.min_usd (not analysed).",
-	"liqbox_enrich_symbol_table_full_total":  "Events not aggregated because the symbol table was full.",
-	"liqbox_enrich_batch_size":               "Alerts per chat-completions request.",
-	"liqbox_enrich_request_duration_seconds": "Duration of one chat-completions request.",
-	"liqbox_enrich_prompt_tokens_total":      "Prompt tokens billed.",
-	"liqbox_enrich_completion_tokens_total":  "Completion tokens billed.",
-	"liqbox_enrich_spent_usd_total":          "US dollars spent on the LLM API, from the configured prices.",
-	"liqbox_enrich_breaker_state":            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-	"liqbox_enrich_failures_total":           "Failed chat-completions requests, by cause.",
-	"liqbox_enrich_skipped_batches_total":    "Batches not sent to the LLM, by reason (rule-based read instead).",
-	"liqbox_enrich_analyses_total":           "Analyses delivered, by source (llm or rules).",
-	"liqbox_enrich_queue_depth":              "Alerts waiting for enrichment.",
-	"liqbox_enrich_inflight":                 "Chat-completions requests out now (at most MaxInFlight).",
-	"liqbox_enrich_fallbacks_total":          "Rule-based reads given instead of the model's, by reason.",
-	"liqbox_enrich_answers_total":            "The model's answers, by outcome: ok, partial, empty, unusable.",
-	"liqbox_enrich_late_total":               "Analyses ready after the edit age: stored, not edited into the alert.",
-	"liqbox_enrich_reused_total":             "Redelivered alerts given the analysis stored before a restart.",
-	"liqbox_enrich_store_errors_total":       "Analyses that could not be stored (they are analysed again after a restart).",
-	"liqbox_enrich_analysis_delay_seconds":   "Alert received to its analysis handed to Telegram.",
 }
 
 // describeSubpackages gives set the help texts of subpackageHelp.
