@@ -127,7 +127,6 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{o: o, cfg: c, log: o.Logger, set: metrics.NewSet(), started: time.Now(),
 		errs: make(chan error, 16)}
-	describeSubpackages(s.set)
 	s.insts = map[event.Venue]*ingest.Instruments{}
 
 	path := c.StorePath()
