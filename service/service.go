@@ -324,8 +324,8 @@ func New(o Options) (*Service, error) {
 		stages = append(stages, s.term.lat)
 	}
 	if s.bot != nil {
-		for _, n := range telegramStages {
-			stages = append(stages, exposedStage{s.set, n})
+		for _, h := range s.bot.Stages() {
+			stages = append(stages, h)
 		}
 	}
 	s.http = newHTTPServer(c.HTTP.Listen, o.Listener, s, newStageLatency(s.started, stages...))

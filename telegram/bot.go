@@ -18,6 +18,7 @@ import (
 	telegoapi "github.com/mymmrac/telego/telegoapi"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
 	"github.com/liqbox/liqbox/metricdoc"
 )
 
@@ -73,16 +74,9 @@ type botMetrics struct {
 	annTooOld, annCombined, annInCombined *metrics.Counter
 	redelivered, refusals, refusalsSent   *metrics.Counter
 	refusalsQuiet, foreignCmds            *metrics.Counter
-	handoff, request, endToEnd, limitWait *metrics.PrometheusHistogram
+	handoff, request, endToEnd            *latency.Histogram // the stages (Stages)
+	limitWait                             *metrics.PrometheusHistogram
 	apiErrs                               map[string]*metrics.Counter
-}
-
-// latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
-// the pipeline's, so the stages can be compared bucket by bucket.
-var latencyBuckets = []float64{
-	5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
-	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
-	1, 2.5, 5, 10, 30,
 }
 
 // apiErrCodes are the label values of liqbox_telegram_api_errors_total:
@@ -121,10 +115,10 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		refusalsSent:  s.NewCounter(`liqbox_telegram_sent_total{kind="refusal"}`),
 		refusalsQuiet: metricdoc.Counter(s, `liqbox_telegram_refusals_unanswered_total`, "Refused commands that got no refusal message (the chat had one within 10 min, or the refusals' budget was spent)."),
 		foreignCmds:   metricdoc.Counter(s, `liqbox_telegram_ignored_commands_total{reason="other_bot"}`, "Commands ignored because their @suffix names another bot (or this bot's username is not known yet)."),
-		handoff:       metricdoc.Histogram(s, `liqbox_stage_receive_to_telegram_seconds`, "Local receive to the alert being handed to the Telegram client (includes waiting for a rate-limit slot).", latencyBuckets),
-		request:       metricdoc.Histogram(s, `liqbox_stage_telegram_request_seconds`, "Bot API request to Telegram's answer (sendMessage and editMessageText).", latencyBuckets),
-		endToEnd:      metricdoc.Histogram(s, `liqbox_stage_end_to_end_seconds`, "Exchange event time to Telegram's answer for the alert.", latencyBuckets),
-		limitWait:     metricdoc.Histogram(s, `liqbox_telegram_alert_limit_wait_seconds`, "Time an alert waited for Telegram's limits (the chat's budget, the group and global windows, retry_after) before its request.", latencyBuckets),
+		handoff:       latency.New(s, `liqbox_stage_receive_to_telegram_seconds`, "Local receive to the alert being handed to the Telegram client (includes waiting for a rate-limit slot)."),
+		request:       latency.New(s, `liqbox_stage_telegram_request_seconds`, "Bot API request to Telegram's answer (sendMessage and editMessageText)."),
+		endToEnd:      latency.New(s, `liqbox_stage_end_to_end_seconds`, "Exchange event time to Telegram's answer for the alert."),
+		limitWait:     metricdoc.Histogram(s, `liqbox_telegram_alert_limit_wait_seconds`, "Time an alert waited for Telegram's limits (the chat's budget, the group and global windows, retry_after) before its request.", latency.Buckets),
 		apiErrs:       apiErrCounters(s),
 	}
 }
@@ -136,6 +130,12 @@ func apiErrCounters(s *metrics.Set) map[string]*metrics.Counter {
 		m[c] = s.NewCounter(`liqbox_telegram_api_errors_total{code="` + c + `"}`)
 	}
 	return m
+}
+
+// Stages are the bot's stage histograms (receive → telegram, the Bot API
+// request, end to end), for the status page's percentiles.
+func (b *Bot) Stages() []*latency.Histogram {
+	return []*latency.Histogram{b.m.handoff, b.m.request, b.m.endToEnd}
 }
 
 // countAPIError counts one failed Bot API request by its error code.
