@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 )
 
 // Skip reasons, as counted in liqbox_enrich_skipped_batches_total{reason=...}.
@@ -211,12 +212,8 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 			return reply{}, err
 		}
 		e.m.retries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, wait) {
 			return reply{}, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
-		case <-t.C:
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/metricdoc"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -402,7 +403,7 @@ func (sl *slot) run(ctx context.Context) {
 			sl.countReconnect(cause)
 			sl.log.Warn("connection lost", "cause", cause, "err", err, "lived", time.Since(cur.started).Round(time.Millisecond).String())
 			cur, alive = nil, nil
-			if !sleepCtx(ctx, sl.retryDelay(&bo, lastDial)) {
+			if !retry.Sleep(ctx, sl.retryDelay(&bo, lastDial)) {
 				return
 			}
 		case <-rotate:
@@ -456,7 +457,7 @@ func (sl *slot) rotate(ctx context.Context, cur *conn, ringIdx int, bo *backoff,
 	bo.reset()
 	sl.rcRotate.Inc()
 	sl.log.Info("rotated connection before the venue's cut", "age", time.Since(cur.started).Round(time.Second).String())
-	if !sleepCtx(ctx, sl.s.o.Overlap) {
+	if !retry.Sleep(ctx, sl.s.o.Overlap) {
 		return next
 	}
 	cur.stop()
@@ -501,7 +502,7 @@ func (sl *slot) connect(ctx context.Context, ringIdx int, bo *backoff, lastDial 
 			return nil
 		}
 		sl.log.Warn("cannot connect", "err", err)
-		if !sleepCtx(ctx, sl.retryDelay(bo, *lastDial)) {
+		if !retry.Sleep(ctx, sl.retryDelay(bo, *lastDial)) {
 			return nil
 		}
 	}

@@ -539,20 +539,6 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur, b.tries = 0, 0 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // throttle lets one log line through per period and counts the rest.
 type throttle struct {
 	every      time.Duration

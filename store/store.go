@@ -14,7 +14,6 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -626,16 +625,4 @@ func (s *Store) closeFiles() error {
 		_ = os.Remove(s.snapPath)
 	}
 	return err
-}
-
-// waitCtx sleeps for d or until ctx ends, whichever first.
-func waitCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

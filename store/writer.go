@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 )
 
 // Append copies ev into the write queue and returns at once. It returns
@@ -179,7 +180,7 @@ func (s *Store) Run(ctx context.Context) error {
 		heartbeat.Reset(s.opts.Heartbeat)
 		if err != nil {
 			s.writeFailed(w, err)
-			if !waitCtx(ctx, w.backoff) {
+			if !retry.Sleep(ctx, w.backoff) {
 				return s.stop(w)
 			}
 			continue

@@ -14,6 +14,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/retry"
 )
 
 const (
@@ -217,7 +218,7 @@ func (b *Bot) learnUsername(ctx context.Context) {
 		}
 		b.log.Warn("cannot learn the bot's username: commands with an @suffix are ignored until it is known",
 			"err", scrub(err, b.o.Token), "retry_in", backoff)
-		if !sleepUntil(ctx, time.Now().Add(backoff)) {
+		if !retry.Sleep(ctx, backoff) {
 			return
 		}
 		if backoff *= 2; backoff > 5*time.Minute {
