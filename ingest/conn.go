@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -529,11 +530,7 @@ func (b *backoff) next() time.Duration {
 	if b.tries == 1 {
 		return rand.N(b.min/4 + 1)
 	}
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
+	b.cur = retry.Backoff(b.cur, b.min, b.max)
 	return b.cur/2 + rand.N(b.cur/2+1)
 }
 

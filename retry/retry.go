@@ -1,10 +1,12 @@
 // Package retry is how liqbox waits between attempts: a sleep that ends
 // with its context, so that shutdown never waits out a backoff or a pacing
-// delay, and the doubling backoff of the components that retry without
-// jitter (the log's writes, Telegram's 5xx and network errors, polling).
+// delay, and the doubling backoff (the log's failed writes, Telegram's 5xx
+// and network errors, polling and getMe, and under ingest's reconnect
+// jitter).
 //
-// The ingest reconnect backoff (jittered, the first retry at once) and the
-// enricher's (per attempt, ±20 %) keep their own rules; both use Sleep.
+// The enricher's retry wait keeps its own rule: it is derived from the
+// attempt number with ±20 % jitter and bounded by the batch's deadline,
+// not capped.
 package retry
 
 import (

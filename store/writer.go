@@ -403,11 +403,7 @@ func (s *Store) writeFailed(w *writer, err error) {
 			"err", err, "errors_since_last_log", w.errs, "pending", len(w.batch))
 		w.lastLog, w.errs = now, 0
 	}
-	if w.backoff == 0 {
-		w.backoff = backoffMin
-	} else if w.backoff *= 2; w.backoff > backoffMax {
-		w.backoff = backoffMax
-	}
+	w.backoff = retry.Backoff(w.backoff, backoffMin, backoffMax)
 }
 
 // stop flushes everything still queued at shutdown and records the clean

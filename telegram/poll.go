@@ -37,11 +37,7 @@ func (b *Bot) poll(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if backoff == 0 {
-				backoff = baseBackoff
-			} else if backoff *= 2; backoff > maxBackoff {
-				backoff = maxBackoff
-			}
+			backoff = retry.Backoff(backoff, baseBackoff, maxBackoff)
 			b.log.Warn("cannot get telegram updates", "err", scrub(err, b.o.Token), "backoff", backoff)
 			retry.Sleep(ctx, backoff)
 			continue
