@@ -275,11 +275,8 @@ func (e *Enricher) failed(err error) {
 		return
 	}
 	// One line a minute at most: an outage must not flood the log.
-	if now.Sub(e.lastLog) >= time.Minute {
-		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", e.quiet)
-		e.lastLog, e.quiet = now, 0
-	} else {
-		e.quiet++
+	if n, ok := e.failLog.Allow(now); ok {
+		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", n)
 	}
 }
 

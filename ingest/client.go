@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
 
+	"github.com/liqbox/liqbox/logthrottle"
 	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/ring"
@@ -69,12 +70,12 @@ type Stream struct {
 	decoded atomic.Uint64 // frames handed to the decoder
 	rate    decodeRate
 
-	decodeErrLog throttle
+	decodeErrLog logthrottle.Throttle
 	// ctl inspects frames that decoded to no events for the venue's error
 	// replies (a rejected subscription stays silent otherwise); nil when
 	// the decoder cannot tell.
 	ctl         ControlInspector
-	venueErrLog throttle
+	venueErrLog logthrottle.Throttle
 	m           streamMetrics
 }
 
@@ -145,8 +146,8 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 	}
 	s := &Stream{spec: spec, o: o, wake: make(chan struct{}, 1)}
 	s.log = o.Logger.With("venue", spec.Venue.String(), "stream", spec.Stream)
-	s.decodeErrLog.every = 10 * time.Second
-	s.venueErrLog.every = 10 * time.Second
+	s.decodeErrLog.Every = 10 * time.Second
+	s.venueErrLog.Every = 10 * time.Second
 	s.ctl, _ = spec.Decoder.(ControlInspector)
 	lbl := `{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `"}`
 	set := o.Metrics

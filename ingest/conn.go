@@ -432,9 +432,9 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		// A frame with several liquidations keeps its good ones: count
 		// the bad one and carry on with what decoded.
 		m.decodeErrs.Inc()
-		if s.decodeErrLog.allow(now) {
+		if n, ok := s.decodeErrLog.Allow(now); ok {
 			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
-				"suppressed", s.decodeErrLog.takeSuppressed())
+				"suppressed", n)
 		}
 		if len(evs) == 0 {
 			return evs
@@ -483,8 +483,8 @@ func (c *conn) inspectControl(frame []byte, now time.Time) {
 		return
 	}
 	s.m.venueErrs.Inc()
-	if s.venueErrLog.allow(now) {
-		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", s.venueErrLog.takeSuppressed())
+	if n, ok := s.venueErrLog.Allow(now); ok {
+		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", n)
 	}
 }
 
@@ -535,30 +535,3 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur, b.tries = 0, 0 }
-
-// throttle lets one log line through per period and counts the rest.
-type throttle struct {
-	every      time.Duration
-	mu         sync.Mutex // guards last and suppressed
-	last       time.Time
-	suppressed int
-}
-
-func (t *throttle) allow(now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now.Sub(t.last) < t.every {
-		t.suppressed++
-		return false
-	}
-	t.last = now
-	return true
-}
-
-func (t *throttle) takeSuppressed() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.suppressed
-	t.suppressed = 0
-	return n
-}

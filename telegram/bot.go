@@ -19,6 +19,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/latency"
+	"github.com/liqbox/liqbox/logthrottle"
 	"github.com/liqbox/liqbox/metricdoc"
 )
 
@@ -47,9 +48,9 @@ type Bot struct {
 	// handed to every chat that wanted it.
 	lastOffered atomic.Uint64
 
-	// lastPersistLog is when a failed asynchronous write was last logged
-	// (Unix ns): a failing disk must not flood the log.
-	lastPersistLog atomic.Int64
+	// persistLog spaces the lines about failed asynchronous writes: a
+	// failing disk must not flood the log.
+	persistLog logthrottle.Throttle
 
 	// username is the bot's own, from getMe; nil until known.
 	username atomic.Pointer[string]
@@ -249,6 +250,7 @@ func New(o Options) (*Bot, error) {
 		refusalAt:     time.Now(),
 	}
 	b.lat.init(4096)
+	b.persistLog.Every = time.Minute
 	b.registerQueueMetrics(o.Metrics)
 	for _, u := range o.AllowUsers {
 		b.allow[u] = true
@@ -614,9 +616,7 @@ func (b *Bot) update(c *chat, change func(s *settings)) error {
 // logPersistError logs a write the store could not queue, at most once a
 // minute; recovery after a crash then misses what it would have held.
 func (b *Bot) logPersistError(err error) {
-	now := time.Now().UnixNano()
-	last := b.lastPersistLog.Load()
-	if now-last < int64(time.Minute) || !b.lastPersistLog.CompareAndSwap(last, now) {
+	if _, ok := b.persistLog.Allow(time.Now()); !ok {
 		return
 	}
 	b.log.Warn("cannot queue the bot's state for the log: a crash now would lose it", "err", err)
