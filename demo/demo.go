@@ -24,6 +24,7 @@ import (
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/service"
 )
 
@@ -109,7 +110,7 @@ func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, spee
 					if d > maxPause {
 						d = maxPause
 					}
-					if d > 0 && !sleepCtx(ctx, time.Duration(float64(d)/speed)) {
+					if d > 0 && !retry.Sleep(ctx, time.Duration(float64(d)/speed)) {
 						return sent, nil
 					}
 				}
@@ -117,24 +118,13 @@ func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, spee
 				ex.Broadcast(AppendFrame(nil, row, time.Now().UnixMilli()))
 				sent++
 			}
-			if !sleepCtx(ctx, time.Duration(float64(2*time.Second)/speed)) {
+			if !retry.Sleep(ctx, time.Duration(float64(2*time.Second)/speed)) {
 				return sent, nil
 			}
 		}
 		if !loop {
 			return sent, nil
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // httpServer serves /metrics, /healthz, the status page and its JSON API
@@ -125,10 +124,10 @@ func (h *httpServer) serve(ctx context.Context) error {
 // (process_*) metrics.
 func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer
-	h.s.set.WritePrometheus(&buf)
-	metrics.WriteProcessMetrics(&buf)
+	metricdoc.WritePrometheus(&buf, h.s.set)
+	metricdoc.WriteProcessMetrics(&buf)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	h.s.m.writeMetricsWithHelp(w, buf.Bytes())
+	w.Write(buf.Bytes())
 }
 
 // healthz answers 200 "ok" while every enabled venue has a live stream

@@ -13,6 +13,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/latency"
+	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/money"
 )
 
@@ -31,13 +32,13 @@ type terminalSink struct {
 	printed func(ev *event.Event, at time.Time)
 }
 
-func newTerminalSink(w io.Writer, minUSD float64, color bool, m *metricSet, printed func(*event.Event, time.Time)) *terminalSink {
+func newTerminalSink(w io.Writer, minUSD float64, color bool, set *metrics.Set, printed func(*event.Event, time.Time)) *terminalSink {
 	return &terminalSink{
 		w: w, minUSD: minUSD, color: color, printed: printed,
 		ch:    make(chan event.Event, 4096),
 		notes: make(chan event.Analysis, 256),
-		drops: m.counter(`liqbox_terminal_dropped_total`, "Terminal lines dropped because the terminal was too slow."),
-		lat: latency.New(m.Set, `liqbox_stage_receive_to_terminal_seconds`,
+		drops: metricdoc.Counter(set, `liqbox_terminal_dropped_total`, "Terminal lines dropped because the terminal was too slow."),
+		lat: latency.New(set, `liqbox_stage_receive_to_terminal_seconds`,
 			"Local receive to the alert line written to the terminal."),
 	}
 }
@@ -297,11 +298,11 @@ type stageMetrics struct {
 	winStart   int64
 }
 
-func newStageMetrics(m *metricSet) *stageMetrics {
+func newStageMetrics(set *metrics.Set) *stageMetrics {
 	s := &stageMetrics{minDelay: math.Inf(1), lastMin: math.NaN()}
-	s.exchToRecv = latency.New(m.Set, `liqbox_stage_exchange_to_receive_seconds`,
+	s.exchToRecv = latency.New(set, `liqbox_stage_exchange_to_receive_seconds`,
 		"Exchange event time to local receive: network plus exchange lag (plus clock offset).")
-	m.gauge(`liqbox_clock_offset_estimate_seconds`,
+	metricdoc.Gauge(set, `liqbox_clock_offset_estimate_seconds`,
 		"Smallest exchange-to-receive delay in the last 5 min: network latency plus clock offset; negative means the local clock is behind.",
 		func() float64 { return s.clockOffset() })
 	return s
