@@ -28,9 +28,14 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		if f.v == "" {
 			continue
 		}
-		if err := cfg.Set(f.key, f.v); err != nil {
+		if err := cfg.SetFrom(f.flag, f.key, f.v); err != nil {
 			return fmt.Errorf("%w: %s: %v", errUsage, f.flag, err)
 		}
+	}
+	// The rules across keys again, flags included (--listen 0.0.0.0:9464
+	// needs http.allow_remote as the file's listen does).
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	tgToken, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
 	if err != nil {
