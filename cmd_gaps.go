@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/history"
+	"github.com/liqbox/liqbox/service"
 )
 
 // cmdGaps lists the intervals in which a stream had no live connection:
@@ -59,7 +60,8 @@ func cmdGaps(_ context.Context, a *app, args []string) error {
 		d := g.End.Sub(g.Start)
 		total += d
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Start.UTC().Format("2006-01-02 15:04:05"),
-			g.End.UTC().Format("2006-01-02 15:04:05"), d.Round(time.Millisecond), g.Venue, g.Stream, g.Cause)
+			g.End.UTC().Format("2006-01-02 15:04:05"), d.Round(time.Millisecond),
+			service.TerminalText(g.Venue), service.TerminalText(g.Stream), service.TerminalText(g.Cause))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -56,6 +56,11 @@ func AppendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
+// AppendJSONString appends s as a JSON string, escaped as AppendJSON
+// escapes the symbol, for other text a JSON writer carries (an analysis).
+// It copies s once: for cold paths.
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, []byte(s)) }
+
 // appendJSONString writes s as a JSON string that is valid UTF-8 and
 // carries no byte a terminal acts on: C0 and C1 controls and DEL are
 // escaped, and so are format characters (bidi overrides, zero-width

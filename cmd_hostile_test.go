@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/event/eventtest"
+	"github.com/liqbox/liqbox/store"
+)
+
+// hostileLog writes a log with what an older binary could have stored: a
+// BitMEX quanto row (quantity and notional unknown), symbols that are
+// spreadsheet formulas, and an infinite notional.
+func hostileLog(t *testing.T) (path string, evs []event.Event) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "liqbox.db")
+	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	for _, ev := range eventtest.Hostile() {
+		switch sym := ev.Symbol.String(); {
+		case sym == "ETHUSD" && math.IsNaN(ev.Qty), sym == "ETHUSD" && math.IsInf(ev.Notional, 1),
+			strings.ContainsAny(sym[:1], "=@+-"):
+			ev.RecvNs = logT0.Add(time.Duration(len(evs)) * time.Second).UnixNano()
+			ev.TimeMs = ev.RecvNs/1e6 - 5
+			ev.Seq = uint64(len(evs) + 1)
+			evs = append(evs, ev)
+			st.Append(&evs[len(evs)-1])
+		}
+	}
+	for st.Durable() < uint64(len(evs)) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	return path, evs
+}
+
+// TestExportAndReplayOfAHostileLog: every event of the log comes out, the
+// quanto row with null (JSON) or empty (CSV) sizes, formulas guarded.
+func TestExportAndReplayOfAHostileLog(t *testing.T) {
+	path, evs := hostileLog(t)
+	for _, args := range [][]string{
+		{"export", "--format", "jsonl"},
+		{"replay", "--format", "jsonl"},
+	} {
+		out, _, err := runCLI(t, append(args, "--db", path, "--from", from, "--to", to)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != len(evs) {
+			t.Fatalf("%v: %d lines for %d events:\n%s", args, len(lines), len(evs), out)
+		}
+		for _, l := range lines {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%v: %q: %v", args, l, err)
+			}
+			if (m["notional_usd"] == nil) != (m["notional_basis"] == "unknown") {
+				t.Errorf("%v: %s", args, l)
+			}
+		}
+	}
+	out, _, err := runCLI(t, "export", "--db", path, "--format", "csv", "--from", from, "--to", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(evs)+1 {
+		t.Fatalf("csv: %d rows for %d events:\n%s", len(rows)-1, len(evs), out)
+	}
+	for _, r := range rows[1:] {
+		if sym := r[5]; strings.ContainsAny(sym[:1], "=@+-") {
+			t.Errorf("symbol cell %q runs as a formula", sym)
+		}
+		if strings.Contains(strings.Join(r, ","), "NaN") {
+			t.Errorf("row %v writes NaN", r)
+		}
+	}
+	if rows[1][5] != "ETHUSD" || rows[1][8] != "" || rows[1][9] != "" || rows[1][10] != "unknown" {
+		t.Errorf("quanto row = %v", rows[1])
+	}
+}
+
+// TestLogToolsKeepControlBytesFromTheTerminal: what an old log holds in a
+// symbol or a gap's cause reaches replay, stats and gaps as visible
+// escapes, never as bytes the terminal acts on.
+func TestLogToolsKeepControlBytesFromTheTerminal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "liqbox.db")
+	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	// The store refuses C0 controls in a symbol on read; C1 controls,
+	// bidi overrides and invalid UTF-8 it keeps.
+	syms := []string{"\xc2\x9b2J\xc2\x9bH", "\xe2\x80\xaeTDSUCTB", "BTC\xff\xfe", `\x1b`}
+	for i, sym := range syms {
+		at := logT0.Add(time.Duration(i) * time.Second)
+		ev := event.Event{Seq: uint64(i + 1), RecvNs: at.UnixNano(), TimeMs: at.UnixMilli(), Price: 1, Qty: 1e6,
+			Notional: 1e6, Venue: event.Bybit, Market: event.Linear, Side: event.Short, Basis: event.BasisLinear,
+			Symbol: event.MakeSymbol(sym)}
+		st.Append(&ev)
+	}
+	if err := st.AddGap(store.Gap{Venue: "bybit", Stream: "s\x1b]0;owned\x07", Start: time.Now().Add(-time.Hour),
+		End: time.Now().Add(-time.Hour + time.Minute), Cause: "stale\r\n12:00 fake line\x1b[2J"}); err != nil {
+		t.Fatal(err)
+	}
+	for st.Durable() < uint64(len(syms)) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{
+		{"replay", "--db", path, "--from", from, "--to", to},
+		{"stats", "--db", path, "--from", from, "--to", to},
+		{"export", "--db", path, "--from", from, "--to", to, "--format", "csv"},
+		{"export", "--db", path, "--from", from, "--to", to, "--format", "jsonl"},
+		{"backtest", "--db", path, "--from", from, "--to", to},
+		{"gaps", "--db", path, "--since", "-2h"},
+	} {
+		out, _, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if i := eventtest.TerminalSafe([]byte(out)); i >= 0 {
+			t.Errorf("%v: byte %#x at %d reaches the terminal: %q", args, out[i], i, out[max(0, i-30):i+1])
+		}
+		if args[0] == "replay" && strings.Count(out, "\n") != len(syms) {
+			t.Errorf("replay: %d lines for %d events:\n%s", strings.Count(out, "\n"), len(syms), out)
+		}
+		if args[0] == "gaps" && !strings.Contains(out, `stale\r\n12:00 fake line\x1b[2J`) {
+			t.Errorf("gaps does not show the escaped cause:\n%s", out)
+		}
+	}
+}
