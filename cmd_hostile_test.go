@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,5 +158,81 @@ func TestLogToolsKeepControlBytesFromTheTerminal(t *testing.T) {
 		if args[0] == "gaps" && !strings.Contains(out, `stale\r\n12:00 fake line\x1b[2J`) {
 			t.Errorf("gaps does not show the escaped cause:\n%s", out)
 		}
+	}
+}
+
+// TestBadBotTokenStopsTheCheck: a token run would die on fails config
+// check, named by where it came from and the form expected, without the
+// token; so does a token file others can read. run says the same instead
+// of telego's "invalid token format".
+func TestBadBotTokenStopsTheCheck(t *testing.T) {
+	good := "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+	conf := confFile(t, "[alerts]\nmin_usd = 50k\n")
+	for _, tc := range []struct{ token, want string }{
+		{"123456789:short", "the part after the colon has 5 characters"},
+		{"AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1", "it has no colon"},
+		{"12x:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1", "the part before the colon is not a number"},
+		{`"` + good + `"`, "it contains quotes"},
+		{"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw!", "a character outside them"},
+	} {
+		t.Setenv("TELEGRAM_BOT_TOKEN", tc.token)
+		for _, cmd := range [][]string{{"config", "check", conf}, {"run", "--config", conf}} {
+			_, _, err := runCLI(t, cmd...)
+			if err == nil {
+				t.Fatalf("%v accepted the token %q", cmd, tc.token)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "TELEGRAM_BOT_TOKEN does not hold a Telegram bot token") || !strings.Contains(msg, tc.want) ||
+				!strings.Contains(msg, "a colon and 35 letters, digits, _ or -") || strings.Contains(msg, "telego") {
+				t.Errorf("%v with %q: %v", cmd, tc.token, err)
+			}
+			if strings.Contains(msg, "AAHdq") || strings.Contains(msg, "short") {
+				t.Errorf("%v: the token is in the error: %v", cmd, err)
+			}
+		}
+	}
+	t.Setenv("TELEGRAM_BOT_TOKEN", good)
+	out, _, err := runCLI(t, "config", "check", conf)
+	if err != nil || !strings.Contains(out, "telegram: on, token read") || strings.Contains(out, "AAHdq") {
+		t.Errorf("good token: %v\n%s", err, out)
+	}
+
+	// From the token file: named by its path, and refused when others can
+	// read it, as run refuses it.
+	t.Setenv("TELEGRAM_BOT_TOKEN", "")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	os.WriteFile(file, []byte("123456789:AAHdq\n"), 0o600)
+	conf = confFile(t, "[telegram]\ntoken_file = "+file+"\n")
+	_, _, err = runCLI(t, "config", "check", conf)
+	if err == nil || !strings.Contains(err.Error(), "the file "+file) || strings.Contains(err.Error(), "AAHdq") {
+		t.Errorf("bad token in a file: %v", err)
+	}
+	os.WriteFile(file, []byte(good+"\n"), 0o644)
+	os.Chmod(file, 0o644)
+	for _, cmd := range [][]string{{"config", "check", conf}, {"run", "--config", conf}} {
+		_, _, err = runCLI(t, cmd...)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("%v with a 0644 token file: %v", cmd, err)
+		}
+	}
+	os.Chmod(file, 0o600)
+	if out, _, err := runCLI(t, "config", "check", conf); err != nil || !strings.Contains(out, "telegram: on, token read") {
+		t.Errorf("0600 token file: %v\n%s", err, out)
+	}
+	// No token at all is allowed (alerts go to the terminal), and said.
+	out, _, err = runCLI(t, "config", "check", confFile(t, "[alerts]\nmin_usd = 50k\n"))
+	if err != nil || !strings.Contains(out, "telegram: on, but no TELEGRAM_BOT_TOKEN nor telegram.token_file") {
+		t.Errorf("no token: %v\n%s", err, out)
+	}
+}
+
+// TestRunListenFlagIsChecked: --listen goes through the file's rules,
+// loopback included, and the error names the flag.
+func TestRunListenFlagIsChecked(t *testing.T) {
+	t.Setenv("TELEGRAM_BOT_TOKEN", "")
+	_, _, err := runCLI(t, "run", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:9464")
+	if err == nil || !strings.Contains(err.Error(), `--listen: http.listen: "0.0.0.0:9464" is not a loopback address`) {
+		t.Errorf("run --listen 0.0.0.0:9464: %v", err)
 	}
 }

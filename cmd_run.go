@@ -37,11 +37,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tgToken, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	tgToken, err := service.ReadBotToken(cfg)
 	if err != nil {
 		return err
 	}
-	llmKey, err := service.ReadSecret("HOLYSHEEP_API_KEY", cfg.Enrich.APIKeyFile)
+	llmKey, err := service.ReadLLMKey(cfg)
 	if err != nil {
 		return err
 	}

@@ -1041,26 +1041,3 @@ func setLang(dst *string, v string) error {
 	*dst = v
 	return nil
 }
-
-// ReadSecret returns the secret from the environment variable env, or else
-// from file, which must not be readable by group or others.
-func ReadSecret(env, file string) (string, error) {
-	if v := strings.TrimSpace(os.Getenv(env)); v != "" {
-		return v, nil
-	}
-	if file == "" {
-		return "", nil
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return "", fmt.Errorf("cannot read secret file for %s: %w", env, err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("secret file %s for %s is readable by others (mode %#o): chmod 600 it", file, env, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("cannot read secret file for %s: %w", env, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
