@@ -3,14 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/liqbox/liqbox/service"
 )
 
+const configUsage = `usage: liqbox config init          print the commented default configuration
+       liqbox config check FILE    validate FILE (and the secrets, as run reads them) and exit
+`
+
 func cmdConfig(_ context.Context, a *app, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: liqbox config init | liqbox config check FILE", errUsage)
+	}
+	for _, arg := range args {
+		if arg == "-h" || arg == "-help" || arg == "--help" {
+			_, err := io.WriteString(a.stdout, configUsage)
+			return err
+		}
 	}
 	switch args[0] {
 	case "init":

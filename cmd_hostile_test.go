@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"math"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +238,138 @@ func TestRunListenFlagIsChecked(t *testing.T) {
 	_, _, err := runCLI(t, "run", "--data-dir", t.TempDir(), "--listen", "0.0.0.0:9464")
 	if err == nil || !strings.Contains(err.Error(), `--listen: http.listen: "0.0.0.0:9464" is not a loopback address`) {
 		t.Errorf("run --listen 0.0.0.0:9464: %v", err)
+	}
+}
+
+// TestVersionOfAPlainBuild: `go build` in a checkout, without the release
+// script's stamps, still says which commit it is, when that was, and
+// whether the tree had uncommitted changes, from what Go records. The
+// source is copied into a fresh repository: Go does not find the
+// repository of a linked git worktree (golang/go#58218).
+func TestVersionOfAPlainBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	files, err := exec.Command("git", "ls-files", "-co", "--exclude-standard").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	repo := t.TempDir()
+	for _, f := range strings.Fields(string(files)) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // listed but deleted in the tree
+		}
+		os.MkdirAll(filepath.Join(repo, filepath.Dir(f)), 0o755)
+		if err := os.WriteFile(filepath.Join(repo, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", "-A")
+	git("commit", "-qm", "snapshot")
+	head, when := git("rev-parse", "HEAD"), git("show", "-s", "--format=%cI")
+	version := func() []string {
+		t.Helper()
+		bin := filepath.Join(repo, "liqbox")
+		// -buildvcs=true over a GOFLAGS=-buildvcs=false of the machine:
+		// what a plain go build does by default.
+		cmd := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".")
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(bin)
+		return strings.Split(string(out), "\n")
+	}
+	v := version()
+	if v[1] != "commit "+head {
+		t.Errorf("version says %q, want commit %s", v[1], head)
+	}
+	built, err := time.Parse(time.RFC3339, strings.TrimPrefix(v[2], "built "))
+	want, _ := time.Parse(time.RFC3339, when)
+	if err != nil || !built.Equal(want) {
+		t.Errorf("version says %q, want the commit's time %s (%v)", v[2], when, err)
+	}
+	os.WriteFile(filepath.Join(repo, "README.md"), []byte("changed"), 0o644)
+	if v := version(); v[1] != "commit "+head+" (with uncommitted changes)" {
+		t.Errorf("a modified tree: version says %q", v[1])
+	}
+}
+
+// TestHelpIsOnStdout: `liqbox CMD -h` and `--help` print the command's
+// flags on stdout and succeed (exit 0); every flag that takes a value
+// names it (-config FILE, not -config string).
+func TestHelpIsOnStdout(t *testing.T) {
+	flagLine := regexp.MustCompile(`^  -[a-z-]+( [A-Z][A-Z0-9_]*)?$`)
+	for name := range commands {
+		for _, h := range []string{"-h", "--help"} {
+			out, errOut, err := runCLI(t, name, h)
+			if err != nil || errOut != "" {
+				t.Errorf("%s %s: %v, stderr %q", name, h, err, errOut)
+			}
+			if !strings.HasPrefix(out, "usage: liqbox "+name) {
+				t.Errorf("%s %s: stdout %q", name, h, out)
+			}
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "  -") && !flagLine.MatchString(l) {
+					t.Errorf("%s: flag line %q does not name its value", name, l)
+				}
+			}
+		}
+	}
+	out, _, _ := runCLI(t, "run", "-h")
+	for _, want := range []string{"  -config FILE\n", "  -listen ADDR\n", "  -data-dir DIR\n", "  -shadow\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run -h lacks %q:\n%s", want, out)
+		}
+	}
+	if o, _, err := runCLI(t, "help", "replay"); err != nil || !strings.Contains(o, "  -from TIME\n") {
+		t.Errorf("help replay: %v\n%s", err, o)
+	}
+	if o, _, err := runCLI(t, "config", "check", "-h"); err != nil || !strings.Contains(o, "liqbox config check FILE") {
+		t.Errorf("config check -h: %v\n%s", err, o)
+	}
+	// A bad flag is a usage error on stderr, with the flags.
+	_, errOut, err := runCLI(t, "stats", "--bogus")
+	if !errors.Is(err, errBadFlag) || !strings.Contains(errOut, "flag provided but not defined: -bogus") || !strings.Contains(errOut, "  -from TIME") {
+		t.Errorf("stats --bogus: %v\n%s", err, errOut)
+	}
+}
+
+// TestDemoListenIsUsedOrFails: an address given to demo --listen is the
+// one it serves on; when it is taken the demo fails and says so instead
+// of serving somewhere else, and it goes through the config's rules.
+func TestDemoListenIsUsedOrFails(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, errOut, err := runCLI(t, "demo", "--listen", busy.Addr().String(), "--duration", "5s")
+	if err == nil || !strings.Contains(err.Error(), "cannot listen on "+busy.Addr().String()) ||
+		!strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("demo on a busy port: %v\n%s", err, errOut)
+	}
+	if strings.Contains(errOut, "status page at") {
+		t.Errorf("the demo started elsewhere:\n%s", errOut)
+	}
+	_, _, err = runCLI(t, "demo", "--listen", "0.0.0.0:0", "--duration", "5s")
+	if err == nil || !strings.Contains(err.Error(), "is not a loopback address") {
+		t.Errorf("demo --listen 0.0.0.0:0: %v", err)
 	}
 }

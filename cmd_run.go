@@ -9,9 +9,9 @@ import (
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	cfgPath := fs.String("config", "", "config file (default: the embedded defaults; see `liqbox config init`)")
-	dataDir := fs.String("data-dir", "", "override general.data_dir")
-	listen := fs.String("listen", "", "override http.listen (host:port)")
+	cfgPath := fs.String("config", "", "config `FILE` (default: the embedded defaults; see liqbox config init)")
+	dataDir := fs.String("data-dir", "", "`DIR` of the log, overriding general.data_dir")
+	listen := fs.String("listen", "", "`ADDR` (host:port) of the HTTP window, overriding http.listen; the same rules apply")
 	shadow := fs.Bool("shadow", false, "shadow mode: Telegram only to telegram.shadow_chat, or nowhere")
 	if err := fs.Parse(args); err != nil {
 		return err
