@@ -380,9 +380,18 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 // default" the range says so (zero).
 type key struct {
 	name string // "section.key"; a venue's is "venue.*.key"
+	field
+	r   rng
+	doc string
+}
+
+// field is how a key reads its value into the Config and, for a number,
+// reads it back (in the range's unit) so that Validate can hold every
+// value to its range however it was set.
+type field struct {
 	set  setFunc
-	r    rng
-	doc  string
+	get  func(c *Config, vs *VenueSettings) float64 // nil: not a number
+	unit func(float64) string                       // writes a value of get
 }
 
 // rng is the values a numeric key accepts: lo..hi, and 0 as well when
@@ -419,6 +428,14 @@ const (
 	mib = 1 << 20
 	gib = 1 << 30
 	tib = 1 << 40
+)
+
+// The keys whose setters are functions of their own.
+var (
+	listenKey     = field{set: setListen}
+	hostsKey      = field{set: setHosts}
+	shadowChatKey = field{set: setShadowChat}
+	modelKey      = field{set: setModel}
 )
 
 // keys is every configuration key but the free-form [enrich.prices].
@@ -572,48 +589,48 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func strKey(f func(*Config, *VenueSettings) *string) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { *f(c, vs) = v; return nil }
+func strKey(f func(*Config, *VenueSettings) *string) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { *f(c, vs) = v; return nil }}
 }
 
-func oneOf(f func(*Config, *VenueSettings) *string, msg string, allowed ...string) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error {
+func oneOf(f func(*Config, *VenueSettings) *string, msg string, allowed ...string) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error {
 		if !slices.Contains(allowed, v) {
 			return fmt.Errorf(msg, v)
 		}
 		*f(c, vs) = v
 		return nil
-	}
+	}}
 }
 
-func boolKey(f func(*Config, *VenueSettings) *bool) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { return setBool(f(c, vs), v) }
+func boolKey(f func(*Config, *VenueSettings) *bool) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setBool(f(c, vs), v) }}
 }
 
-func intKey(f func(*Config, *VenueSettings) *int) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func intKey(f func(*Config, *VenueSettings) *int) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		n, err := parseCount(v, r)
 		if err != nil {
 			return err
 		}
 		*f(c, vs) = int(n)
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return float64(*f(c, vs)) }, unit: fmtNum}
 }
 
-func int64Key(f func(*Config, *VenueSettings) *int64) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func int64Key(f func(*Config, *VenueSettings) *int64) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		n, err := parseCount(v, r)
 		if err != nil {
 			return err
 		}
 		*f(c, vs) = n
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return float64(*f(c, vs)) }, unit: fmtNum}
 }
 
-func floatKey(f func(*Config, *VenueSettings) *float64) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func floatKey(f func(*Config, *VenueSettings) *float64) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil || !plainDecimal(v) {
 			return fmt.Errorf("%q is not a number such as 0.2", v)
@@ -623,11 +640,11 @@ func floatKey(f func(*Config, *VenueSettings) *float64) setFunc {
 		}
 		*f(c, vs) = x
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return *f(c, vs) }, unit: fmtNum}
 }
 
-func durKey(f func(*Config, *VenueSettings) *time.Duration) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func durKey(f func(*Config, *VenueSettings) *time.Duration) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		d, err := parseDuration(v)
 		if err != nil {
 			return err
@@ -637,11 +654,11 @@ func durKey(f func(*Config, *VenueSettings) *time.Duration) setFunc {
 		}
 		*f(c, vs) = d
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return f(c, vs).Seconds() }, unit: fmtSeconds}
 }
 
-func bytesKey(f func(*Config, *VenueSettings) *int64) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func bytesKey(f func(*Config, *VenueSettings) *int64) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		n, err := parseBytes(v)
 		if err != nil {
 			return err
@@ -651,11 +668,11 @@ func bytesKey(f func(*Config, *VenueSettings) *int64) setFunc {
 		}
 		*f(c, vs) = int64(n)
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return float64(*f(c, vs)) }, unit: fmtBytes}
 }
 
-func usdKey(f func(*Config, *VenueSettings) *float64) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, r rng) error {
+func usdKey(f func(*Config, *VenueSettings) *float64) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		u, err := USDSetting(v)
 		if err != nil {
 			return err
@@ -665,26 +682,26 @@ func usdKey(f func(*Config, *VenueSettings) *float64) setFunc {
 		}
 		*f(c, vs) = u
 		return nil
-	}
+	}, get: func(c *Config, vs *VenueSettings) float64 { return *f(c, vs) }, unit: fmtUSD}
 }
 
-func urlKey(f func(*Config, *VenueSettings) *string) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { return setURL(f(c, vs), v) }
+func urlKey(f func(*Config, *VenueSettings) *string) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setURL(f(c, vs), v) }}
 }
 
-func wsKey(f func(*Config, *VenueSettings) *string) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { return setWSURL(f(c, vs), v) }
+func wsKey(f func(*Config, *VenueSettings) *string) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setWSURL(f(c, vs), v) }}
 }
 
-func idsKey(f func(*Config, *VenueSettings) *[]int64) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { return setIDs(f(c, vs), v) }
+func idsKey(f func(*Config, *VenueSettings) *[]int64) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setIDs(f(c, vs), v) }}
 }
 
-func langKey(f func(*Config, *VenueSettings) *string) setFunc {
-	return func(c *Config, vs *VenueSettings, v string, _ rng) error { return setLang(f(c, vs), v) }
+func langKey(f func(*Config, *VenueSettings) *string) field {
+	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setLang(f(c, vs), v) }}
 }
 
-func listenKey(c *Config, _ *VenueSettings, v string, _ rng) error {
+func setListen(c *Config, _ *VenueSettings, v string, _ rng) error {
 	if v != "" {
 		if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
 			return fmt.Errorf("%q is not host:port", v)
@@ -694,9 +711,9 @@ func listenKey(c *Config, _ *VenueSettings, v string, _ rng) error {
 	return nil
 }
 
-// hostsKey reads http.allowed_hosts: host names or IPs, each with or
+// setHosts reads http.allowed_hosts: host names or IPs, each with or
 // without a port, as a browser sends them in the Host header.
-func hostsKey(c *Config, _ *VenueSettings, v string, _ rng) error {
+func setHosts(c *Config, _ *VenueSettings, v string, _ rng) error {
 	var hosts []string
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 		name := f
@@ -756,7 +773,7 @@ func IsLoopbackListen(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func shadowChatKey(c *Config, _ *VenueSettings, v string, _ rng) error {
+func setShadowChat(c *Config, _ *VenueSettings, v string, _ rng) error {
 	if v == "" || v == "0" {
 		c.Telegram.ShadowChat = 0
 		return nil
@@ -769,7 +786,7 @@ func shadowChatKey(c *Config, _ *VenueSettings, v string, _ rng) error {
 	return nil
 }
 
-func modelKey(c *Config, _ *VenueSettings, v string, _ rng) error {
+func setModel(c *Config, _ *VenueSettings, v string, _ rng) error {
 	if v == "" {
 		return errors.New("must not be empty")
 	}
@@ -787,11 +804,11 @@ func (c *Config) setPrice(model, v string) error {
 		return fmt.Errorf("%q is not input/output USD per million tokens (e.g. 0.28/0.42)", v)
 	}
 	var p enrich.Price
-	set := floatKey(func(*Config, *VenueSettings) *float64 { return &p.InputPerM })
+	set := floatKey(func(*Config, *VenueSettings) *float64 { return &p.InputPerM }).set
 	if err := set(c, nil, strings.TrimSpace(in), priceRange); err != nil {
 		return fmt.Errorf("input price: %w", err)
 	}
-	set = floatKey(func(*Config, *VenueSettings) *float64 { return &p.OutputPerM })
+	set = floatKey(func(*Config, *VenueSettings) *float64 { return &p.OutputPerM }).set
 	if err := set(c, nil, strings.TrimSpace(out), priceRange); err != nil {
 		return fmt.Errorf("output price: %w", err)
 	}
@@ -802,6 +819,24 @@ func (c *Config) setPrice(model, v string) error {
 // Validate checks the rules across keys, after every file and flag. Its
 // errors name the file and line (or the flag) of the key that is wrong.
 func (c *Config) Validate() error {
+	// Every number in its key's range, however it was set (a setter checks
+	// what it reads; this also holds what code or a flag put there).
+	for i := range keys {
+		k := &keys[i]
+		if k.get == nil {
+			continue
+		}
+		section, name, _ := cutLast(k.name, ".")
+		for _, vs := range c.venueSections(section) {
+			full := section + "." + name
+			if vs.name != "" {
+				full = "venue." + vs.name + "." + name
+			}
+			if v := k.get(c, vs.settings); !k.r.in(v) {
+				return c.errAt(full, fmt.Sprintf("%s is outside %s", k.unit(v), k.r.say(k.unit)))
+			}
+		}
+	}
 	anyOn := false
 	var lastOff string
 	for _, v := range event.Venues() {
@@ -835,6 +870,26 @@ func (c *Config) Validate() error {
 		return c.errAt("http.listen", fmt.Sprintf("%q is not a loopback address, and nothing served there is authenticated: use 127.0.0.1:PORT and reach it over an SSH tunnel, or set http.allow_remote = true to serve it beyond this machine anyway", c.HTTP.Listen))
 	}
 	return nil
+}
+
+// venueSection is one [venue.NAME] section's settings, or none (name "")
+// for a key outside the venues.
+type venueSection struct {
+	name     string
+	settings *VenueSettings
+}
+
+// venueSections lists the settings a key of section applies to: every
+// venue's for "venue.*", else one with none.
+func (c *Config) venueSections(section string) []venueSection {
+	if section != "venue.*" {
+		return []venueSection{{}}
+	}
+	var out []venueSection
+	for _, v := range event.Venues() {
+		out = append(out, venueSection{v.String(), c.Venues[v]})
+	}
+	return out
 }
 
 // errAt is a ConfigError at the place key was last set.

@@ -184,8 +184,8 @@ func TestKeyTable(t *testing.T) {
 		if !inFile[k.name] {
 			t.Errorf("%s is not in embed/liqbox.conf", k.name)
 		}
-		if k.doc == "" || !(k.r.lo <= k.r.hi) {
-			t.Errorf("%s: doc %q, range %v", k.name, k.doc, k.r)
+		if k.doc == "" || !(k.r.lo <= k.r.hi) || (k.get != nil) != (k.r != none) {
+			t.Errorf("%s: doc %q, range %v, a number: %v", k.name, k.doc, k.r, k.get != nil)
 		}
 	}
 	for k := range inFile {
@@ -430,5 +430,21 @@ func TestListenBeyondLoopbackNeedsAllowRemote(t *testing.T) {
 	err := c.Validate()
 	if err == nil || !strings.HasPrefix(err.Error(), `--listen: http.listen: "0.0.0.0:9464" is not a loopback address`) {
 		t.Errorf("--listen 0.0.0.0:9464: %v", err)
+	}
+}
+
+// TestValidateHoldsCodeToTheRanges: a value put in the Config by code,
+// not by a setter, is held to its key's range too.
+func TestValidateHoldsCodeToTheRanges(t *testing.T) {
+	c := defaultConfig()
+	c.Venues[event.OKX].Conns = 20
+	err := c.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "(embedded default):") || !strings.Contains(err.Error(), ": venue.okx.conns: 20 is outside 1..8 (or 0)") {
+		t.Errorf("conns 20: %v", err)
+	}
+	c = defaultConfig()
+	c.Store.RetentionBytes = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "store.retention_bytes: -1B is outside 1MB..64TB (or 0)") {
+		t.Errorf("retention_bytes -1: %v", err)
 	}
 }
