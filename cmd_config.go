@@ -37,11 +37,7 @@ func cmdConfig(_ context.Context, a *app, args []string) error {
 		}
 		// The secrets as run reads them (environment or 0600 file, the
 		// token's form), so that a check that passes means run starts.
-		token, err := service.ReadBotToken(cfg)
-		if err != nil {
-			return err
-		}
-		key, err := service.ReadLLMKey(cfg)
+		token, key, err := service.ReadSecrets(cfg)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -15,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/event/eventtest"
 	"github.com/liqbox/liqbox/store"
@@ -27,14 +24,7 @@ import (
 // spreadsheet formulas, and an infinite notional.
 func hostileLog(t *testing.T) (path string, evs []event.Event) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "liqbox.db")
-	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
+	path, st, stop := startLog(t)
 	for _, ev := range eventtest.Hostile() {
 		switch sym := ev.Symbol.String(); {
 		case sym == "ETHUSD" && math.IsNaN(ev.Qty), sym == "ETHUSD" && math.IsInf(ev.Notional, 1),
@@ -46,14 +36,8 @@ func hostileLog(t *testing.T) (path string, evs []event.Event) {
 			st.Append(&evs[len(evs)-1])
 		}
 	}
-	for st.Durable() < uint64(len(evs)) {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	waitLogged(st, len(evs))
+	stop()
 	return path, evs
 }
 
@@ -111,14 +95,7 @@ func TestExportAndReplayOfAHostileLog(t *testing.T) {
 // symbol or a gap's cause reaches replay, stats and gaps as visible
 // escapes, never as bytes the terminal acts on.
 func TestLogToolsKeepControlBytesFromTheTerminal(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "liqbox.db")
-	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
+	path, st, stop := startLog(t)
 	// The store refuses C0 controls in a symbol on read; C1 controls,
 	// bidi overrides and invalid UTF-8 it keeps.
 	syms := []string{"\xc2\x9b2J\xc2\x9bH", "\xe2\x80\xaeTDSUCTB", "BTC\xff\xfe", `\x1b`}
@@ -133,14 +110,8 @@ func TestLogToolsKeepControlBytesFromTheTerminal(t *testing.T) {
 		End: time.Now().Add(-time.Hour + time.Minute), Cause: "stale\r\n12:00 fake line\x1b[2J"}); err != nil {
 		t.Fatal(err)
 	}
-	for st.Durable() < uint64(len(syms)) {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	waitLogged(st, len(syms))
+	stop()
 	for _, args := range [][]string{
 		{"replay", "--db", path, "--from", from, "--to", to},
 		{"stats", "--db", path, "--from", from, "--to", to},

@@ -37,11 +37,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tgToken, err := service.ReadBotToken(cfg)
-	if err != nil {
-		return err
-	}
-	llmKey, err := service.ReadLLMKey(cfg)
+	tgToken, llmKey, err := service.ReadSecrets(cfg)
 	if err != nil {
 		return err
 	}

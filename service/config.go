@@ -447,14 +447,14 @@ var keys = []key{
 	{"http.allow_remote", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.HTTP.AllowRemote }), none, "let listen be an address beyond loopback (nothing is authenticated; a warning is logged at start)"},
 	{"http.allowed_hosts", hostsKey, none, "Host headers answered besides the listen address and loopback names: host or host:port, comma-separated"},
 	{"http.clock_warn", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.HTTP.ClockWarn }), span(0.001, 3600), "clock-offset estimate above which /status and the page warn"},
-	{"pipeline.ring_size", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Pipeline.RingSize }), span(16, 1<<22), "events each connection's ring holds"},
+	{"pipeline.ring_size", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Pipeline.RingSize }), span(16, 1<<22), "events each connection's ring holds"},
 	{"pipeline.dedup_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Pipeline.DedupWindow }), span(1, day), "how long an event's identity is remembered against duplicates"},
 	{"alerts.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Alerts.MinUSD }), span(0, 1e10), "terminal sink threshold"},
 	{"alerts.terminal", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Alerts.Terminal }), none, "print alerts on the terminal"},
 	{"store.path", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Store.Path }), none, "the log file, relative to data_dir"},
-	{"store.batch_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.BatchMax }), span(1, 100000), "most events in one log transaction"},
+	{"store.batch_max", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.BatchMax }), span(1, 100000), "most events in one log transaction"},
 	{"store.batch_delay", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.BatchDelay }), span(0.0001, 1), "longest wait to fill a log transaction"},
-	{"store.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.Queue }), span(16, 1<<24), "events waiting for the log before they are dropped (counted)"},
+	{"store.queue", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Store.Queue }), span(16, 1<<24), "events waiting for the log before they are dropped (counted)"},
 	{"store.retention_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RetentionAge }), off(3600, 3650*day), "delete events older than this (0: keep)"},
 	{"store.retention_bytes", bytesKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Store.RetentionBytes }), off(mib, 64*tib), "delete the oldest events above this size (0: no limit)"},
 	{"store.redeliver_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.RedeliverMaxAge }), span(0, day), "after a restart, deliver undelivered events younger than this (0: none)"},
@@ -463,7 +463,7 @@ var keys = []key{
 	{"venue.*.stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.StreamURL }), none, "WebSocket endpoint (empty: the venue's own)"},
 	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), none, "Bybit's inverse endpoint (empty: Bybit's own)"},
 	{"venue.*.rest_url", urlKey(func(_ *Config, vs *VenueSettings) *string { return &vs.RESTURL }), none, "REST endpoint for instrument metadata (empty: the venue's own)"},
-	{"venue.*.conns", intKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), off(1, 8), "redundant connections (0: the venue's default, 2 for Binance USD-M, 1 elsewhere)"},
+	{"venue.*.conns", countKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), off(1, 8), "redundant connections (0: the venue's default, 2 for Binance USD-M, 1 elsewhere)"},
 	{"venue.*.stale_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.StaleAfter }), off(1, 3600), "a connection silent this long is dead (0: the venue's default)"},
 	{"venue.*.refresh_every", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.RefreshEvery }), off(60, 7*day), "instrument metadata refresh period (0: 1h)"},
 	{"telegram.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Enabled }), none, "send alerts to Telegram (needs TELEGRAM_BOT_TOKEN)"},
@@ -475,29 +475,29 @@ var keys = []key{
 	{"telegram.lang", langKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.Lang }), none, "default language, en or vi"},
 	{"telegram.shadow", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Shadow }), none, "shadow mode (as --shadow)"},
 	{"telegram.shadow_chat", shadowChatKey, none, "the one chat a shadow box sends to (0: nowhere)"},
-	{"telegram.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.QueueSize }), span(1, 1<<20), "alerts waiting per chat"},
+	{"telegram.queue", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.QueueSize }), span(1, 1<<20), "alerts waiting per chat"},
 	{"telegram.metrics_chat_labels", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.MetricsChatLabels }), none, "label the per-chat queue gauge with chat ids"},
 	{"telegram.limits.per_chat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.PerChat }), span(0.001, 60), "least spacing of messages to one chat"},
 	{"telegram.limits.group_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.GroupWindow }), span(1, 3600), "window of the group limit"},
-	{"telegram.limits.group_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), span(1, 1000), "messages per window to one group"},
+	{"telegram.limits.group_max", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), span(1, 1000), "messages per window to one group"},
 	{"telegram.limits.global", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.Global }), span(0.001, 10), "least spacing of all messages"},
-	{"telegram.limits.burst", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Burst }), span(2, 30), "messages a chat may get back to back before per_chat spacing applies"},
-	{"telegram.limits.reserve", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Reserve }), span(1, 29), "of the burst, kept for raw alerts: analyses and edits never spend it (below burst)"},
+	{"telegram.limits.burst", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Burst }), span(2, 30), "messages a chat may get back to back before per_chat spacing applies"},
+	{"telegram.limits.reserve", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.Reserve }), span(1, 29), "of the burst, kept for raw alerts: analyses and edits never spend it (below burst)"},
 	{"enrich.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Enrich.Enabled }), none, "ask the LLM (needs HOLYSHEEP_API_KEY; else the rule-based read)"},
 	{"enrich.base_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.BaseURL }), none, "OpenAI-compatible API"},
 	{"enrich.api_key_file", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.APIKeyFile }), none, "0600 file with the API key, when not in the environment"},
 	{"enrich.model", modelKey, none, "model name; it needs a price"},
 	{"enrich.timeout", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.Timeout }), span(0.1, 300), "bound on one request"},
-	{"enrich.max_tokens", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxTokens }), span(16, 1<<20), "completion cap"},
+	{"enrich.max_tokens", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxTokens }), span(16, 1<<20), "completion cap"},
 	{"enrich.temperature", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.Temperature }), span(0, 2), "sampling temperature"},
 	{"enrich.window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.Window }), span(0.01, 60), "how long alerts are collected into one request"},
-	{"enrich.max_batch", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxBatch }), span(1, 100), "most alerts in one request"},
-	{"enrich.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.Queue }), span(1, 1<<20), "alerts waiting for analysis"},
+	{"enrich.max_batch", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxBatch }), span(1, 100), "most alerts in one request"},
+	{"enrich.queue", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.Queue }), span(1, 1<<20), "alerts waiting for analysis"},
 	{"enrich.min_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MinUSD }), span(0, 1e10), "only alerts of at least this are analysed"},
 	{"enrich.lang", langKey(func(c *Config, _ *VenueSettings) *string { return &c.Enrich.Lang }), none, "language of the analysis, en or vi"},
-	{"enrich.daily_token_cap", int64Key(func(c *Config, _ *VenueSettings) *int64 { return &c.Enrich.DailyTokenCap }), span(0, math.MaxInt32), "tokens a UTC day (0: no cap)"},
+	{"enrich.daily_token_cap", countKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Enrich.DailyTokenCap }), span(0, math.MaxInt32), "tokens a UTC day (0: no cap)"},
 	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), span(1, 3600), "an alert older than this gets no analysis edit (the analysis stays in the log)"},
-	{"enrich.max_inflight", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), span(1, 8), "LLM requests out at once"},
+	{"enrich.max_inflight", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), span(1, 8), "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), span(0, 1e6), "USD a UTC month (0: no cap)"},
 }
 
@@ -607,24 +607,14 @@ func boolKey(f func(*Config, *VenueSettings) *bool) field {
 	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setBool(f(c, vs), v) }}
 }
 
-func intKey(f func(*Config, *VenueSettings) *int) field {
+// countKey reads a whole number into an int or int64 field.
+func countKey[T int | int64](f func(*Config, *VenueSettings) *T) field {
 	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
 		n, err := parseCount(v, r)
 		if err != nil {
 			return err
 		}
-		*f(c, vs) = int(n)
-		return nil
-	}, get: func(c *Config, vs *VenueSettings) float64 { return float64(*f(c, vs)) }, unit: fmtNum}
-}
-
-func int64Key(f func(*Config, *VenueSettings) *int64) field {
-	return field{set: func(c *Config, vs *VenueSettings, v string, r rng) error {
-		n, err := parseCount(v, r)
-		if err != nil {
-			return err
-		}
-		*f(c, vs) = n
+		*f(c, vs) = T(n)
 		return nil
 	}, get: func(c *Config, vs *VenueSettings) float64 { return float64(*f(c, vs)) }, unit: fmtNum}
 }

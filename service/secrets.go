@@ -60,6 +60,19 @@ func ReadBotToken(c *Config) (string, error) {
 	return tok, nil
 }
 
+// ReadSecrets returns both secrets as `run` reads them: ReadBotToken and
+// ReadLLMKey. `config check` calls it too, so a check that passes means
+// run gets past its secrets.
+func ReadSecrets(c *Config) (botToken, llmKey string, err error) {
+	if botToken, err = ReadBotToken(c); err != nil {
+		return "", "", err
+	}
+	if llmKey, err = ReadLLMKey(c); err != nil {
+		return "", "", err
+	}
+	return botToken, llmKey, nil
+}
+
 // ReadLLMKey returns the LLM API key from HOLYSHEEP_API_KEY, or else from
 // enrich.api_key_file (mode 0600); "" when there is none.
 func ReadLLMKey(c *Config) (string, error) {
