@@ -20,7 +20,7 @@ var errSomeLinesFailed = errors.New("some lines could not be decoded")
 
 func cmdDecode(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	venueName := fs.String("venue", "binance-usdm", "venue of the frames: binance-usdm, binance-coinm, bybit, okx, bitmex")
+	venueName := fs.String("venue", "binance-usdm", "`VENUE` of the frames: binance-usdm, binance-coinm, bybit, okx, bitmex")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

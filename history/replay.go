@@ -104,12 +104,12 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 	if err != nil {
 		return nil, nil, err
 	}
-	token, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	token, err := service.ReadBotToken(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	if token == "" {
-		return nil, nil, fmt.Errorf("%w TELEGRAM_BOT_TOKEN", ErrNeedsConfig)
+		return nil, nil, fmt.Errorf("%w %s", ErrNeedsConfig, service.BotTokenEnv)
 	}
 	chat := cfg.Telegram.ShadowChat
 	if chat == 0 && len(cfg.Telegram.Chats) > 0 {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -139,7 +141,11 @@ func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiBold...)
 	}
 	var ub [24]byte
-	usd := money.AppendUSD(ub[:0], ev.Notional, "unknown")
+	n := math.NaN()
+	if ev.NotionalKnown() {
+		n = ev.Notional
+	}
+	usd := money.AppendUSD(ub[:0], n, "unknown")
 	for i := len(usd); i < 9; i++ {
 		dst = append(dst, ' ')
 	}
@@ -148,9 +154,13 @@ func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiReset...)
 	}
 	dst = append(dst, "  @ "...)
-	n := len(dst)
-	dst = money.AppendPrice(dst, ev.Price)
-	for i := len(dst) - n; i < 12; i++ {
+	at := len(dst)
+	if p := ev.Price; p > 0 && p <= math.MaxFloat64 {
+		dst = money.AppendPrice(dst, p)
+	} else {
+		dst = append(dst, '?')
+	}
+	for i := len(dst) - at; i < 12; i++ {
 		dst = append(dst, ' ')
 	}
 	if color {
@@ -177,7 +187,7 @@ func AppendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, a.Risk.String()...)
 	dst = append(dst, " ("...)
-	dst = append(dst, a.Source...)
+	dst = appendOneLine(dst, a.Source)
 	dst = append(dst, "): "...)
 	dst = appendOneLine(dst, a.Summary)
 	if a.Recommendation != "" {
@@ -190,21 +200,80 @@ func AppendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
 	return append(dst, '\n')
 }
 
-// appendOneLine copies s without control characters, so LLM or exchange
-// text cannot move the cursor or clear the operator's terminal.
-func appendOneLine(dst []byte, s string) []byte {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
+// appendOneLine copies prose (an analysis, from the LLM or the log) onto
+// one terminal line: line breaks, tabs and other spacing become a space,
+// and everything else a terminal would act on or hide is escaped (see
+// AppendTerminalText).
+func appendOneLine(dst []byte, s string) []byte { return appendTerminal(dst, s, true) }
+
+// AppendTerminalText appends text from outside liqbox (a symbol, a gap's
+// cause, anything read from an exchange or the log) for a terminal:
+// printable text as it is, and every byte or character a terminal would
+// act on or that hides or reorders what it shows written as a Go escape,
+// visible and inert: C0 controls (ESC as \x1b, a newline as \n), DEL, C1
+// controls, format characters such as bidi overrides (\u202e), invalid
+// UTF-8 (\xff). A backslash is doubled, so an escape cannot be forged.
+// Decoders refuse such symbols; this is the defence for what an older
+// log may hold.
+func AppendTerminalText(dst []byte, s string) []byte { return appendTerminal(dst, s, false) }
+
+// TerminalText is AppendTerminalText for cold paths.
+func TerminalText(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return string(AppendTerminalText(nil, s))
 		}
-		dst = append(dst, string(r)...)
+	}
+	return s
+}
+
+func appendTerminal(dst []byte, s string, prose bool) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			if c == '\\' && !prose {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case prose && unicode.IsSpace(r):
+			dst = append(dst, ' ')
+		case r == utf8.RuneError && n == 1:
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case r >= 0xa0 && unicode.IsPrint(r):
+			dst = append(dst, s[i:i+n]...)
+		case r == '\n':
+			dst = append(dst, '\\', 'n')
+		case r == '\r':
+			dst = append(dst, '\\', 'r')
+		case r == '\t':
+			dst = append(dst, '\\', 't')
+		case r < 0x80:
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case r <= 0xffff:
+			dst = append(dst, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			dst = append(dst, '\\', 'U')
+			for sh := 28; sh >= 0; sh -= 4 {
+				dst = append(dst, hex[r>>sh&0xf])
+			}
+		}
+		i += n
 	}
 	return dst
 }
 
+// appendPadded appends s made safe for a terminal, then spaces up to w
+// characters.
 func appendPadded(dst []byte, s string, w int) []byte {
-	dst = append(dst, s...)
-	for i := len(s); i < w; i++ {
+	at := len(dst)
+	dst = AppendTerminalText(dst, s)
+	for i := utf8.RuneCount(dst[at:]); i < w; i++ {
 		dst = append(dst, ' ')
 	}
 	return dst
