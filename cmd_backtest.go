@@ -16,8 +16,8 @@ func cmdBacktest(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var q history.Query
 	q.Register(fs, "-7d")
-	thS := fs.String("threshold", "100k,250k,1m", "comma-separated alert thresholds in USD")
-	window := fs.Duration("window", time.Minute, "cascade window: the most alerts within this long")
+	thS := fs.String("threshold", "100k,250k,1m", "comma-separated alert `THRESHOLDS` in USD (100k,250k,1m)")
+	window := fs.Duration("window", time.Minute, "cascade `WINDOW`: the most alerts within this long (1m)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -12,9 +12,9 @@ import (
 // writing it (the running writer hands out a snapshot).
 func cmdBackup(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	db := fs.String("db", "", "log file (default: store.path from the config)")
-	config := fs.String("config", "", "config file, for the default log path")
-	out := fs.String("out", "", "backup file to write (required)")
+	db := fs.String("db", "", "log `FILE` (default: store.path from the config)")
+	config := fs.String("config", "", "config `FILE`, for the default log path")
+	out := fs.String("out", "", "backup `FILE` to write (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -14,17 +14,17 @@ import (
 func cmdBench(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var o loadtest.Options
-	fs.IntVar(&o.Rate, "rate", 2000, "frames per second (steady pattern, and before/after a burst)")
-	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "length of the steady run")
-	fs.StringVar(&o.Pattern, "pattern", "steady", "steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other)")
-	fs.IntVar(&o.BurstRate, "burst-rate", 50000, "frames per second during the burst")
-	fs.DurationVar(&o.BurstFor, "burst-for", 10*time.Second, "length of the burst")
-	fs.DurationVar(&o.Soak, "soak", 0, "soak for this long at --rate with enrichment against a loopback LLM, sampling memory")
-	fs.DurationVar(&o.SampleEvery, "sample-every", 10*time.Second, "soak sampling period")
-	fs.IntVar(&o.Conns, "conns", 2, "redundant connections to the loopback exchange (every frame arrives that many times; in the mix, Binance USD-M's, the other venues keep one)")
-	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold")
-	fs.StringVar(&o.Dir, "dir", "", "directory for the log (default: a temporary one, deleted after)")
-	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.IntVar(&o.Rate, "rate", 2000, "`RATE` in frames per second (steady pattern, and before/after a burst)")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "`DURATION` of the steady run")
+	fs.StringVar(&o.Pattern, "pattern", "steady", "`PATTERN`: steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other)")
+	fs.IntVar(&o.BurstRate, "burst-rate", 50000, "`RATE` in frames per second during the burst")
+	fs.DurationVar(&o.BurstFor, "burst-for", 10*time.Second, "`DURATION` of the burst")
+	fs.DurationVar(&o.Soak, "soak", 0, "soak for this `DURATION` at --rate with enrichment against a loopback LLM, sampling memory")
+	fs.DurationVar(&o.SampleEvery, "sample-every", 10*time.Second, "soak sampling `PERIOD`")
+	fs.IntVar(&o.Conns, "conns", 2, "`N` redundant connections to the loopback exchange (every frame arrives that many times; in the mix, Binance USD-M's, the other venues keep one)")
+	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold in `USD`")
+	fs.StringVar(&o.Dir, "dir", "", "`DIR` for the log (default: a temporary one, deleted after)")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the run to this `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 // readable out of a damaged file.
 func cmdCompact(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	db := fs.String("db", "", "log file (default: store.path from the config)")
-	config := fs.String("config", "", "config file, for the default log path")
-	out := fs.String("out", "", "new file (default: FILE.compact)")
+	db := fs.String("db", "", "log `FILE` (default: store.path from the config)")
+	config := fs.String("config", "", "config `FILE`, for the default log path")
+	out := fs.String("out", "", "new `FILE` (default: the log's name plus .compact)")
 	replace := fs.Bool("replace", false, "then move FILE to FILE.bak and the new file into its place")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -18,9 +18,9 @@ import (
 // cost on every other model in the price table. The same report as /cost.
 func cmdCost(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	db := fs.String("db", "", "log file (default: store.path from the config)")
-	cfgPath := fs.String("config", "", "config file, for the model, prices, caps and the default log path")
-	lang := fs.String("lang", "", "report language, en or vi (default: enrich.lang)")
+	db := fs.String("db", "", "log `FILE` (default: store.path from the config)")
+	cfgPath := fs.String("config", "", "config `FILE`, for the model, prices, caps and the default log path")
+	lang := fs.String("lang", "", "report `LANG`, en or vi (default: enrich.lang)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

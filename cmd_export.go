@@ -15,8 +15,8 @@ func cmdExport(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var q history.Query
 	q.Register(fs, "")
-	format := fs.String("format", "csv", "csv or jsonl")
-	out := fs.String("out", "", "output file (default: stdout)")
+	format := fs.String("format", "csv", "`FORMAT`: csv or jsonl")
+	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

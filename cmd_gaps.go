@@ -14,9 +14,9 @@ import (
 func cmdGaps(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var q history.Query
-	fs.StringVar(&q.DB, "db", "", "log file (default: store.path from the config)")
-	fs.StringVar(&q.Config, "config", "", "config file, for the default log path")
-	since := fs.String("since", "-24h", "list gaps that ended after this (and every ongoing one): RFC 3339, a date, or relative (-7d)")
+	fs.StringVar(&q.DB, "db", "", "log `FILE` (default: store.path from the config)")
+	fs.StringVar(&q.Config, "config", "", "config `FILE`, for the default log path")
+	since := fs.String("since", "-24h", "list gaps that ended after this `TIME` (and every ongoing one): RFC 3339, a date, or relative (-7d)")
 	asJSON := fs.Bool("json", false, "one JSON object per gap instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err

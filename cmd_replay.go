@@ -25,8 +25,8 @@ func cmdReplay(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var q history.Query
 	q.Register(fs, "-1h")
-	speedS := fs.String("speed", "max", "pace: 1x (as it happened), 10x, or max")
-	format := fs.String("format", "table", "output: table (the live alert line), jsonl or csv")
+	speedS := fs.String("speed", "max", "pace, a `SPEED`: 1x (as it happened), 10x, or max")
+	format := fs.String("format", "table", "output `FORMAT`: table (the live alert line), jsonl or csv")
 	toTG := fs.Bool("telegram", false, "send to the configured Telegram chats (needs TELEGRAM_BOT_TOKEN) instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err

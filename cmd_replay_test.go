@@ -49,7 +49,24 @@ func knownEvents() []event.Event {
 // running (returning its stop function).
 func writeLog(t *testing.T, keep bool) (string, func()) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "liqbox.db")
+	path, st, stop := startLog(t)
+	evs := knownEvents()
+	for i := range evs {
+		st.Append(&evs[i])
+	}
+	waitLogged(st, len(evs))
+	if !keep {
+		stop()
+		stop = func() {}
+	}
+	return path, stop
+}
+
+// startLog opens a new log and runs its writer; stop ends the writer and
+// closes the log.
+func startLog(t *testing.T) (path string, st *store.Store, stop func()) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "liqbox.db")
 	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
 	if err != nil {
 		t.Fatal(err)
@@ -57,25 +74,20 @@ func writeLog(t *testing.T, keep bool) (string, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
-	evs := knownEvents()
-	for i := range evs {
-		st.Append(&evs[i])
-	}
-	for st.Durable() < uint64(len(evs)) {
-		time.Sleep(time.Millisecond)
-	}
-	stop := func() {
+	return path, st, func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 		st.Close()
 	}
-	if !keep {
-		stop()
-		stop = func() {}
+}
+
+// waitLogged waits until n events are durable in st.
+func waitLogged(st *store.Store, n int) {
+	for st.Durable() < uint64(n) {
+		time.Sleep(time.Millisecond)
 	}
-	return path, stop
 }
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {

@@ -9,9 +9,9 @@ import (
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
-	cfgPath := fs.String("config", "", "config file (default: the embedded defaults; see `liqbox config init`)")
-	dataDir := fs.String("data-dir", "", "override general.data_dir")
-	listen := fs.String("listen", "", "override http.listen (host:port)")
+	cfgPath := fs.String("config", "", "config `FILE` (default: the embedded defaults; see liqbox config init)")
+	dataDir := fs.String("data-dir", "", "`DIR` of the log, overriding general.data_dir")
+	listen := fs.String("listen", "", "`ADDR` (host:port) of the HTTP window, overriding http.listen; the same rules apply")
 	shadow := fs.Bool("shadow", false, "shadow mode: Telegram only to telegram.shadow_chat, or nowhere")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -28,15 +28,16 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		if f.v == "" {
 			continue
 		}
-		if err := cfg.Set(f.key, f.v); err != nil {
+		if err := cfg.SetFrom(f.flag, f.key, f.v); err != nil {
 			return fmt.Errorf("%w: %s: %v", errUsage, f.flag, err)
 		}
 	}
-	tgToken, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
-	if err != nil {
+	// The rules across keys again, flags included (--listen 0.0.0.0:9464
+	// needs http.allow_remote as the file's listen does).
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	llmKey, err := service.ReadSecret("HOLYSHEEP_API_KEY", cfg.Enrich.APIKeyFile)
+	tgToken, llmKey, err := service.ReadSecrets(cfg)
 	if err != nil {
 		return err
 	}

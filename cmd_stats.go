@@ -15,7 +15,7 @@ func cmdStats(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var q history.Query
 	q.Register(fs, "-24h")
-	top := fs.Int("top", 10, "rows in each ranking")
+	top := fs.Int("top", 10, "`N` rows in each ranking")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

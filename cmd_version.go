@@ -17,7 +17,14 @@ func cmdVersion(_ context.Context, a *app, args []string) error {
 	// "schema N" is the log layout this binary writes; build/install.sh
 	// compares it across an upgrade to know whether a rollback must restore
 	// the pre-upgrade backup.
-	fmt.Fprintf(a.stdout, "liqbox %s\ncommit %s\nbuilt %s\n%s %s/%s\nschema %d\n", buildinfo.Version(), buildinfo.Commit(), buildinfo.Date(),
+	commit, built := buildinfo.Commit(), buildinfo.Date()
+	if buildinfo.Modified() {
+		commit += " (with uncommitted changes)"
+	}
+	if built == "" {
+		built = "unknown"
+	}
+	fmt.Fprintf(a.stdout, "liqbox %s\ncommit %s\nbuilt %s\n%s %s/%s\nschema %d\n", buildinfo.Version(), commit, built,
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, store.SchemaVersion)
 	return nil
 }

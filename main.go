@@ -50,16 +50,20 @@ var commands = map[string]command{
 // usage with it and exits 2.
 var errUsage = errors.New("usage")
 
+// errBadFlag is a flag the command does not know or cannot parse: the
+// error and the command's flags are already on stderr; main exits 2.
+var errBadFlag = errors.New("bad flag")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "liqbox:", err)
-		}
+	case errors.Is(err, errBadFlag):
+		os.Exit(2) // the flag package said what is wrong, with the flags
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "liqbox:", err)
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "liqbox:", err)
@@ -70,7 +74,10 @@ func main() {
 // run dispatches to a subcommand. It is main without the process: tests
 // call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "-h"} // liqbox help run = liqbox run -h
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		usage(stdout)
 		return nil
 	}
@@ -82,23 +89,60 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// # HELP and # TYPE lines make /metrics lintable by promtool and typed
 	// for Prometheus; the switch is process-wide, so it is set here once.
 	metrics.ExposeMetadata(true)
-	a := &app{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
-	return cmd.run(ctx, a, args[1:])
+	a := &app{name: args[0], summary: cmd.summary, stdin: stdin, stdout: stdout, stderr: stderr}
+	err := cmd.run(ctx, a, args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil // -h, --help: the help asked for is on stdout
+	case err != nil && a.flagOut != nil && a.flagOut.wrote:
+		return fmt.Errorf("%w: %v", errBadFlag, err)
+	}
+	return err
 }
 
-// app is what every subcommand gets: its name and standard streams.
+// app is what every subcommand gets: its name, its summary (for its
+// help) and standard streams.
 type app struct {
-	name   string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	name    string
+	summary string
+	flagOut *parseErrWriter // the FlagSet's output, once flags made it
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
-// flags returns a FlagSet for the subcommand that writes its help to stderr.
+// flags returns a FlagSet for the subcommand. Its help asked for with -h
+// or --help goes to stdout (and the command then ends with no error);
+// after a bad flag, the error and the help go to stderr.
 func (a *app) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("liqbox "+a.name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	out := &parseErrWriter{w: a.stderr}
+	a.flagOut = out
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		w := a.stdout
+		if out.wrote {
+			w = a.stderr // the flag package wrote a parse error first
+		}
+		fmt.Fprintf(w, "usage: liqbox %s [flags]\n  %s\n\nflags:\n", a.name, a.summary)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+	}
 	return fs
+}
+
+// parseErrWriter is a FlagSet's output: the flag package writes there only
+// a parse error (before calling Usage), so a write means the help is for
+// an error, not asked for.
+type parseErrWriter struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (p *parseErrWriter) Write(b []byte) (int, error) {
+	p.wrote = true
+	return p.w.Write(b)
 }
 
 // isTerminal reports whether w is a character device (a TTY), to decide on

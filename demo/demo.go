@@ -24,6 +24,7 @@ import (
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/service"
 )
 
@@ -109,7 +110,7 @@ func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, spee
 					if d > maxPause {
 						d = maxPause
 					}
-					if d > 0 && !sleepCtx(ctx, time.Duration(float64(d)/speed)) {
+					if d > 0 && !retry.Sleep(ctx, time.Duration(float64(d)/speed)) {
 						return sent, nil
 					}
 				}
@@ -117,24 +118,13 @@ func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, spee
 				ex.Broadcast(AppendFrame(nil, row, time.Now().UnixMilli()))
 				sent++
 			}
-			if !sleepCtx(ctx, time.Duration(float64(2*time.Second)/speed)) {
+			if !retry.Sleep(ctx, time.Duration(float64(2*time.Second)/speed)) {
 				return sent, nil
 			}
 		}
 		if !loop {
 			return sent, nil
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -161,7 +151,7 @@ func Configure(cfg *service.Config, url, dir string, conns int) {
 // Options are `liqbox demo`'s flags and streams.
 type Options struct {
 	Speed  float64 // 1 is the recorded pace
-	Listen string  // address for HTTP; a busy one falls back to a free port
+	Listen string  // address for HTTP, which must be free; "" for the default, or a free port when it is taken
 	MinUSD float64 // terminal threshold (alerts.min_usd)
 	Conns  int     // redundant connections to the loopback exchange
 	Loop   bool    // start the sample over when it ends
@@ -195,20 +185,28 @@ func Run(ctx context.Context, o Options) error {
 	defer os.RemoveAll(dir)
 	Configure(cfg, ex.URL("/market/stream?streams=!forceOrder@arr"), dir, o.Conns)
 
-	addr := o.Listen
-	if addr == "" {
-		addr = cfg.HTTP.Listen
+	addr := cfg.HTTP.Listen
+	if o.Listen != "" {
+		// An address asked for goes through the config's rules (loopback
+		// unless allowed) and is used or fails: never silently another.
+		if err := cfg.SetFrom("--listen", "http.listen", o.Listen); err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		addr = o.Listen
 	}
 	ln, err := net.Listen("tcp", addr)
 	var opErr *net.OpError
-	if err != nil && errors.As(err, &opErr) && o.Listen != "" {
+	if err != nil && errors.As(err, &opErr) && o.Listen == "" {
 		// The default port is taken (another liqbox?): pick a free one
-		// rather than fail a demo.
+		// rather than fail a demo nobody gave an address.
 		addr = "127.0.0.1:0"
 		ln, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s for /metrics: %w", addr, err)
+		return fmt.Errorf("cannot listen on %s for /metrics and the status page (is another liqbox running? choose a free port with --listen 127.0.0.1:PORT, or 127.0.0.1:0 for any): %w", addr, err)
 	}
 	svc, err := service.New(service.Options{Config: cfg, Logger: service.NewLogger(o.Stderr, cfg),
 		Stdout: o.Stdout, Color: o.Color, Listener: ln})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 )
 
 // Skip reasons, as counted in liqbox_enrich_skipped_batches_total{reason=...}.
@@ -211,12 +212,8 @@ func (e *Enricher) ask(ctx context.Context, system, user string, ids map[string]
 			return reply{}, err
 		}
 		e.m.retries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, wait) {
 			return reply{}, fmt.Errorf("cannot get chat completion: %w", ctx.Err())
-		case <-t.C:
 		}
 	}
 }
@@ -278,11 +275,8 @@ func (e *Enricher) failed(err error) {
 		return
 	}
 	// One line a minute at most: an outage must not flood the log.
-	if now.Sub(e.lastLog) >= time.Minute {
-		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", e.quiet)
-		e.lastLog, e.quiet = now, 0
-	} else {
-		e.quiet++
+	if n, ok := e.failLog.Allow(now); ok {
+		e.log.Warn("enrichment request failed, rules read used", "err", e.lastErr, "unlogged", n)
 	}
 }
 

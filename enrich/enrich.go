@@ -36,6 +36,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/logthrottle"
 )
 
 // Sink receives the analysis of each offered alert. The telegram Bot
@@ -191,8 +192,7 @@ type Enricher struct {
 	openUntil  time.Time // when an open breaker lets one probe through
 	notBefore  time.Time // no request before this (a long Retry-After)
 	lastErr    string
-	lastLog    time.Time // throttles failure log lines
-	quiet      int       // failures not logged since lastLog
+	failLog    logthrottle.Throttle // failure log lines, one a minute
 }
 
 // New checks o, fills defaults and loads this month's usage from o.KV.
@@ -225,6 +225,7 @@ func New(o Options) (*Enricher, error) {
 		},
 		led: ledger{kv: o.KV},
 	}
+	e.failLog.Every = time.Minute
 	e.m = newEnrichMetrics(o.Metrics, e.q.len, func() int { return int(e.inflight.Load()) })
 	if _, _, _, _, err := e.led.snapshot(e.now()); err != nil {
 		return nil, fmt.Errorf("cannot load enrichment usage: %w", err)

@@ -4,6 +4,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // allReasons are the reasons a rules read can give (event.Reason*).
@@ -36,27 +37,32 @@ type enrichMetrics struct {
 
 func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMetrics {
 	m := &enrichMetrics{
-		requests:         s.NewCounter("liqbox_enrich_requests_total"),
-		retries:          s.NewCounter("liqbox_enrich_retries_total"),
-		dropped:          s.NewCounter("liqbox_enrich_dropped_total"),
-		belowMin:         s.NewCounter("liqbox_enrich_below_min_usd_total"),
-		symOverflow:      s.NewCounter("liqbox_enrich_symbol_table_full_total"),
+		requests:         metricdoc.Counter(s, "liqbox_enrich_requests_total", "Chat-completions requests sent."),
+		retries:          metricdoc.Counter(s, "liqbox_enrich_retries_total", "Chat-completions requests retried."),
+		dropped:          metricdoc.Counter(s, "liqbox_enrich_dropped_total", "Alerts dropped because the enrichment queue was full."),
+		belowMin:         metricdoc.Counter(s, "liqbox_enrich_below_min_usd_total", "Alerts below enrich.min_usd (not analysed)."),
+		symOverflow:      metricdoc.Counter(s, "liqbox_enrich_symbol_table_full_total", "Events not aggregated because the symbol table was full."),
 		failures:         make(map[string]*metrics.Counter, len(allCauses)),
 		skipped:          make(map[string]*metrics.Counter),
 		analyses:         make(map[string]*metrics.Counter),
 		fallbacks:        make(map[string]*metrics.Counter),
 		answers:          make(map[string]*metrics.Counter, len(allOutcomes)),
-		late:             s.NewCounter("liqbox_enrich_late_total"),
-		reused:           s.NewCounter("liqbox_enrich_reused_total"),
-		storeErrors:      s.NewCounter("liqbox_enrich_store_errors_total"),
-		delay:            s.NewPrometheusHistogramExt("liqbox_enrich_analysis_delay_seconds", []float64{0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120}),
-		batchSize:        s.NewPrometheusHistogramExt("liqbox_enrich_batch_size", []float64{1, 2, 4, 8, 16, 32, 64, 128}),
-		latency:          s.NewPrometheusHistogramExt("liqbox_enrich_request_duration_seconds", []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64}),
-		promptTokens:     s.NewCounter("liqbox_enrich_prompt_tokens_total"),
-		completionTokens: s.NewCounter("liqbox_enrich_completion_tokens_total"),
-		usd:              s.NewFloatCounter("liqbox_enrich_spent_usd_total"),
-		breaker:          s.NewGauge("liqbox_enrich_breaker_state", nil),
+		late:             metricdoc.Counter(s, "liqbox_enrich_late_total", "Analyses ready after the edit age: stored, not edited into the alert."),
+		reused:           metricdoc.Counter(s, "liqbox_enrich_reused_total", "Redelivered alerts given the analysis stored before a restart."),
+		storeErrors:      metricdoc.Counter(s, "liqbox_enrich_store_errors_total", "Analyses that could not be stored (they are analysed again after a restart)."),
+		delay:            metricdoc.Histogram(s, "liqbox_enrich_analysis_delay_seconds", "Alert received to its analysis handed to Telegram.", []float64{0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120}),
+		batchSize:        metricdoc.Histogram(s, "liqbox_enrich_batch_size", "Alerts per chat-completions request.", []float64{1, 2, 4, 8, 16, 32, 64, 128}),
+		latency:          metricdoc.Histogram(s, "liqbox_enrich_request_duration_seconds", "Duration of one chat-completions request.", []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64}),
+		promptTokens:     metricdoc.Counter(s, "liqbox_enrich_prompt_tokens_total", "Prompt tokens billed."),
+		completionTokens: metricdoc.Counter(s, "liqbox_enrich_completion_tokens_total", "Completion tokens billed."),
+		usd:              metricdoc.FloatCounter(s, "liqbox_enrich_spent_usd_total", "US dollars spent on the LLM API, from the configured prices."),
+		breaker:          metricdoc.Gauge(s, "liqbox_enrich_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", nil),
 	}
+	metricdoc.Describe(s, "liqbox_enrich_failures_total", "Failed chat-completions requests, by cause.")
+	metricdoc.Describe(s, "liqbox_enrich_skipped_batches_total", "Batches not sent to the LLM, by reason (rule-based read instead).")
+	metricdoc.Describe(s, "liqbox_enrich_analyses_total", "Analyses delivered, by source (llm or rules).")
+	metricdoc.Describe(s, "liqbox_enrich_fallbacks_total", "Rule-based reads given instead of the model's, by reason.")
+	metricdoc.Describe(s, "liqbox_enrich_answers_total", "The model's answers, by outcome: ok, partial, empty, unusable.")
 	for _, c := range allCauses {
 		m.failures[c] = s.NewCounter(`liqbox_enrich_failures_total{cause="` + c + `"}`)
 	}
@@ -72,7 +78,7 @@ func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMe
 	for _, o := range allOutcomes {
 		m.answers[o] = s.NewCounter(`liqbox_enrich_answers_total{outcome="` + o + `"}`)
 	}
-	s.NewGauge("liqbox_enrich_queue_depth", func() float64 { return float64(queueDepth()) })
-	s.NewGauge("liqbox_enrich_inflight", func() float64 { return float64(inflight()) })
+	metricdoc.Gauge(s, "liqbox_enrich_queue_depth", "Alerts waiting for enrichment.", func() float64 { return float64(queueDepth()) })
+	metricdoc.Gauge(s, "liqbox_enrich_inflight", "Chat-completions requests out now (at most MaxInFlight).", func() float64 { return float64(inflight()) })
 	return m
 }

@@ -202,9 +202,23 @@ const (
 	FlagReplay
 )
 
-// NotionalKnown reports whether Notional holds a real figure.
+// NotionalKnown reports whether Notional holds a real figure: a basis this
+// binary knows and a finite, non-negative value. An infinite or negative figure
+// (which an old log or a careless caller may hold) is no size anyone can
+// act on, so every writer shows it as unknown.
 func (e *Event) NotionalKnown() bool {
-	return e.Basis != BasisUnknown && !math.IsNaN(e.Notional)
+	n := e.Notional
+	return e.Basis != BasisUnknown && int(e.Basis) < len(basisNames) && n >= 0 && n <= math.MaxFloat64
+}
+
+// NotionalBasis is the basis to show beside the notional: BasisUnknown
+// whenever NotionalKnown is false, so that a writer's notional_usd is null
+// exactly when its notional_basis is unknown.
+func (e *Event) NotionalBasis() Basis {
+	if !e.NotionalKnown() {
+		return BasisUnknown
+	}
+	return e.Basis
 }
 
 // Key is the identity used for deduplication: the same liquidation seen on

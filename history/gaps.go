@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/service"
@@ -95,7 +93,7 @@ func (r GapReport) WriteTable(w io.Writer) error {
 				end, length = "ongoing", length+" so far"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Start.UTC().Format(timeCol), end, length,
-				printable(g.Venue), printable(g.Stream), printable(g.Cause))
+				service.TerminalText(g.Venue), service.TerminalText(g.Stream), service.TerminalText(g.Cause))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -119,15 +117,3 @@ func (r GapReport) WriteTable(w io.Writer) error {
 }
 
 const timeCol = "2006-01-02 15:04:05"
-
-// printable keeps what the ledger read from the file from steering the
-// terminal: a record damaged, or written by something else, could hold
-// escape sequences or bidi overrides.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return '?'
-	}, s)
-}

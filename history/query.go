@@ -50,13 +50,13 @@ func (l *SymbolList) Set(s string) error {
 
 // Register adds the selection flags to fs; defFrom is --from's default.
 func (q *Query) Register(fs *flag.FlagSet, defFrom string) {
-	fs.StringVar(&q.DB, "db", "", "log file (default: store.path from the config)")
-	fs.StringVar(&q.Config, "config", "", "config file, for the default log path")
-	fs.StringVar(&q.From, "from", defFrom, "start: RFC 3339, 2006-01-02, or relative to now (-2h, -7d)")
-	fs.StringVar(&q.To, "to", "now", "end (exclusive), same forms as --from")
-	fs.StringVar(&q.Venue, "venue", "", "only this venue (binance-usdm, binance-coinm, bybit, okx, bitmex)")
-	fs.Var(&q.Symbols, "symbol", "only these symbols (repeat or comma-separate)")
-	fs.StringVar(&q.MinUSD, "min-usd", "", "only liquidations of at least this notional (250k, 1.5m)")
+	fs.StringVar(&q.DB, "db", "", "log `FILE` (default: store.path from the config)")
+	fs.StringVar(&q.Config, "config", "", "config `FILE`, for the default log path")
+	fs.StringVar(&q.From, "from", defFrom, "start `TIME`: RFC 3339, 2006-01-02, or relative to now (-2h, -7d)")
+	fs.StringVar(&q.To, "to", "now", "end `TIME` (exclusive), same forms as --from")
+	fs.StringVar(&q.Venue, "venue", "", "only this `VENUE` (binance-usdm, binance-coinm, bybit, okx, bitmex)")
+	fs.Var(&q.Symbols, "symbol", "only these `SYMBOLS` (repeat or comma-separate)")
+	fs.StringVar(&q.MinUSD, "min-usd", "", "only liquidations of at least this notional in `USD` (250k, 1.5m)")
 }
 
 // Parse checks the flags; its errors name the flag.

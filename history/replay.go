@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
@@ -38,7 +39,7 @@ func Replay(ctx context.Context, st *store.Store, q *Query, speed float64, emit 
 			}
 			due := wallStart.Add(time.Duration(float64(ev.RecvNs-base) / speed))
 			if d := time.Until(due); d > 0 {
-				if !sleepCtx(ctx, d) {
+				if !retry.Sleep(ctx, d) {
 					return ctx.Err()
 				}
 			}
@@ -103,12 +104,12 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 	if err != nil {
 		return nil, nil, err
 	}
-	token, err := service.ReadSecret("TELEGRAM_BOT_TOKEN", cfg.Telegram.TokenFile)
+	token, err := service.ReadBotToken(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	if token == "" {
-		return nil, nil, fmt.Errorf("%w TELEGRAM_BOT_TOKEN", ErrNeedsConfig)
+		return nil, nil, fmt.Errorf("%w %s", ErrNeedsConfig, service.BotTokenEnv)
 	}
 	chat := cfg.Telegram.ShadowChat
 	if chat == 0 && len(cfg.Telegram.Chats) > 0 {
@@ -190,7 +191,7 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 			if n > 0 && time.Since(quietSince) > 5*time.Second {
 				return nil
 			}
-			sleepCtx(ctx, 200*time.Millisecond)
+			retry.Sleep(ctx, 200*time.Millisecond)
 		}
 		return nil
 	}
@@ -238,15 +239,3 @@ func (o *overlayKV) ForEach(bucket []byte, fn func(k, v []byte) error) error {
 type noAck struct{}
 
 func (noAck) Ack(string, uint64) {}
-
-// sleepCtx sleeps for d, or until ctx ends (false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -136,7 +136,7 @@ func (s *Stats) Write(out io.Writer, q *Query) error {
 			p("… %d more\t\t\t\n", len(s.symbols)-s.top)
 			break
 		}
-		p("%s\t%d\t%s\t\n", v, s.symbols[v].n, usd(s.symbols[v].usd))
+		p("%s\t%d\t%s\t\n", service.TerminalText(v), s.symbols[v].n, usd(s.symbols[v].usd))
 	}
 	p("\t\t\t\n")
 	p("busiest minute (UTC)\tcount\tUSD\t\n")

@@ -3,9 +3,9 @@ package history
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -81,38 +81,74 @@ func (ew *Writer) Write(ev *event.Event) error {
 		_, err := ew.w.Write(ew.buf)
 		return err
 	}
-	notional := ""
-	if ev.NotionalKnown() {
-		notional = strconv.FormatFloat(ev.Notional, 'f', -1, 64)
-	}
 	ew.row = append(ew.row[:0],
 		strconv.FormatUint(ev.Seq, 10),
 		time.Unix(0, ev.RecvNs).UTC().Format(time.RFC3339Nano),
 		time.UnixMilli(ev.TimeMs).UTC().Format(time.RFC3339Nano),
-		ev.Venue.String(), ev.Market.String(), ev.Symbol.String(), ev.Side.String(),
-		strconv.FormatFloat(ev.Price, 'f', -1, 64),
-		strconv.FormatFloat(ev.Qty, 'f', -1, 64),
-		notional, ev.Basis.String(), strconv.Itoa(int(ev.Conn)), flagNames(ev.Flags))
+		csvText(ev.Venue.String()), csvText(ev.Market.String()), csvText(ev.Symbol.String()), csvText(ev.Side.String()),
+		csvNumber(ev.Price), csvNumber(ev.Qty), csvNotional(ev), csvText(ev.NotionalBasis().String()),
+		strconv.Itoa(int(ev.Conn)), csvText(flagNames(ev.Flags)))
 	if a, ok := ew.analysis(ev); ok {
-		ew.row = append(ew.row, a.Risk.String(), a.Source, a.Summary, a.Recommendation)
+		ew.row = append(ew.row, csvText(a.Risk.String()), csvText(a.Source), csvText(a.Summary), csvText(a.Recommendation))
 	} else {
 		ew.row = append(ew.row, "", "", "", "")
 	}
 	return ew.csv.Write(ew.row)
 }
 
-// appendAnalysisJSON appends `,"analysis":{…}` to an open JSON object.
+// csvText guards a text cell for spreadsheets and terminals: control and
+// format characters are escaped as on the terminal (service.TerminalText),
+// and a cell a spreadsheet would run as a formula (starting with =, +, -,
+// @, a tab or a carriage return, as =HYPERLINK(…) or @SUM(…)) gets a
+// leading ' so that it is shown as text (the usual rule, OWASP's "CSV
+// injection").
+func csvText(s string) string {
+	s = service.TerminalText(s)
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+// csvNumber is a numeric cell: the number as it is (a negative one stays a
+// number), empty when it is unknown or not finite.
+func csvNumber(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// csvNotional is the notional_usd cell: empty exactly when the basis cell
+// says unknown.
+func csvNotional(ev *event.Event) string {
+	if !ev.NotionalKnown() {
+		return ""
+	}
+	return csvNumber(ev.Notional)
+}
+
+// appendAnalysisJSON appends `,"analysis":{…}` to an open JSON object,
+// its text escaped as the event's (valid UTF-8, no control or format
+// character reaches a terminal).
 func appendAnalysisJSON(dst []byte, a *event.Analysis) []byte {
-	b, _ := json.Marshal(struct {
-		Risk           string `json:"risk"`
-		Source         string `json:"source"`
-		Model          string `json:"model,omitempty"`
-		Lang           string `json:"lang,omitempty"`
-		Summary        string `json:"summary"`
-		Recommendation string `json:"recommendation"`
-	}{a.Risk.String(), a.Source, a.Model, a.Lang, a.Summary, a.Recommendation})
-	dst = append(dst, `,"analysis":`...)
-	return append(dst, b...)
+	dst = append(dst, `,"analysis":{"risk":`...)
+	dst = event.AppendJSONString(dst, a.Risk.String())
+	dst = append(dst, `,"source":`...)
+	dst = event.AppendJSONString(dst, a.Source)
+	if a.Model != "" {
+		dst = append(dst, `,"model":`...)
+		dst = event.AppendJSONString(dst, a.Model)
+	}
+	if a.Lang != "" {
+		dst = append(dst, `,"lang":`...)
+		dst = event.AppendJSONString(dst, a.Lang)
+	}
+	dst = append(dst, `,"summary":`...)
+	dst = event.AppendJSONString(dst, a.Summary)
+	dst = append(dst, `,"recommendation":`...)
+	dst = event.AppendJSONString(dst, a.Recommendation)
+	return append(dst, '}')
 }
 
 // Flush writes what is buffered.

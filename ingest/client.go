@@ -13,6 +13,9 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
 
+	"github.com/liqbox/liqbox/logthrottle"
+	"github.com/liqbox/liqbox/metricdoc"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -67,12 +70,12 @@ type Stream struct {
 	decoded atomic.Uint64 // frames handed to the decoder
 	rate    decodeRate
 
-	decodeErrLog throttle
+	decodeErrLog logthrottle.Throttle
 	// ctl inspects frames that decoded to no events for the venue's error
 	// replies (a rejected subscription stays silent otherwise); nil when
 	// the decoder cannot tell.
 	ctl         ControlInspector
-	venueErrLog throttle
+	venueErrLog logthrottle.Throttle
 	m           streamMetrics
 }
 
@@ -143,34 +146,36 @@ func NewStream(spec Spec, o StreamOptions) *Stream {
 	}
 	s := &Stream{spec: spec, o: o, wake: make(chan struct{}, 1)}
 	s.log = o.Logger.With("venue", spec.Venue.String(), "stream", spec.Stream)
-	s.decodeErrLog.every = 10 * time.Second
-	s.venueErrLog.every = 10 * time.Second
+	s.decodeErrLog.Every = 10 * time.Second
+	s.venueErrLog.Every = 10 * time.Second
 	s.ctl, _ = spec.Decoder.(ControlInspector)
 	lbl := `{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `"}`
 	set := o.Metrics
+	metricdoc.Describe(set, `liqbox_ingest_events_total`, "Liquidations decoded, by venue, stream and liquidated side.")
 	s.m = streamMetrics{
-		frames:       set.NewCounter(`liqbox_ingest_frames_total` + lbl),
-		bytes:        set.NewCounter(`liqbox_ingest_bytes_total` + lbl),
-		decodeErrs:   set.NewCounter(`liqbox_ingest_decode_errors_total` + lbl),
-		oversized:    set.NewCounter(`liqbox_ingest_oversized_frames_total` + lbl),
-		ringDrops:    set.NewCounter(`liqbox_ring_dropped_total` + lbl),
-		venueErrs:    set.NewCounter(`liqbox_ingest_venue_errors_total` + lbl),
-		canaryFrames: set.NewCounter(`liqbox_ingest_canary_frames_total` + lbl),
+		frames:       metricdoc.Counter(set, `liqbox_ingest_frames_total`+lbl, "WebSocket frames read, per venue and stream."),
+		bytes:        metricdoc.Counter(set, `liqbox_ingest_bytes_total`+lbl, "WebSocket payload bytes read, per venue and stream."),
+		decodeErrs:   metricdoc.Counter(set, `liqbox_ingest_decode_errors_total`+lbl, "Frames refused by the decoder, or holding a liquidation it refused (the good ones are kept); logged, rate-limited, with their first bytes."),
+		oversized:    metricdoc.Counter(set, `liqbox_ingest_oversized_frames_total`+lbl, "Frames larger than the read buffer (the connection is reset)."),
+		ringDrops:    metricdoc.Counter(set, `liqbox_ring_dropped_total`+lbl, "Events dropped because a ring was full (the pipeline fell behind)."),
+		venueErrs:    metricdoc.Counter(set, `liqbox_ingest_venue_errors_total`+lbl, "Error messages sent by the venue on the stream."),
+		canaryFrames: metricdoc.Counter(set, `liqbox_ingest_canary_frames_total`+lbl, "Canary frames read (the steady public stream that proves a subscription alive); dropped before decoding."),
 		long:         set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="long"}`),
 		short:        set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="short"}`),
 		unknownSide:  set.NewCounter(`liqbox_ingest_events_total{venue="` + spec.Venue.String() + `",stream="` + spec.Stream + `",side="unknown"}`),
-		backlog:      set.NewCounter(`liqbox_ingest_backlog_events_total` + lbl),
-		gapSeconds:   set.NewFloatCounter(`liqbox_ingest_gap_seconds_total` + lbl),
-		gaps:         set.NewCounter(`liqbox_ingest_gaps_total` + lbl),
+		backlog:      metricdoc.Counter(set, `liqbox_ingest_backlog_events_total`+lbl, "Events replayed by an exchange snapshot at connect (never alerted)."),
+		gapSeconds:   metricdoc.FloatCounter(set, `liqbox_ingest_gap_seconds_total`+lbl, "Seconds during which a stream had no live connection; moves only when a gap ends (the current one is liqbox_ingest_gap_open_seconds)."),
+		gaps:         metricdoc.Counter(set, `liqbox_ingest_gaps_total`+lbl, "Intervals during which a stream had no live connection; moves only when a gap ends."),
 	}
-	set.NewGauge(`liqbox_ingest_live_connections`+lbl, func() float64 { return float64(s.live.Load()) })
-	set.NewGauge(`liqbox_ingest_gap_open_seconds`+lbl, func() float64 {
+	metricdoc.Gauge(set, `liqbox_ingest_live_connections`+lbl, "Connection slots of a stream with a live connection (subscribed and proven by a frame; with a canary, by a canary frame or a liquidation).",
+		func() float64 { return float64(s.live.Load()) })
+	metricdoc.Gauge(set, `liqbox_ingest_gap_open_seconds`+lbl, "Seconds of the stream's current gap, 0 while a connection is live.", func() float64 {
 		if g, ok := s.CurrentGap(); ok {
 			return time.Since(g.Start).Seconds()
 		}
 		return 0
 	})
-	set.NewGauge(`liqbox_ingest_decode_error_ratio`+lbl, func() float64 {
+	metricdoc.Gauge(set, `liqbox_ingest_decode_error_ratio`+lbl, "Decode errors per frame handed to the decoder over the last minute (canary frames and pongs excluded).", func() float64 {
 		r, _, _ := s.DecodeErrorRate()
 		return r
 	})
@@ -292,6 +297,7 @@ func newSlot(s *Stream, idx int) *slot {
 	sl.rings[1] = ring.New(s.o.RingSize, s.o.Waker)
 	base := `venue="` + s.spec.Venue.String() + `",stream="` + s.spec.Stream + `",conn="` + strconv.Itoa(idx) + `"`
 	set := s.o.Metrics
+	metricdoc.Describe(set, `liqbox_ingest_reconnects_total`, "Connections lost, replaced or rotated, by cause (stale includes a silent canary; missed_events a redundant connection that kept missing its sibling's liquidations; venue_request the venue asked for a new connection).")
 	rc := func(cause string) *metrics.Counter {
 		return set.NewCounter(`liqbox_ingest_reconnects_total{` + base + `,cause="` + cause + `"}`)
 	}
@@ -299,23 +305,23 @@ func newSlot(s *Stream, idx int) *slot {
 	sl.rcRotate, sl.rcServer, sl.rcSubErr = rc("rotation"), rc("server_close"), rc("subscribe")
 	sl.rcMissed = rc(CauseMissedEvents)
 	sl.rcVenue = rc(CauseVenueRequest)
-	sl.siblingMisses = set.NewCounter(`liqbox_ingest_sibling_misses_total{` + base + `}`)
-	sl.reconnects = set.NewCounter(`liqbox_ingest_connects_total{` + base + `}`)
-	sl.rtt = set.NewPrometheusHistogramExt(`liqbox_ingest_keepalive_rtt_seconds{`+base+`}`, rttBuckets)
-	set.NewGauge(`liqbox_ingest_connected{`+base+`}`, func() float64 {
+	sl.siblingMisses = metricdoc.Counter(set, `liqbox_ingest_sibling_misses_total{`+base+`}`, "Liquidations a redundant connection did not deliver although its sibling did (5 in a row replace it).")
+	sl.reconnects = metricdoc.Counter(set, `liqbox_ingest_connects_total{`+base+`}`, "Successful connects of a connection slot.")
+	sl.rtt = metricdoc.Histogram(set, `liqbox_ingest_keepalive_rtt_seconds{`+base+`}`, "Round-trip time of WebSocket keepalive pings.", rttBuckets)
+	metricdoc.Gauge(set, `liqbox_ingest_connected{`+base+`}`, "1 while the connection slot is connected, else 0.", func() float64 {
 		if sl.connected.Load() {
 			return 1
 		}
 		return 0
 	})
-	set.NewGauge(`liqbox_ingest_last_frame_age_seconds{`+base+`}`, func() float64 {
+	metricdoc.Gauge(set, `liqbox_ingest_last_frame_age_seconds{`+base+`}`, "Seconds since the connection slot's last frame (-1 before the first).", func() float64 {
 		t := sl.lastFrame.Load()
 		if t == 0 {
 			return -1
 		}
 		return float64(time.Now().UnixNano()-t) / 1e9
 	})
-	set.NewGauge(`liqbox_ring_depth{`+base+`}`, func() float64 {
+	metricdoc.Gauge(set, `liqbox_ring_depth{`+base+`}`, "Events waiting in a connection's rings for the pipeline.", func() float64 {
 		return float64(sl.rings[0].Len() + sl.rings[1].Len())
 	})
 	return sl
@@ -399,7 +405,7 @@ func (sl *slot) run(ctx context.Context) {
 			sl.countReconnect(cause)
 			sl.log.Warn("connection lost", "cause", cause, "err", err, "lived", time.Since(cur.started).Round(time.Millisecond).String())
 			cur, alive = nil, nil
-			if !sleepCtx(ctx, sl.retryDelay(&bo, lastDial)) {
+			if !retry.Sleep(ctx, sl.retryDelay(&bo, lastDial)) {
 				return
 			}
 		case <-rotate:
@@ -453,7 +459,7 @@ func (sl *slot) rotate(ctx context.Context, cur *conn, ringIdx int, bo *backoff,
 	bo.reset()
 	sl.rcRotate.Inc()
 	sl.log.Info("rotated connection before the venue's cut", "age", time.Since(cur.started).Round(time.Second).String())
-	if !sleepCtx(ctx, sl.s.o.Overlap) {
+	if !retry.Sleep(ctx, sl.s.o.Overlap) {
 		return next
 	}
 	cur.stop()
@@ -500,7 +506,7 @@ func (sl *slot) connect(ctx context.Context, ringIdx int, bo *backoff, lastDial 
 			return nil
 		}
 		sl.log.Warn("cannot connect", "err", err)
-		if !sleepCtx(ctx, sl.retryDelay(bo, *lastDial)) {
+		if !retry.Sleep(ctx, sl.retryDelay(bo, *lastDial)) {
 			return nil
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -454,9 +455,9 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		// A frame with several liquidations keeps its good ones: count
 		// the bad one and carry on with what decoded.
 		m.decodeErrs.Inc()
-		if s.decodeErrLog.allow(now) {
+		if n, ok := s.decodeErrLog.Allow(now); ok {
 			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
-				"suppressed", s.decodeErrLog.takeSuppressed())
+				"suppressed", n)
 		}
 		if len(evs) == 0 {
 			return evs
@@ -525,8 +526,8 @@ func (c *conn) inspectControl(frame []byte, now time.Time) {
 		return
 	}
 	s.m.venueErrs.Inc()
-	if s.venueErrLog.allow(now) {
-		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", s.venueErrLog.takeSuppressed())
+	if n, ok := s.venueErrLog.Allow(now); ok {
+		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", n)
 	}
 }
 
@@ -572,53 +573,8 @@ func (b *backoff) next() time.Duration {
 	if b.tries == 1 {
 		return rand.N(b.min/4 + 1)
 	}
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
+	b.cur = retry.Backoff(b.cur, b.min, b.max)
 	return b.cur/2 + rand.N(b.cur/2+1)
 }
 
 func (b *backoff) reset() { b.cur, b.tries = 0, 0 }
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// throttle lets one log line through per period and counts the rest.
-type throttle struct {
-	every      time.Duration
-	mu         sync.Mutex // guards last and suppressed
-	last       time.Time
-	suppressed int
-}
-
-func (t *throttle) allow(now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now.Sub(t.last) < t.every {
-		t.suppressed++
-		return false
-	}
-	t.last = now
-	return true
-}
-
-func (t *throttle) takeSuppressed() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.suppressed
-	t.suppressed = 0
-	return n
-}

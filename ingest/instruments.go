@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // Instrument is what a decoder needs to turn one venue's size field into
@@ -212,6 +213,10 @@ func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 		set = metrics.NewSet()
 	}
 	lbl := `{venue="` + v.String() + `"}`
+	metricdoc.Describe(set, `liqbox_instruments_refresh_total`, "Instrument metadata refreshes over REST, by result.")
+	metricdoc.Describe(set, `liqbox_instruments_fallback_total`, "Notionals computed with embedded or stale instrument metadata.")
+	metricdoc.Describe(set, `liqbox_instruments_embedded`, "1 while the venue's instrument metadata is the embedded snapshot.")
+	metricdoc.Describe(set, `liqbox_instruments`, "Instruments known for the venue.")
 	in.refreshOK = set.GetOrCreateCounter(`liqbox_instruments_refresh_total{venue="` + v.String() + `",result="ok"}`)
 	in.refreshErr = set.GetOrCreateCounter(`liqbox_instruments_refresh_total{venue="` + v.String() + `",result="error"}`)
 	in.fallbacks = set.GetOrCreateCounter(`liqbox_instruments_fallback_total` + lbl)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -71,6 +72,9 @@ func (h *Histogram) Update(v float64) {
 	h.sum += v
 	h.mu.Unlock()
 }
+
+// UpdateDuration records the seconds since start.
+func (h *Histogram) UpdateDuration(start time.Time) { h.Update(time.Since(start).Seconds()) }
 
 // Counts is a histogram read back: the upper bounds, the last +Inf, and
 // the cumulative count of observations at or below each.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -82,5 +83,13 @@ func BenchmarkUpdateVictoriaMetrics(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		h.Update(float64(i%1000) * 1e-6)
+	}
+}
+
+func TestUpdateDuration(t *testing.T) {
+	h := NewWithBuckets(metrics.NewSet(), "liqbox_stage_d_seconds", "d", []float64{0.001, 10})
+	h.UpdateDuration(time.Now().Add(-20 * time.Millisecond))
+	if c := h.Counts(); c.Cum[0] != 0 || c.Cum[1] != 1 {
+		t.Errorf("20 ms ago counted as %v, want in (1 ms, 10 s]", c)
 	}
 }

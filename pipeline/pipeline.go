@@ -18,6 +18,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/latency"
+	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -92,19 +93,23 @@ func New(o Options) *Pipeline {
 	p.seq.Store(o.StartSeq)
 	p.dedup.init(o.DedupSlots, o.DedupWindow)
 	set := o.Metrics
-	p.m.events = set.NewCounter(`liqbox_pipeline_events_total`)
-	p.m.dups = set.NewCounter(`liqbox_pipeline_duplicates_total`)
+	p.m.events = metricdoc.Counter(set, `liqbox_pipeline_events_total`, "Distinct events numbered and handed to the sinks.")
+	p.m.dups = metricdoc.Counter(set, `liqbox_pipeline_duplicates_total`, "Events dropped as duplicates (dedup hits: redundant connections, reconnect overlaps).")
 	p.m.ringWait = latency.New(set, `liqbox_stage_receive_to_pipeline_seconds`,
 		"Local receive to the pipeline taking the event off the ring.")
-	p.m.process = set.NewPrometheusHistogramExt(`liqbox_pipeline_event_process_seconds`, latency.Buckets)
-	set.NewGauge(`liqbox_pipeline_last_seq`, func() float64 { return float64(p.seq.Load()) })
-	set.NewGauge(`liqbox_pipeline_ring_depth`, func() float64 {
+	p.m.process = metricdoc.Histogram(set, `liqbox_pipeline_event_process_seconds`, "Time the pipeline goroutine spends on one event across all sinks.", latency.Buckets)
+	metricdoc.Gauge(set, `liqbox_pipeline_last_seq`, "Last sequence number assigned.", func() float64 { return float64(p.seq.Load()) })
+	metricdoc.Gauge(set, `liqbox_pipeline_ring_depth`, "Events waiting in all rings together.", func() float64 {
 		n := 0
 		for _, r := range o.Rings {
 			n += r.Len()
 		}
 		return float64(n)
 	})
+	// The redundancy counters are created on the first win of each
+	// connection (win).
+	metricdoc.Describe(set, `liqbox_redundancy_wins_total`, "Times a connection delivered an event first while a redundant one delivered it too.")
+	metricdoc.Describe(set, `liqbox_redundancy_lead_seconds_total`, "Total lead of the winning connection over the redundant one.")
 	return p
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/ring"
 )
 
@@ -93,6 +94,9 @@ func TestDedupAcrossConnectionsAndSequence(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	if u := metricdoc.Undocumented(set); len(u) > 0 {
+		t.Errorf("metrics without help: %q", u)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestConfigErrorsNameLineKeyAndValue(t *testing.T) {
 		{"key before section", "queue = 1\n", []string{":1:", "outside any [section]"}},
 		{"bad price", "[enrich.prices]\nx = 1\n", []string{"enrich.prices.x", "input/output"}},
 		{"unpriced model", "[enrich]\nmodel = mystery\n", []string{`"mystery"`, "[enrich.prices]"}},
-		{"redundant bitmex", "[venue.bitmex]\nconns = 2\n", []string{"venue.bitmex.conns = 2", "no timestamp"}},
+		{"redundant bitmex", "[venue.bitmex]\nconns = 2\n", []string{":2:", "venue.bitmex.conns: 2 connections", "no timestamp"}},
 		{"no venue", allVenuesOff(), []string{"no venue enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,8 +200,8 @@ func TestKeyTable(t *testing.T) {
 		if !inFile[k.name] {
 			t.Errorf("%s is not in embed/liqbox.conf", k.name)
 		}
-		if k.doc == "" || !(k.lo <= k.hi) {
-			t.Errorf("%s: doc %q, range %v..%v", k.name, k.doc, k.lo, k.hi)
+		if k.doc == "" || !(k.r.lo <= k.r.hi) || (k.get != nil) != (k.r != none) {
+			t.Errorf("%s: doc %q, range %v, a number: %v", k.name, k.doc, k.r, k.get != nil)
 		}
 	}
 	for k := range inFile {
@@ -254,7 +255,7 @@ func TestSetGoesThroughTheSetters(t *testing.T) {
 	}
 	for _, tc := range []struct{ key, v, want string }{
 		{"http.listen", "9464", `http.listen: "9464" is not host:port`},
-		{"pipeline.ring_size", "1", "pipeline.ring_size: 1 is outside 16..4194304"},
+		{"pipeline.ring_size", "1", `pipeline.ring_size: "1" is outside 16..4194304`},
 		{"store.nope", "1", "store.nope: unknown key"},
 		{"nope", "1", "nope: unknown key"},
 	} {
@@ -291,5 +292,207 @@ func TestCanaryKeys(t *testing.T) {
 				t.Errorf("%q: error %v, want it to name %q", body, err, w)
 			}
 		}
+	}
+}
+
+// TestConfigRefusesWhatSilentlyDisables: every value the audit found
+// accepted although it turns something off or means nothing is refused,
+// with the file, line, key and value.
+func TestConfigRefusesWhatSilentlyDisables(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"NaN days", "[store]\nretention_age = NaNd\n", []string{":2:", "store.retention_age", `"NaNd"`}},
+		{"Inf days", "[store]\nretention_age = Infd\n", []string{":2:", "store.retention_age", `"Infd"`}},
+		{"1e30GB", "[store]\nretention_bytes = 1e30GB\n", []string{":2:", "store.retention_bytes", `"1e30GB"`}},
+		{"huge GB", "[store]\nretention_bytes = 100000000000000000000GB\n", []string{"store.retention_bytes", "outside 1MB..64TB (or 0)"}},
+		{"space before unit", "[store]\nretention_bytes = 2 GB\n", []string{":2:", "store.retention_bytes", `"2 GB"`, "no space"}},
+		{"space in duration", "[store]\nretention_age = 30 d\n", []string{"store.retention_age", `"30 d"`}},
+		{"tiny retention", "[store]\nretention_age = 1s\n", []string{"store.retention_age", `"1s" is outside 1h..3650d (or 0)`}},
+		{"yes", "[venue.okx]\nenabled = yes\n", []string{":2:", "venue.okx.enabled", `"yes" is not true or false`}},
+		{"on", "[alerts]\nterminal = on\n", []string{"alerts.terminal", `"on"`}},
+		{"1", "[telegram]\nshadow = 1\n", []string{"telegram.shadow", `"1"`}},
+		{"True", "[telegram]\nshadow = True\n", []string{"telegram.shadow", `"True"`}},
+		{"second section", "[general]\nlog_level = info\n[store]\nqueue = 100\n[general]\nlog_format = json\n", []string{":5:", "[general] appears twice (first on line 1)"}},
+		{"NaN temperature", "[enrich]\ntemperature = NaN\n", []string{"enrich.temperature", `"NaN"`}},
+		{"hex temperature", "[enrich]\ntemperature = 0x1p-2\n", []string{"enrich.temperature", `"0x1p-2"`}},
+		{"Inf cap", "[enrich]\nmonthly_usd_cap = Inf\n", []string{"enrich.monthly_usd_cap", `"Inf"`}},
+		{"NaN price", "[enrich.prices]\nm = NaN/1\n", []string{"enrich.prices.m", `"NaN"`}},
+		{"huge usd", "[telegram]\nmin_usd = 1e30\n", []string{"telegram.min_usd", `"1e30"`}},
+		{"huge count", "[store]\nqueue = 99999999999999999999\n", []string{"store.queue", `"99999999999999999999"`}},
+		{"conns 9", "[venue.okx]\nconns = 9\n", []string{"venue.okx.conns", `"9" is outside 1..8 (or 0)`}},
+		{"negative stale", "[venue.okx]\nstale_after = -5s\n", []string{"venue.okx.stale_after", `"-5s"`}},
+		{"zero dedup", "[pipeline]\ndedup_window = 0\n", []string{"pipeline.dedup_window", `"0" is outside 1s..1d`}},
+		{"bad port", "[http]\nlisten = 127.0.0.1:99999\n", []string{"http.listen", `"127.0.0.1:99999"`}},
+		{"bad allowed host", "[http]\nallowed_hosts = http://liqbox.lan/\n", []string{"http.allowed_hosts", `"http://liqbox.lan/"`}},
+		// Rules across keys name the line of the key that is wrong.
+		{"bitmex conns", "[general]\nlog_level = info\n\n[venue.bitmex]\nconns = 3\n", []string{":5:", "venue.bitmex.conns: 3 connections"}},
+		{"reserve", "[telegram.limits]\nreserve = 3\n", []string{":2:", "telegram.limits.reserve", "must be below burst = 3"}},
+		{"burst set last", "[telegram.limits]\nreserve = 2\nburst = 2\n", []string{":3:", "telegram.limits.burst"}},
+		{"unpriced model", "[enrich]\n\nmodel = mystery\n", []string{":3:", "enrich.model", `"mystery"`}},
+		// Every venue off; the last line names the last venue.
+		{"no venue", allVenuesOff(), []string{":" + strconv.Itoa(2*len(event.Venues())) + ":",
+			"venue." + event.Venues()[len(event.Venues())-1].String() + ".enabled", "no venue enabled"}},
+		// The rules hold in shadow mode too (an early return skipped them).
+		{"shadow skips nothing", "[telegram]\nenabled = false\nshadow = true\n[venue.bitmex]\nconns = 2\n", []string{":5:", "venue.bitmex.conns"}},
+		{"shadow reserve", "[telegram]\nenabled = false\nshadow = true\n[telegram.limits]\nreserve = 5\n", []string{":5:", "telegram.limits.reserve"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConf(t, tc.body)
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.HasPrefix(err.Error(), path+":") {
+				t.Errorf("error %q does not start with the file", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestEveryNumericKeyRefusesNonFinite tries values no key may take on
+// every numeric key of the table.
+func TestEveryNumericKeyRefusesNonFinite(t *testing.T) {
+	for _, k := range keys {
+		if k.r == none {
+			continue
+		}
+		section, name, _ := cutLast(strings.Replace(k.name, "venue.*", "venue.okx", 1), ".")
+		for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "1e400", "1e30", "-1", "0x10", "1 0", "NaNd", "1e30GB", "9223372036854775808"} {
+			body := "[" + section + "]\n" + name + " = " + v + "\n"
+			_, err := LoadConfig(writeConf(t, body))
+			if err == nil {
+				t.Errorf("%s = %s accepted", k.name, v)
+				continue
+			}
+			if !strings.Contains(err.Error(), ":2: ") || !strings.Contains(err.Error(), strconv.Quote(v)) {
+				t.Errorf("%s = %s: error %q does not name the line and value", k.name, v, err)
+			}
+		}
+		// The highest value allowed is accepted, and a tenfold one is not.
+		c := defaultConfig()
+		if err := c.Set(section+"."+name, boundValue(k, k.r.hi)); err != nil {
+			t.Errorf("%s at its upper bound: %v", k.name, err)
+		}
+		if err := c.Set(section+"."+name, boundValue(k, k.r.hi*10+10)); err == nil {
+			t.Errorf("%s above its upper bound accepted", k.name)
+		}
+	}
+}
+
+// boundValue writes f in the unit k reads.
+func boundValue(k key, f float64) string {
+	switch {
+	case strings.Contains(k.name, "retention_bytes"):
+		return strconv.FormatFloat(f, 'f', -1, 64) + "B"
+	case strings.HasSuffix(k.name, "min_usd"):
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	for _, d := range []string{"clock_warn", "dedup_window", "batch_delay", "retention_age", "redeliver_max_age",
+		"heartbeat", "stale_after", "canary_after", "refresh_every", "per_chat", "group_window", "global", "timeout", "window", "max_age"} {
+		if strings.HasSuffix(k.name, d) {
+			return time.Duration(f * 1e9).String()
+		}
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+func TestConfigZeroConnsIsTheVenueDefault(t *testing.T) {
+	c, err := LoadConfig(writeConf(t, "[venue.okx]\nconns = 0\n[store]\nretention_age = 0\nretention_bytes = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Venues[event.OKX].Conns != 0 || c.Store.RetentionAge != 0 || c.Store.RetentionBytes != 0 {
+		t.Errorf("zero values: conns %d, retention %v %d", c.Venues[event.OKX].Conns, c.Store.RetentionAge, c.Store.RetentionBytes)
+	}
+}
+
+func TestUnknownKeySuggestsTheNearest(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"[general]\nloglevel = info\n", "general.loglevel: unknown key; did you mean log_level?"},
+		{"[general]\nlog_levl = info\n", "did you mean log_level?"},
+		{"[store]\nretention = 1d\n", "did you mean retention_age?"},
+		{"[venue.okx]\nconn = 2\n", "venue.okx.conn: unknown key; did you mean conns?"},
+		{"[http]\nlog_level = info\n", "unknown key in [http]; log_level is a key of [general]"},
+		{"[telegram]\nstale_after = 1s\n", "stale_after is a key of [venue.NAME]"},
+		{"[genral]\n", "unknown section [genral]; did you mean [general]?"},
+		{"[store]\nxyzzy = 1\n", "store.xyzzy: unknown key"},
+	} {
+		_, err := LoadConfig(writeConf(t, tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestSecretKeysGetAHintAndNeverTheirValue(t *testing.T) {
+	const secret = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+	for _, body := range []string{
+		"[telegram]\ntoken = " + secret + "\n",
+		"[telegram]\ntoken = \"" + secret + "\n", // unterminated quote
+		"[telegram]\nbot_token = " + secret + "\n",
+		"[enrich]\napi_key = " + secret + "\n",
+	} {
+		_, err := LoadConfig(writeConf(t, body))
+		if err == nil {
+			t.Fatalf("%q accepted", body)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "AAHdq") {
+			t.Errorf("the secret is in the error: %v", err)
+		}
+		if !strings.Contains(err.Error(), ":2:") || !strings.Contains(err.Error(), "secrets never live in the config file") ||
+			!(strings.Contains(err.Error(), "TELEGRAM_BOT_TOKEN") || strings.Contains(err.Error(), "HOLYSHEEP_API_KEY")) {
+			t.Errorf("no hint: %v", err)
+		}
+	}
+}
+
+func TestListenBeyondLoopbackNeedsAllowRemote(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:9464", "[::]:9464", ":9464", "192.168.1.5:9464", "box.lan:9464"} {
+		_, err := LoadConfig(writeConf(t, "[http]\nlisten = "+addr+"\n"))
+		if err == nil || !strings.Contains(err.Error(), ":2: http.listen: "+strconv.Quote(addr)+" is not a loopback address") ||
+			!strings.Contains(err.Error(), "http.allow_remote = true") {
+			t.Errorf("listen %s: %v", addr, err)
+		}
+		c, err := LoadConfig(writeConf(t, "[http]\nlisten = "+addr+"\nallow_remote = true\n"))
+		if err != nil || c.HTTP.Listen != addr || !c.HTTP.AllowRemote {
+			t.Errorf("listen %s with allow_remote: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9464", "127.0.0.2:1", "localhost:9464", "[::1]:9464", ""} {
+		if _, err := LoadConfig(writeConf(t, "[http]\nlisten = "+addr+"\n")); err != nil {
+			t.Errorf("loopback %q refused: %v", addr, err)
+		}
+	}
+	// A flag goes through the same rule, and the error names the flag.
+	c := defaultConfig()
+	if err := c.SetFrom("--listen", "http.listen", "0.0.0.0:9464"); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), `--listen: http.listen: "0.0.0.0:9464" is not a loopback address`) {
+		t.Errorf("--listen 0.0.0.0:9464: %v", err)
+	}
+}
+
+// TestValidateHoldsCodeToTheRanges: a value put in the Config by code,
+// not by a setter, is held to its key's range too.
+func TestValidateHoldsCodeToTheRanges(t *testing.T) {
+	c := defaultConfig()
+	c.Venues[event.OKX].Conns = 20
+	err := c.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "(embedded default):") || !strings.Contains(err.Error(), ": venue.okx.conns: 20 is outside 1..8 (or 0)") {
+		t.Errorf("conns 20: %v", err)
+	}
+	c = defaultConfig()
+	c.Store.RetentionBytes = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "store.retention_bytes: -1B is outside 1MB..64TB (or 0)") {
+		t.Errorf("retention_bytes -1: %v", err)
 	}
 }

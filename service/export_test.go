@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
@@ -14,3 +15,10 @@ func SetLastLive(s *Service, v event.Venue, at time.Time) {
 	h.lastLive[v] = at
 	h.mu.Unlock()
 }
+
+// OfferRecent hands ev to s's recent-events feed (/api/recent) as the
+// pipeline would.
+func OfferRecent(s *Service, ev *event.Event) { s.recent.Offer(ev) }
+
+// WriteJSON answers v through s's JSON writer.
+func WriteJSON(s *Service, w http.ResponseWriter, v any) { s.http.writeJSON(w, v) }

@@ -6,18 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // httpServer serves /metrics, /healthz, the status page and its JSON API
@@ -37,11 +39,29 @@ type httpServer struct {
 
 	mu       sync.Mutex // guards lastLive
 	lastLive map[event.Venue]time.Time
+
+	// allowed is http.allowed_hosts, lower-cased: "host" (any port) or
+	// "host:port".
+	allowed []string
+	// encodeErrors counts JSON answers that could not be encoded (a 500);
+	// lastEncodeLog throttles their log line to one a minute.
+	encodeErrors  *metrics.Counter
+	lastEncodeLog atomic.Int64
+	// refused counts requests refused for their Host header.
+	refused *metrics.Counter
 }
 
 func newHTTPServer(addr string, ln net.Listener, s *Service, lat *stageLatency) *httpServer {
 	h := &httpServer{s: s, req: addr, lat: lat,
-		grace: s.o.ReconnectGrace, lastLive: map[event.Venue]time.Time{}}
+		grace: s.o.ReconnectGrace, lastLive: map[event.Venue]time.Time{},
+		encodeErrors: metricdoc.Counter(s.set, `liqbox_http_encode_errors_total`,
+			"JSON answers of the HTTP API that could not be encoded (answered 500)."),
+		refused: metricdoc.Counter(s.set, `liqbox_http_refused_hosts_total`,
+			"HTTP requests refused because their Host header is not the listen address, a loopback name or in http.allowed_hosts (DNS rebinding)."),
+	}
+	for _, a := range s.cfg.HTTP.AllowedHosts {
+		h.allowed = append(h.allowed, strings.ToLower(a))
+	}
 	if ln != nil {
 		h.ln.Store(&ln)
 	}
@@ -52,7 +72,7 @@ func newHTTPServer(addr string, ln net.Listener, s *Service, lat *stageLatency) 
 	mux.HandleFunc("GET /api/recent", h.apiRecent)
 	mux.HandleFunc("GET /{$}", h.index)
 	h.srv = &http.Server{
-		Handler:           mux,
+		Handler:           h.guard(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -61,6 +81,11 @@ func newHTTPServer(addr string, ln net.Listener, s *Service, lat *stageLatency) 
 }
 
 func (h *httpServer) listen() error {
+	if !IsLoopbackListen(h.req) {
+		// Config validation lets it through only with http.allow_remote.
+		h.s.log.Warn("the HTTP window listens beyond loopback (http.allow_remote = true): /metrics, the status page and its API are not authenticated; keep the address behind a firewall or an authenticating proxy",
+			"listen", h.req)
+	}
 	if h.req == "" || h.ln.Load() != nil {
 		return nil
 	}
@@ -125,10 +150,10 @@ func (h *httpServer) serve(ctx context.Context) error {
 // (process_*) metrics.
 func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer
-	h.s.set.WritePrometheus(&buf)
-	metrics.WriteProcessMetrics(&buf)
+	metricdoc.WritePrometheus(&buf, h.s.set)
+	metricdoc.WriteProcessMetrics(&buf)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	h.s.m.writeMetricsWithHelp(w, buf.Bytes())
+	w.Write(buf.Bytes())
 }
 
 // healthz answers 200 "ok" while every enabled venue has a live stream
@@ -233,7 +258,7 @@ func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 }
 
 func (h *httpServer) apiStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, h.s.StatusJSON(time.Now()))
+	h.writeJSON(w, h.s.StatusJSON(time.Now()))
 }
 
 func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +272,7 @@ func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
 	for i := range evs {
 		out = append(out, newRecentJSON(&evs[i], notes))
 	}
-	writeJSON(w, out)
+	h.writeJSON(w, out)
 }
 
 // index serves the status page: one embedded, self-contained HTML file
@@ -256,28 +281,93 @@ func (h *httpServer) apiRecent(w http.ResponseWriter, r *http.Request) {
 func (h *httpServer) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy",
 		"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:")
 	w.Write(embed.StatusPage)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
+// writeJSON answers v as JSON. It encodes before it writes anything, so a
+// value that cannot be encoded is a 500 that says so, never a 200 with an
+// empty or cut body.
+func (h *httpServer) writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		h.encodeErrors.Inc()
+		now := time.Now().UnixNano()
+		if last := h.lastEncodeLog.Load(); now-last > int64(time.Minute) && h.lastEncodeLog.CompareAndSwap(last, now) {
+			h.s.log.Error("cannot encode an HTTP API answer", "err", err)
+		}
+		http.Error(w, "liqbox: cannot encode the answer as JSON: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Write(append(b, '\n'))
 }
 
-// RecentJSON is one row of /api/recent.
+// guard refuses requests whose Host header is not one this box answers to,
+// so that a web page the operator visits cannot read the API, the page or
+// /metrics through a domain that rebinds to 127.0.0.1 (DNS rebinding),
+// and marks every answer nosniff.
+func (h *httpServer) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !h.hostAllowed(r.Host) {
+			h.refused.Inc()
+			host := r.Host
+			if len(host) > 100 {
+				host = host[:100] + "…"
+			}
+			http.Error(w, fmt.Sprintf("liqbox: Host %q is not this box's address; list it in http.allowed_hosts to serve it", host),
+				http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether a request's Host header names this box: the
+// listen address (as configured or as bound), a loopback name (localhost,
+// 127.0.0.0/8, ::1) with any port, since an SSH tunnel may forward any
+// local port, or an entry of http.allowed_hosts ("host" matches any port,
+// "host:port" only that one).
+func (h *httpServer) hostAllowed(host string) bool {
+	host = strings.ToLower(host)
+	if host == "" {
+		return false
+	}
+	name := host
+	if hn, _, err := net.SplitHostPort(host); err == nil {
+		name = hn
+	}
+	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+	if name == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	if host == strings.ToLower(h.req) || host == h.addr() {
+		return true
+	}
+	for _, a := range h.allowed {
+		if a == host || a == name || strings.Trim(a, "[]") == name {
+			return true
+		}
+	}
+	return false
+}
+
+// RecentJSON is one row of /api/recent. A number that is unknown or not
+// finite (a BitMEX quanto row has no quantity in base units) is null.
 type RecentJSON struct {
 	Seq         uint64   `json:"seq"`
 	Venue       string   `json:"venue"`
 	Symbol      string   `json:"symbol"`
 	Side        string   `json:"side"`
-	Price       float64  `json:"price"`
-	Qty         float64  `json:"qty"`
+	Price       *float64 `json:"price"`
+	Qty         *float64 `json:"qty"`
 	NotionalUSD *float64 `json:"notional_usd"`
 	Basis       string   `json:"notional_basis"`
 	TimeMs      int64    `json:"time_ms"`
@@ -291,15 +381,22 @@ type RecentJSON struct {
 func newRecentJSON(ev *event.Event, notes map[uint64]event.Analysis) RecentJSON {
 	r := RecentJSON{
 		Seq: ev.Seq, Venue: ev.Venue.String(), Symbol: ev.Symbol.String(), Side: ev.Side.String(),
-		Price: ev.Price, Qty: ev.Qty, Basis: ev.Basis.String(), TimeMs: ev.TimeMs, RecvNs: ev.RecvNs,
+		Price: finite(ev.Price), Qty: finite(ev.Qty), Basis: ev.NotionalBasis().String(), TimeMs: ev.TimeMs, RecvNs: ev.RecvNs,
 		Backlog: ev.Flags&event.FlagBacklog != 0,
 	}
 	if ev.NotionalKnown() {
-		n := ev.Notional
-		r.NotionalUSD = &n
+		r.NotionalUSD = finite(ev.Notional)
 	}
 	if a, ok := notes[ev.Seq]; ok {
 		r.Risk, r.Summary, r.Source = a.Risk.String(), a.Summary, a.Source
 	}
 	return r
+}
+
+// finite is f for JSON: nil (null) when f is NaN or infinite.
+func finite(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
 }

@@ -155,7 +155,7 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		}
 		for _, line := range strings.Split(text, "\n") {
 			if name, ok := strings.CutPrefix(line, "# HELP "); ok && !strings.Contains(name, " ") {
-				t.Errorf("metric %s has no help text: declare it with its help (or, below the service, add it to subpackageHelp)", name)
+				t.Errorf("metric %s has no help text: declare it with its help (metricdoc)", name)
 			}
 		}
 	})

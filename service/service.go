@@ -40,6 +40,7 @@ import (
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
+	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/pipeline"
 	"github.com/liqbox/liqbox/ring"
 	"github.com/liqbox/liqbox/store"
@@ -89,8 +90,7 @@ type Service struct {
 	o       Options
 	cfg     *Config
 	log     *slog.Logger
-	m       *metricSet   // what the service itself declares, with help
-	set     *metrics.Set // m's registry, handed to the components
+	set     *metrics.Set // handed to the components; help texts via metricdoc
 	started time.Time
 
 	store   *store.Store
@@ -125,9 +125,8 @@ func New(o Options) (*Service, error) {
 	if o.ReconnectGrace <= 0 {
 		o.ReconnectGrace = reconnectGrace
 	}
-	s := &Service{o: o, cfg: c, log: o.Logger, m: newMetricSet(), started: time.Now(),
+	s := &Service{o: o, cfg: c, log: o.Logger, set: metrics.NewSet(), started: time.Now(),
 		errs: make(chan error, 16)}
-	s.set = s.m.Set
 	s.insts = map[event.Venue]*ingest.Instruments{}
 
 	path := c.StorePath()
@@ -209,7 +208,7 @@ func New(o Options) (*Service, error) {
 		}
 	}
 
-	s.stages = newStageMetrics(s.m)
+	s.stages = newStageMetrics(s.set)
 	s.recent = newRecentSink(500)
 	var sinks []pipeline.Sink
 	if c.Telegram.Enabled && o.TGToken != "" {
@@ -248,7 +247,7 @@ func New(o Options) (*Service, error) {
 		s.log.Warn("telegram is enabled but TELEGRAM_BOT_TOKEN is not set: alerts go to the terminal and the log only")
 	}
 	if c.Alerts.Terminal {
-		s.term = newTerminalSink(o.Stdout, c.Alerts.MinUSD, o.Color, s.m, o.Observer.Printed)
+		s.term = newTerminalSink(o.Stdout, c.Alerts.MinUSD, o.Color, s.set, o.Observer.Printed)
 		sinks = append(sinks, s.term)
 	}
 	s.minutes = &usdMinutes{}
@@ -328,12 +327,12 @@ func New(o Options) (*Service, error) {
 		stages = append(stages, s.term.lat)
 	}
 	if s.bot != nil {
-		for _, n := range telegramStages {
-			stages = append(stages, exposedStage{s.set, n})
+		for _, h := range s.bot.Stages() {
+			stages = append(stages, h)
 		}
 	}
 	s.http = newHTTPServer(c.HTTP.Listen, o.Listener, s, newStageLatency(s.started, stages...))
-	registerBuildInfo(s.m)
+	registerBuildInfo(s.set)
 	return s, nil
 }
 
@@ -564,8 +563,8 @@ func NewLogger(w io.Writer, c *Config) *slog.Logger {
 }
 
 // registerBuildInfo exports the build as liqbox_build_info.
-func registerBuildInfo(m *metricSet) {
-	m.gauge(fmt.Sprintf(`liqbox_build_info{version=%q,commit=%q,goversion=%q,goarch=%q}`,
+func registerBuildInfo(set *metrics.Set) {
+	metricdoc.Gauge(set, fmt.Sprintf(`liqbox_build_info{version=%q,commit=%q,goversion=%q,goarch=%q}`,
 		buildinfo.Version(), buildinfo.Commit(), runtime.Version(), runtime.GOARCH),
 		"Build of the running binary (value is always 1).", func() float64 { return 1 })
 }

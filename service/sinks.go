@@ -8,11 +8,14 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/latency"
+	"github.com/liqbox/liqbox/metricdoc"
 	"github.com/liqbox/liqbox/money"
 )
 
@@ -31,13 +34,13 @@ type terminalSink struct {
 	printed func(ev *event.Event, at time.Time)
 }
 
-func newTerminalSink(w io.Writer, minUSD float64, color bool, m *metricSet, printed func(*event.Event, time.Time)) *terminalSink {
+func newTerminalSink(w io.Writer, minUSD float64, color bool, set *metrics.Set, printed func(*event.Event, time.Time)) *terminalSink {
 	return &terminalSink{
 		w: w, minUSD: minUSD, color: color, printed: printed,
 		ch:    make(chan event.Event, 4096),
 		notes: make(chan event.Analysis, 256),
-		drops: m.counter(`liqbox_terminal_dropped_total`, "Terminal lines dropped because the terminal was too slow."),
-		lat: latency.New(m.Set, `liqbox_stage_receive_to_terminal_seconds`,
+		drops: metricdoc.Counter(set, `liqbox_terminal_dropped_total`, "Terminal lines dropped because the terminal was too slow."),
+		lat: latency.New(set, `liqbox_stage_receive_to_terminal_seconds`,
 			"Local receive to the alert line written to the terminal."),
 	}
 }
@@ -138,7 +141,11 @@ func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiBold...)
 	}
 	var ub [24]byte
-	usd := money.AppendUSD(ub[:0], ev.Notional, "unknown")
+	n := math.NaN()
+	if ev.NotionalKnown() {
+		n = ev.Notional
+	}
+	usd := money.AppendUSD(ub[:0], n, "unknown")
 	for i := len(usd); i < 9; i++ {
 		dst = append(dst, ' ')
 	}
@@ -147,9 +154,13 @@ func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 		dst = append(dst, ansiReset...)
 	}
 	dst = append(dst, "  @ "...)
-	n := len(dst)
-	dst = money.AppendPrice(dst, ev.Price)
-	for i := len(dst) - n; i < 12; i++ {
+	at := len(dst)
+	if p := ev.Price; p > 0 && p <= math.MaxFloat64 {
+		dst = money.AppendPrice(dst, p)
+	} else {
+		dst = append(dst, '?')
+	}
+	for i := len(dst) - at; i < 12; i++ {
 		dst = append(dst, ' ')
 	}
 	if color {
@@ -176,7 +187,7 @@ func AppendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, a.Risk.String()...)
 	dst = append(dst, " ("...)
-	dst = append(dst, a.Source...)
+	dst = appendOneLine(dst, a.Source)
 	dst = append(dst, "): "...)
 	dst = appendOneLine(dst, a.Summary)
 	if a.Recommendation != "" {
@@ -189,21 +200,80 @@ func AppendTerminalNote(dst []byte, a *event.Analysis, color bool) []byte {
 	return append(dst, '\n')
 }
 
-// appendOneLine copies s without control characters, so LLM or exchange
-// text cannot move the cursor or clear the operator's terminal.
-func appendOneLine(dst []byte, s string) []byte {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
+// appendOneLine copies prose (an analysis, from the LLM or the log) onto
+// one terminal line: line breaks, tabs and other spacing become a space,
+// and everything else a terminal would act on or hide is escaped (see
+// AppendTerminalText).
+func appendOneLine(dst []byte, s string) []byte { return appendTerminal(dst, s, true) }
+
+// AppendTerminalText appends text from outside liqbox (a symbol, a gap's
+// cause, anything read from an exchange or the log) for a terminal:
+// printable text as it is, and every byte or character a terminal would
+// act on or that hides or reorders what it shows written as a Go escape,
+// visible and inert: C0 controls (ESC as \x1b, a newline as \n), DEL, C1
+// controls, format characters such as bidi overrides (\u202e), invalid
+// UTF-8 (\xff). A backslash is doubled, so an escape cannot be forged.
+// Decoders refuse such symbols; this is the defence for what an older
+// log may hold.
+func AppendTerminalText(dst []byte, s string) []byte { return appendTerminal(dst, s, false) }
+
+// TerminalText is AppendTerminalText for cold paths.
+func TerminalText(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return string(AppendTerminalText(nil, s))
 		}
-		dst = append(dst, string(r)...)
+	}
+	return s
+}
+
+func appendTerminal(dst []byte, s string, prose bool) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			if c == '\\' && !prose {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case prose && unicode.IsSpace(r):
+			dst = append(dst, ' ')
+		case r == utf8.RuneError && n == 1:
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case r >= 0xa0 && unicode.IsPrint(r):
+			dst = append(dst, s[i:i+n]...)
+		case r == '\n':
+			dst = append(dst, '\\', 'n')
+		case r == '\r':
+			dst = append(dst, '\\', 'r')
+		case r == '\t':
+			dst = append(dst, '\\', 't')
+		case r < 0x80:
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case r <= 0xffff:
+			dst = append(dst, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			dst = append(dst, '\\', 'U')
+			for sh := 28; sh >= 0; sh -= 4 {
+				dst = append(dst, hex[r>>sh&0xf])
+			}
+		}
+		i += n
 	}
 	return dst
 }
 
+// appendPadded appends s made safe for a terminal, then spaces up to w
+// characters.
 func appendPadded(dst []byte, s string, w int) []byte {
-	dst = append(dst, s...)
-	for i := len(s); i < w; i++ {
+	at := len(dst)
+	dst = AppendTerminalText(dst, s)
+	for i := utf8.RuneCount(dst[at:]); i < w; i++ {
 		dst = append(dst, ' ')
 	}
 	return dst
@@ -297,11 +367,11 @@ type stageMetrics struct {
 	winStart   int64
 }
 
-func newStageMetrics(m *metricSet) *stageMetrics {
+func newStageMetrics(set *metrics.Set) *stageMetrics {
 	s := &stageMetrics{minDelay: math.Inf(1), lastMin: math.NaN()}
-	s.exchToRecv = latency.New(m.Set, `liqbox_stage_exchange_to_receive_seconds`,
+	s.exchToRecv = latency.New(set, `liqbox_stage_exchange_to_receive_seconds`,
 		"Exchange event time to local receive: network plus exchange lag (plus clock offset).")
-	m.gauge(`liqbox_clock_offset_estimate_seconds`,
+	metricdoc.Gauge(set, `liqbox_clock_offset_estimate_seconds`,
 		"Smallest exchange-to-receive delay in the last 5 min: network latency plus clock offset; negative means the local clock is behind.",
 		func() float64 { return s.clockOffset() })
 	return s

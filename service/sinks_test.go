@@ -1,11 +1,13 @@
 package service
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/event/eventtest"
 )
 
 func TestTerminalLine(t *testing.T) {
@@ -40,5 +42,40 @@ func BenchmarkTerminalLine(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = AppendTerminalLine(buf[:0], &ev, now, true)
+	}
+}
+
+// TestTerminalLineHostile: whatever an event holds, its line is one line
+// with no byte a terminal acts on, and its size says unknown rather than
+// a figure that is none.
+func TestTerminalLineHostile(t *testing.T) {
+	now := time.Now()
+	for _, ev := range eventtest.Hostile() {
+		line := AppendTerminalLine(nil, &ev, now, false)
+		if i := eventtest.TerminalSafe(line); i >= 0 {
+			t.Errorf("%q: byte %#x at %d reaches the terminal", line, line[i], i)
+		}
+		if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' {
+			t.Errorf("%q is not one line", line)
+		}
+		if !ev.NotionalKnown() && !bytes.Contains(line, []byte("unknown")) {
+			t.Errorf("%q: notional %v shown as a size", line, ev.Notional)
+		}
+		for _, bad := range []string{"NaN", "Inf"} {
+			if bytes.Contains(line, []byte(bad)) {
+				t.Errorf("%q shows %s", line, bad)
+			}
+		}
+		a := event.Analysis{Seq: ev.Seq, Risk: event.RiskHigh, Source: ev.Symbol.String(), Summary: ev.Symbol.String(), Recommendation: "\u2028x\x9b"}
+		note := AppendTerminalNote(nil, &a, false)
+		if i := eventtest.TerminalSafe(note); i >= 0 || bytes.Count(note, []byte("\n")) != 1 {
+			t.Errorf("note %q reaches the terminal at %d", note, i)
+		}
+	}
+	if got := TerminalText("BTC\x1b[2J\\x1b\n\u202e\xff"); got != `BTC\x1b[2J\\x1b\n\u202e\xff` {
+		t.Errorf("TerminalText = %s", got)
+	}
+	if got := TerminalText("比特币USDT"); got != "比特币USDT" {
+		t.Errorf("TerminalText of a Chinese symbol = %q", got)
 	}
 }

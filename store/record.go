@@ -107,8 +107,8 @@ const (
 )
 
 // checkEvent holds a decoded event to what every reader may rely on:
-// sequence and times positive; price and quantity finite and not
-// negative; a known venue, market, side, basis and flags; a symbol without
+// sequence and times positive; price finite and not negative, quantity
+// too or NaN (unknown); a known venue, market, side, basis and flags; a symbol without
 // control bytes. The notional is either a finite, non-negative figure with
 // a known basis, or unknown: NaN with BasisUnknown (a record with a
 // non-finite or negative notional, which older decoders could write, is
@@ -119,7 +119,9 @@ func checkEvent(ev *event.Event) error {
 		return errors.New("sequence number 0")
 	case ev.RecvNs <= 0 || ev.TimeMs <= 0:
 		return fmt.Errorf("time not after 1970 (receive %d ns, exchange %d ms)", ev.RecvNs, ev.TimeMs)
-	case !finiteNonNeg(ev.Price) || !finiteNonNeg(ev.Qty):
+	case !finiteNonNeg(ev.Price) || !(finiteNonNeg(ev.Qty) || math.IsNaN(ev.Qty)):
+		// A NaN quantity is unknown: the decoders write it for a contract
+		// whose size in base units is not known (a BitMEX quanto row).
 		return fmt.Errorf("price %v or quantity %v not a finite, non-negative number", ev.Price, ev.Qty)
 	case ev.Venue == event.VenueUnknown || ev.Venue > maxVenue:
 		return fmt.Errorf("unknown venue %d", ev.Venue)

@@ -14,7 +14,6 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // SchemaVersion is the layout this binary writes. Files with a lower
@@ -536,26 +536,26 @@ func decodeCheckpoint(k, v []byte) (sink string, seq uint64, err error) {
 func (s *Store) registerMetrics() {
 	set := s.opts.Metrics
 	s.m = storeMetrics{
-		appended:      set.NewCounter("liqbox_store_appended_total"),
-		dropped:       set.NewCounter("liqbox_store_dropped_total"),
-		batches:       set.NewCounter("liqbox_store_batches_total"),
-		writeErrors:   set.NewCounter("liqbox_store_write_errors_total"),
-		asyncDropped:  set.NewCounter("liqbox_store_async_dropped_total"),
-		badRecords:    set.NewCounter("liqbox_store_bad_records_total"),
-		redelivered:   set.NewCounter("liqbox_store_redelivered_total"),
-		skipped:       set.NewCounter("liqbox_store_redeliver_skipped_total"),
-		retained:      set.NewCounter("liqbox_store_retention_deleted_total"),
-		batchSize:     set.NewPrometheusHistogramExt("liqbox_store_batch_events", metrics.ExponentialBuckets(1, 4, 8)),
-		commitSeconds: set.NewPrometheusHistogramExt("liqbox_store_commit_seconds", metrics.ExponentialBuckets(0.0005, 2, 12)),
+		appended:      metricdoc.Counter(set, "liqbox_store_appended_total", "Events appended to the log."),
+		dropped:       metricdoc.Counter(set, "liqbox_store_dropped_total", "Events not logged because the store queue was full."),
+		batches:       metricdoc.Counter(set, "liqbox_store_batches_total", "Write transactions committed."),
+		writeErrors:   metricdoc.Counter(set, "liqbox_store_write_errors_total", "Write transactions that failed."),
+		asyncDropped:  metricdoc.Counter(set, "liqbox_store_async_dropped_total", "Queued writes (PutAsync, DeleteAsync, AddGap) refused because the write queue was full."),
+		badRecords:    metricdoc.Counter(set, "liqbox_store_bad_records_total", "Log records skipped by readers because they do not decode."),
+		redelivered:   metricdoc.Counter(set, "liqbox_store_redelivered_total", "Logged events redelivered to a sink after a restart."),
+		skipped:       metricdoc.Counter(set, "liqbox_store_redeliver_skipped_total", "Undelivered events too old to redeliver after a restart."),
+		retained:      metricdoc.Counter(set, "liqbox_store_retention_deleted_total", "Events deleted by retention."),
+		batchSize:     metricdoc.Histogram(set, "liqbox_store_batch_events", "Events per write transaction.", metrics.ExponentialBuckets(1, 4, 8)),
+		commitSeconds: metricdoc.Histogram(set, "liqbox_store_commit_seconds", "Duration of one write transaction including fsync.", metrics.ExponentialBuckets(0.0005, 2, 12)),
 	}
-	set.NewGauge("liqbox_store_queue_depth", func() float64 {
+	metricdoc.Gauge(set, "liqbox_store_queue_depth", "Events waiting to be written to the log.", func() float64 {
 		s.qmu.Lock()
 		n := s.qlen
 		s.qmu.Unlock()
 		return float64(n)
 	})
-	set.NewGauge("liqbox_store_file_bytes", func() float64 { return float64(s.fileBytes.Load()) })
-	set.NewGauge("liqbox_store_last_durable_seq", func() float64 { return float64(s.durable.Load()) })
+	metricdoc.Gauge(set, "liqbox_store_file_bytes", "Size of the log file.", func() float64 { return float64(s.fileBytes.Load()) })
+	metricdoc.Gauge(set, "liqbox_store_last_durable_seq", "Highest sequence number known durable.", func() float64 { return float64(s.durable.Load()) })
 }
 
 // view runs fn in a read transaction, turning a bbolt panic on a damaged
@@ -625,16 +625,4 @@ func (s *Store) closeFiles() error {
 		_ = os.Remove(s.snapPath)
 	}
 	return err
-}
-
-// waitCtx sleeps for d or until ctx ends, whichever first.
-func waitCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

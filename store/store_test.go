@@ -105,9 +105,9 @@ func scanAll(t testing.TB, s *Store) []event.Event {
 }
 
 func sameEvent(a, b event.Event) bool {
-	na, nb := a.Notional, b.Notional
-	a.Notional, b.Notional = 0, 0
-	return a == b && math.Float64bits(na) == math.Float64bits(nb)
+	na, nb, qa, qb := a.Notional, b.Notional, a.Qty, b.Qty
+	a.Notional, b.Notional, a.Qty, b.Qty = 0, 0, 0, 0
+	return a == b && math.Float64bits(na) == math.Float64bits(nb) && math.Float64bits(qa) == math.Float64bits(qb)
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -118,6 +118,9 @@ func TestRecordRoundTrip(t *testing.T) {
 			Basis: event.BasisUnknown, Conn: 255, Flags: event.FlagBacklog | event.FlagReplay,
 			Symbol: event.MakeSymbol("1000SHIB-USDT-250926-EXTRA-LONG-ID")},
 		{Seq: 7, RecvNs: 1, TimeMs: 1, Venue: event.Bybit, Notional: math.NaN(), Symbol: event.MakeSymbol("币安人生USDT")},
+		// A BitMEX quanto row: no quantity in base units, no USD size.
+		{Seq: 8, RecvNs: 1, TimeMs: 1, Venue: event.BitMEX, Side: event.Long, Price: 3120.5, Qty: math.NaN(),
+			Notional: math.NaN(), Symbol: event.MakeSymbol("ETHUSD")},
 	}
 	for _, want := range cases {
 		var k [8]byte

@@ -11,6 +11,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/logthrottle"
+	"github.com/liqbox/liqbox/retry"
 )
 
 // Append copies ev into the write queue and returns at once. It returns
@@ -95,9 +97,9 @@ type writer struct {
 	gapSeq  uint64             // the gap ledger's sequence to persist
 	run     []byte             // the run record, rewritten each commit
 	clean   bool               // this commit marks the clean stop
-	lastLog time.Time
-	errs    int // write errors since the last log line
 	backoff time.Duration
+
+	failLog logthrottle.Throttle // write errors' log lines
 }
 
 type ackEntry struct {
@@ -179,7 +181,7 @@ func (s *Store) Run(ctx context.Context) error {
 		heartbeat.Reset(s.opts.Heartbeat)
 		if err != nil {
 			s.writeFailed(w, err)
-			if !waitCtx(ctx, w.backoff) {
+			if !retry.Sleep(ctx, w.backoff) {
 				return s.stop(w)
 			}
 			continue
@@ -201,6 +203,8 @@ func (s *Store) newWriter() *writer {
 		vals:  make([]byte, 0, max*maxRecordLen),
 		dkeys: make([]byte, 0, max*dedupEntryLen),
 		run:   make([]byte, 0, runRecordLen),
+
+		failLog: logthrottle.Throttle{Every: logEvery},
 	}
 }
 
@@ -396,17 +400,11 @@ func applySide(tx *bolt.Tx, side map[sideKey]sideOp) error {
 // grows the backoff. The batch stays in w for the retry.
 func (s *Store) writeFailed(w *writer, err error) {
 	s.m.writeErrors.Inc()
-	w.errs++
-	if now := time.Now(); now.Sub(w.lastLog) >= logEvery {
+	if n, ok := w.failLog.Allow(time.Now()); ok {
 		s.log.Error("cannot write to the log; events wait in memory and alerts keep flowing",
-			"err", err, "errors_since_last_log", w.errs, "pending", len(w.batch))
-		w.lastLog, w.errs = now, 0
+			"err", err, "errors_since_last_log", n+1, "pending", len(w.batch))
 	}
-	if w.backoff == 0 {
-		w.backoff = backoffMin
-	} else if w.backoff *= 2; w.backoff > backoffMax {
-		w.backoff = backoffMax
-	}
+	w.backoff = retry.Backoff(w.backoff, backoffMin, backoffMax)
 }
 
 // stop flushes everything still queued at shutdown and records the clean

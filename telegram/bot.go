@@ -18,6 +18,9 @@ import (
 	telegoapi "github.com/mymmrac/telego/telegoapi"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/latency"
+	"github.com/liqbox/liqbox/logthrottle"
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // KV buckets the bot uses (and bucketSent, recover.go).
@@ -45,9 +48,9 @@ type Bot struct {
 	// handed to every chat that wanted it.
 	lastOffered atomic.Uint64
 
-	// lastPersistLog is when a failed asynchronous write was last logged
-	// (Unix ns): a failing disk must not flood the log.
-	lastPersistLog atomic.Int64
+	// persistLog spaces the lines about failed asynchronous writes: a
+	// failing disk must not flood the log.
+	persistLog logthrottle.Throttle
 
 	// username is the bot's own, from getMe; nil until known.
 	username atomic.Pointer[string]
@@ -72,16 +75,9 @@ type botMetrics struct {
 	annTooOld, annCombined, annInCombined *metrics.Counter
 	redelivered, refusals, refusalsSent   *metrics.Counter
 	refusalsQuiet, foreignCmds            *metrics.Counter
-	handoff, request, endToEnd, limitWait *metrics.PrometheusHistogram
+	handoff, request, endToEnd            *latency.Histogram // the stages (Stages)
+	limitWait                             *metrics.PrometheusHistogram
 	apiErrs                               map[string]*metrics.Counter
-}
-
-// latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
-// the pipeline's, so the stages can be compared bucket by bucket.
-var latencyBuckets = []float64{
-	5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
-	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
-	1, 2.5, 5, 10, 30,
 }
 
 // apiErrCodes are the label values of liqbox_telegram_api_errors_total:
@@ -90,11 +86,15 @@ var latencyBuckets = []float64{
 var apiErrCodes = []string{"400", "403", "429", "5xx", "other", "network"}
 
 func newBotMetrics(s *metrics.Set) botMetrics {
+	metricdoc.Describe(s, `liqbox_telegram_sent_total`, "Messages sent, by kind.")
+	metricdoc.Describe(s, `liqbox_telegram_edits_total`, "Messages edited, by kind.")
+	metricdoc.Describe(s, `liqbox_telegram_dropped_total`, "Alerts or analyses dropped, by reason.")
+	metricdoc.Describe(s, `liqbox_telegram_errors_total`, "Failed sends by what the bot did about them.")
 	return botMetrics{
-		offered:     s.NewCounter(`liqbox_telegram_offered_total`),
-		enqueued:    s.NewCounter(`liqbox_telegram_enqueued_total`),
-		folded:      s.NewCounter(`liqbox_telegram_overflow_folded_total`),
-		backlog:     s.NewCounter(`liqbox_telegram_skipped_total{reason="backlog"}`),
+		offered:     metricdoc.Counter(s, `liqbox_telegram_offered_total`, "Events offered to the Telegram sink."),
+		enqueued:    metricdoc.Counter(s, `liqbox_telegram_enqueued_total`, "Alerts queued for a chat (one per accepting chat)."),
+		folded:      metricdoc.Counter(s, `liqbox_telegram_overflow_folded_total`, "Alerts that found their chat's queue full and were counted straight into the cascade digest."),
+		backlog:     metricdoc.Counter(s, `liqbox_telegram_skipped_total{reason="backlog"}`, "Alerts not sent, by reason."),
 		sent:        s.NewCounter(`liqbox_telegram_sent_total{kind="alert"}`),
 		digests:     s.NewCounter(`liqbox_telegram_sent_total{kind="digest"}`),
 		replies:     s.NewCounter(`liqbox_telegram_sent_total{kind="reply"}`),
@@ -106,30 +106,37 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		annCombined: s.NewCounter(`liqbox_telegram_sent_total{kind="analyses"}`),
 		// Analyses shown in a combined reply, beside edits_total{kind="analysis"}
 		// and sent_total{kind="analysis_reply"} (one analysis each).
-		annInCombined: s.NewCounter(`liqbox_telegram_analyses_combined_total`),
+		annInCombined: metricdoc.Counter(s, `liqbox_telegram_analyses_combined_total`, "Analyses shown in a reply that carries several (sent_total{kind=\"analyses\"} counts those replies)."),
 		retryAfter:    s.NewCounter(`liqbox_telegram_errors_total{kind="retry_after"}`),
 		retries:       s.NewCounter(`liqbox_telegram_errors_total{kind="retryable"}`),
 		failed:        s.NewCounter(`liqbox_telegram_errors_total{kind="rejected"}`),
-		gone:          s.NewCounter(`liqbox_telegram_unsubscribed_total{reason="forbidden"}`),
-		redelivered:   s.NewCounter(`liqbox_telegram_redelivered_total`),
-		refusals:      s.NewCounter(`liqbox_telegram_refusals_total`),
+		gone:          metricdoc.Counter(s, `liqbox_telegram_unsubscribed_total{reason="forbidden"}`, "Chats unsubscribed by the bot, by reason."),
+		redelivered:   metricdoc.Counter(s, `liqbox_telegram_redelivered_total`, "Alerts read back from the log after a restart (not acknowledged by their chat) and sent again, marked as redelivered."),
+		refusals:      metricdoc.Counter(s, `liqbox_telegram_refusals_total`, "Commands refused to users outside the allow-list."),
 		refusalsSent:  s.NewCounter(`liqbox_telegram_sent_total{kind="refusal"}`),
-		refusalsQuiet: s.NewCounter(`liqbox_telegram_refusals_unanswered_total`),
-		foreignCmds:   s.NewCounter(`liqbox_telegram_ignored_commands_total{reason="other_bot"}`),
-		handoff:       s.NewPrometheusHistogramExt(`liqbox_stage_receive_to_telegram_seconds`, latencyBuckets),
-		request:       s.NewPrometheusHistogramExt(`liqbox_stage_telegram_request_seconds`, latencyBuckets),
-		endToEnd:      s.NewPrometheusHistogramExt(`liqbox_stage_end_to_end_seconds`, latencyBuckets),
-		limitWait:     s.NewPrometheusHistogramExt(`liqbox_telegram_alert_limit_wait_seconds`, latencyBuckets),
+		refusalsQuiet: metricdoc.Counter(s, `liqbox_telegram_refusals_unanswered_total`, "Refused commands that got no refusal message (the chat had one within 10 min, or the refusals' budget was spent)."),
+		foreignCmds:   metricdoc.Counter(s, `liqbox_telegram_ignored_commands_total{reason="other_bot"}`, "Commands ignored because their @suffix names another bot (or this bot's username is not known yet)."),
+		handoff:       latency.New(s, `liqbox_stage_receive_to_telegram_seconds`, "Local receive to the alert being handed to the Telegram client (includes waiting for a rate-limit slot)."),
+		request:       latency.New(s, `liqbox_stage_telegram_request_seconds`, "Bot API request to Telegram's answer (sendMessage and editMessageText)."),
+		endToEnd:      latency.New(s, `liqbox_stage_end_to_end_seconds`, "Exchange event time to Telegram's answer for the alert."),
+		limitWait:     metricdoc.Histogram(s, `liqbox_telegram_alert_limit_wait_seconds`, "Time an alert waited for Telegram's limits (the chat's budget, the group and global windows, retry_after) before its request.", latency.Buckets),
 		apiErrs:       apiErrCounters(s),
 	}
 }
 
 func apiErrCounters(s *metrics.Set) map[string]*metrics.Counter {
+	metricdoc.Describe(s, `liqbox_telegram_api_errors_total`, "Failed Bot API requests by error code (5xx folded, network = no answer).")
 	m := make(map[string]*metrics.Counter, len(apiErrCodes))
 	for _, c := range apiErrCodes {
 		m[c] = s.NewCounter(`liqbox_telegram_api_errors_total{code="` + c + `"}`)
 	}
 	return m
+}
+
+// Stages are the bot's stage histograms (receive → telegram, the Bot API
+// request, end to end), for the status page's percentiles.
+func (b *Bot) Stages() []*latency.Histogram {
+	return []*latency.Histogram{b.m.handoff, b.m.request, b.m.endToEnd}
 }
 
 // countAPIError counts one failed Bot API request by its error code.
@@ -153,18 +160,20 @@ func (m *botMetrics) countAPIError(err error) {
 // are personal data: they appear as labels only when the operator opts in
 // with Options.MetricsChatLabels).
 func (b *Bot) registerQueueMetrics(s *metrics.Set) {
-	s.NewGauge(`liqbox_telegram_queue_depth`, func() float64 {
+	metricdoc.Gauge(s, `liqbox_telegram_queue_depth`, "Alerts waiting for delivery, all chats together.", func() float64 {
 		sum, _, _ := b.queueDepths()
 		return float64(sum)
 	})
-	s.NewGauge(`liqbox_telegram_queue_depth_max`, func() float64 {
+	metricdoc.Gauge(s, `liqbox_telegram_queue_depth_max`, "Alerts waiting for delivery in the most backed-up chat.", func() float64 {
 		_, deepest, _ := b.queueDepths()
 		return float64(deepest)
 	})
-	s.NewGauge(`liqbox_telegram_active_chats`, func() float64 {
+	metricdoc.Gauge(s, `liqbox_telegram_active_chats`, "Chats subscribed to alerts.", func() float64 {
 		_, _, n := b.queueDepths()
 		return float64(n)
 	})
+	// One per chat, as chats register (registerChatGaugeLocked).
+	metricdoc.Describe(s, `liqbox_telegram_chat_queue_depth`, "Alerts waiting for delivery per chat (only with telegram.metrics_chat_labels).")
 }
 
 // queueDepths sums the waiting alerts of every active chat and finds the
@@ -241,6 +250,7 @@ func New(o Options) (*Bot, error) {
 		refusalAt:     time.Now(),
 	}
 	b.lat.init(4096)
+	b.persistLog.Every = time.Minute
 	b.registerQueueMetrics(o.Metrics)
 	for _, u := range o.AllowUsers {
 		b.allow[u] = true
@@ -606,9 +616,7 @@ func (b *Bot) update(c *chat, change func(s *settings)) error {
 // logPersistError logs a write the store could not queue, at most once a
 // minute; recovery after a crash then misses what it would have held.
 func (b *Bot) logPersistError(err error) {
-	now := time.Now().UnixNano()
-	last := b.lastPersistLog.Load()
-	if now-last < int64(time.Minute) || !b.lastPersistLog.CompareAndSwap(last, now) {
+	if _, ok := b.persistLog.Allow(time.Now()); !ok {
 		return
 	}
 	b.log.Warn("cannot queue the bot's state for the log: a crash now would lose it", "err", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/money"
+	"github.com/liqbox/liqbox/retry"
 )
 
 const (
@@ -198,7 +199,7 @@ func (b *Bot) sendRefusal(ctx context.Context, chat int64) {
 // (some Bot API servers refuse telego's parameterless getMe), so that
 // commands with an @suffix can be told apart.
 func (b *Bot) learnUsername(ctx context.Context) {
-	backoff := time.Second
+	var backoff time.Duration
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, b.o.RequestTimeout)
 		me, err := b.api.GetMe(rctx)
@@ -215,13 +216,11 @@ func (b *Bot) learnUsername(ctx context.Context) {
 		if err == nil {
 			err = errors.New("getMe answered without a username")
 		}
+		backoff = retry.Backoff(backoff, time.Second, 5*time.Minute)
 		b.log.Warn("cannot learn the bot's username: commands with an @suffix are ignored until it is known",
 			"err", scrub(err, b.o.Token), "retry_in", backoff)
-		if !sleepUntil(ctx, time.Now().Add(backoff)) {
+		if !retry.Sleep(ctx, backoff) {
 			return
-		}
-		if backoff *= 2; backoff > 5*time.Minute {
-			backoff = 5 * time.Minute
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/liqbox/liqbox/retry"
 )
 
 // class is a message's priority in a chat's sending budget.
@@ -212,22 +214,6 @@ func (w *window) free(now time.Time, span time.Duration, max, need int) time.Tim
 	return w.ts[len(w.ts)-n+over-1].Add(span)
 }
 
-// sleepUntil waits until t or ctx's end; it reports whether t was reached.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
-	}
-}
-
 // waitTake waits until cl may send to chat and spends it; it returns the
 // time spent waiting, and false if ctx ended first.
 func (l *limiter) waitTake(ctx context.Context, chat int64, cl class) (time.Duration, bool) {
@@ -244,7 +230,7 @@ func (l *limiter) waitTake(ctx context.Context, chat int64, cl class) (time.Dura
 		if start.IsZero() {
 			start = now
 		}
-		if !sleepUntil(ctx, at) {
+		if !retry.Sleep(ctx, time.Until(at)) {
 			return time.Since(start), false
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/mymmrac/telego"
+
+	"github.com/liqbox/liqbox/retry"
 )
 
 // poll fetches updates until ctx ends. The offset is persisted after each
@@ -35,13 +37,9 @@ func (b *Bot) poll(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if backoff == 0 {
-				backoff = baseBackoff
-			} else if backoff *= 2; backoff > maxBackoff {
-				backoff = maxBackoff
-			}
+			backoff = retry.Backoff(backoff, baseBackoff, maxBackoff)
 			b.log.Warn("cannot get telegram updates", "err", scrub(err, b.o.Token), "backoff", backoff)
-			sleepUntil(ctx, time.Now().Add(backoff))
+			retry.Sleep(ctx, backoff)
 			continue
 		}
 		backoff = 0
@@ -65,6 +63,6 @@ func (b *Bot) poll(ctx context.Context) {
 				b.log.Error("cannot save update offset", "err", err)
 			}
 		}
-		sleepUntil(ctx, start.Add(b.o.PollInterval))
+		retry.Sleep(ctx, time.Until(start.Add(b.o.PollInterval)))
 	}
 }

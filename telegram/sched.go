@@ -12,6 +12,7 @@ import (
 	tu "github.com/mymmrac/telego/telegoutil"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/retry"
 )
 
 const (
@@ -383,11 +384,7 @@ func (b *Bot) classify(ctx context.Context, c *chat, err error, backoff *time.Du
 		}
 	}
 	b.m.retries.Inc()
-	if *backoff == 0 {
-		*backoff = baseBackoff
-	} else if *backoff *= 2; *backoff > maxBackoff {
-		*backoff = maxBackoff
-	}
+	*backoff = retry.Backoff(*backoff, baseBackoff, maxBackoff)
 	b.lim.penalize(c.id, time.Now().Add(*backoff), false)
 	b.log.Warn("telegram request failed: retrying", "chat", c.id, "backoff", *backoff, "err", err)
 	return actRetry
