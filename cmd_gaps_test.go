@@ -94,7 +94,7 @@ func TestGapsCommandShowsOngoingGaps(t *testing.T) {
 		t.Errorf("ongoing gap %v: want end null, open true, a minute so far", line)
 	}
 	table := gaps()
-	for _, want := range []string{"ongoing", "1m0", "s so far", "okx", "read_error?[2J", "1 gaps (1 ongoing)"} {
+	for _, want := range []string{"ongoing", "1m0", "s so far", "okx", "read_error\\x1b[2J", "1 gaps (1 ongoing)"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
