@@ -35,6 +35,21 @@ func (v Venue) String() string {
 	return "venue(" + strconv.Itoa(int(v)) + ")"
 }
 
+// venueSampled marks the venues whose feed is a sample, not every
+// liquidation: they push at most one liquidation per symbol (Bitget: per
+// side of a pair) per second, so during a cascade, exactly when it matters,
+// their figures under-count and any total that includes them is a lower
+// bound. Source: the venues' own documentation, quoted in
+// shared/testdata/frames/PROTOCOLS.md section 14. A new venue whose feed
+// is sampled adds itself here (Bitget, Aster and Gate before its
+// 2026-08-20 change are); a venue not listed is taken as complete.
+var venueSampled = [numVenues]bool{BinanceUSDM: true, BinanceCOINM: true, OKX: true}
+
+// Sampled reports whether the venue's liquidation feed is a sample (at most
+// one liquidation per symbol per second), so that totals including it are
+// lower bounds. See venueSampled for the sources.
+func (v Venue) Sampled() bool { return v < numVenues && venueSampled[v] }
+
 // ParseVenue maps a config or CLI name back to a Venue.
 func ParseVenue(s string) (Venue, bool) {
 	for i, n := range venueNames {

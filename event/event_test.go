@@ -53,3 +53,23 @@ func TestSymbolTruncates(t *testing.T) {
 		t.Fatalf("len %d", s.Len())
 	}
 }
+
+func TestSampledVenues(t *testing.T) {
+	// PROTOCOLS.md section 14: Binance (both) and OKX push at most one
+	// liquidation per symbol a second; Bybit's allLiquidation and BitMEX
+	// push every one.
+	want := map[Venue]bool{BinanceUSDM: true, BinanceCOINM: true, OKX: true, Bybit: false, BitMEX: false}
+	for _, v := range Venues() {
+		w, ok := want[v]
+		if !ok {
+			t.Errorf("%s: no sampling fact in this test: add it from PROTOCOLS.md section 14", v)
+			continue
+		}
+		if v.Sampled() != w {
+			t.Errorf("%s.Sampled() = %v, want %v", v, v.Sampled(), w)
+		}
+	}
+	if VenueUnknown.Sampled() || Venue(200).Sampled() {
+		t.Error("an unknown venue is reported as sampled")
+	}
+}

@@ -389,8 +389,9 @@ func (b *Bot) Offer(ev *event.Event) {
 	}
 	if list := b.active.Load(); list != nil {
 		now := time.Now().UnixNano()
+		var a lazyAsset
 		for _, c := range *list {
-			if !c.cfg.Load().accepts(ev, now) {
+			if !c.cfg.Load().accepts(ev, now, &a) {
 				continue
 			}
 			if c.push(ev) {

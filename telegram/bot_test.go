@@ -398,16 +398,22 @@ func TestFormat(t *testing.T) {
 
 func TestSymbolMatch(t *testing.T) {
 	cases := []struct {
+		v      event.Venue
 		sym, f string
 		want   bool
 	}{
-		{"BTCUSDT", "BTCUSDT", true}, {"BTCUSDT", "BTC", true}, {"BTC-USDT-SWAP", "BTC", true},
-		{"BTCUSD_PERP", "BTC", true}, {"XBTUSD", "BTC", true}, {"BTCDOMUSDT", "BTC", false},
-		{"ETHFIUSDT", "ETH", false}, {"ETHUSDT", "BTC", false},
+		{event.BinanceUSDM, "BTCUSDT", "BTCUSDT", true}, {event.BinanceUSDM, "BTCUSDT", "BTC", true},
+		{event.OKX, "BTC-USDT-SWAP", "BTC", true}, {event.BinanceCOINM, "BTCUSD_PERP", "BTC", true},
+		{event.BitMEX, "XBTUSD", "BTC", true}, {event.BitMEX, "XBTZ25", "BTC", true}, {event.BitMEX, "XBTUSD", "XBT", true},
+		{event.BinanceUSDM, "BTCDOMUSDT", "BTC", false}, {event.BinanceUSDM, "ETHFIUSDT", "ETH", false},
+		{event.BinanceUSDM, "ETHUSDT", "BTC", false}, {event.Bybit, "1000PEPEUSDT", "PEPE", true},
+		{event.OKX, "PEPE-USDT-SWAP", "1000PEPE", true}, {event.BinanceUSDM, "BTCUSDT", "BTCUSDC", false},
 	}
 	for _, c := range cases {
-		if got := symbolMatches([]byte(c.sym), []byte(c.f)); got != c.want {
-			t.Errorf("symbolMatches(%s, %s) = %v", c.sym, c.f, got)
+		ev := event.Event{Venue: c.v, Symbol: event.MakeSymbol(c.sym)}
+		m := newMatcher(c.f)
+		if got := m.matches(&ev, &lazyAsset{}); got != c.want {
+			t.Errorf("%s: %s matches %s = %v", c.v, c.f, c.sym, got)
 		}
 	}
 }
