@@ -20,8 +20,10 @@
 package cascade
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +206,21 @@ func (e *Engine) Rules(owner int64) []Rule {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]Rule(nil), e.owners[owner]...)
+}
+
+// Open returns owner's open cascades as they stand, oldest first.
+func (e *Engine) Open(owner int64) []Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Snapshot
+	for _, rs := range e.rules {
+		if rs.owner == owner && rs.open != nil {
+			rs.open.snap.fill(&rs.open.b)
+			out = append(out, rs.open.snap)
+		}
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 // MaxWindow is the longest window of any rule (0 without rules): how far

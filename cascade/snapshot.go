@@ -94,14 +94,18 @@ func (s *Snapshot) LowerBound() bool {
 	return false
 }
 
-// Duration is how long the cascade has lasted: from its start to its
-// latest liquidation, or to when it fell below the threshold.
-func (s *Snapshot) Duration() time.Duration {
-	end := s.LastNs
+// Duration is how long the cascade has lasted: from its first
+// liquidation to its latest.
+func (s *Snapshot) Duration() time.Duration { return time.Duration(max(s.LastNs-s.StartNs, 0)) }
+
+// OverNs is when a closed cascade was over: when its window fell below the
+// threshold for good (it is declared closed a quiet period later), or its
+// end when it never did (a log replay that ended first).
+func (s *Snapshot) OverNs() int64 {
 	if s.BelowNs != 0 {
-		end = s.BelowNs
+		return s.BelowNs
 	}
-	return time.Duration(max(end-s.StartNs, 0))
+	return s.EndNs
 }
 
 // fill copies a breakdown into the snapshot's totals.

@@ -74,6 +74,9 @@ type botMetrics struct {
 	refusalsQuiet, foreignCmds            *metrics.Counter
 	handoff, request, endToEnd, limitWait *metrics.PrometheusHistogram
 	apiErrs                               map[string]*metrics.Counter
+	cascSent, cascEdits, cascDropped      *metrics.Counter
+	cascResumed                           *metrics.Counter
+	cascHandoff                           *metrics.PrometheusHistogram
 }
 
 // latencyBuckets are Prometheus `le` bounds from 5 µs to 30 s, the same as
@@ -121,6 +124,13 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		endToEnd:      s.NewPrometheusHistogramExt(`liqbox_stage_end_to_end_seconds`, latencyBuckets),
 		limitWait:     s.NewPrometheusHistogramExt(`liqbox_telegram_alert_limit_wait_seconds`, latencyBuckets),
 		apiErrs:       apiErrCounters(s),
+		cascSent:      s.NewCounter(`liqbox_telegram_sent_total{kind="cascade"}`),
+		cascEdits:     s.NewCounter(`liqbox_telegram_edits_total{kind="cascade"}`),
+		cascDropped:   s.NewCounter(`liqbox_telegram_dropped_total{reason="cascade_too_many"}`),
+		cascResumed:   s.NewCounter(`liqbox_telegram_cascades_resumed_total`),
+		// The crossing liquidation's receive → its cascade alert handed to
+		// the Telegram client (a limit wait included, as for raw alerts).
+		cascHandoff: s.NewPrometheusHistogramExt(`liqbox_stage_receive_to_cascade_alert_seconds`, latencyBuckets),
 	}
 }
 
@@ -257,8 +267,14 @@ func New(o Options) (*Bot, error) {
 		if err := b.loadChats(); err != nil {
 			return nil, err
 		}
+		if err := b.loadCascades(); err != nil {
+			b.log.Warn("cannot read the cascade messages of the last run back; they get no closing line", "err", err)
+		}
 	}
 	b.publishLocked()
+	for _, c := range b.chats {
+		b.publishRules(c)
+	}
 	return b, nil
 }
 
@@ -441,7 +457,8 @@ type chat struct {
 	wake    chan struct{} // capacity 1: an alert is waiting
 	annWake chan struct{} // capacity 1: an analysis is waiting, or an alert was sent
 
-	aw awaiting
+	aw   awaiting
+	casc cascadeBox
 
 	started bool // guarded by Bot.mu
 }
@@ -471,6 +488,7 @@ func (b *Bot) newChat(id int64) *chat {
 		annWake: make(chan struct{}, 1),
 	}
 	c.aw.init(id)
+	c.casc.init()
 	return c
 }
 
@@ -584,8 +602,16 @@ func (b *Bot) getChat(id int64) *chat {
 }
 
 // update applies change to a copy of the chat's settings, persists and
-// publishes it.
+// publishes it, and hands its cascade rules to the engine.
 func (b *Bot) update(c *chat, change func(s *settings)) error {
+	if err := b.updateSettings(c, change); err != nil {
+		return err
+	}
+	b.publishRules(c) // outside b.mu: the engine may be calling the bot
+	return nil
+}
+
+func (b *Bot) updateSettings(c *chat, change func(s *settings)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := c.cfg.Load().clone()

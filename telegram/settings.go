@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/asset"
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -22,11 +23,17 @@ type settings struct {
 	Venues     []string         `json:"venues,omitempty"`
 	Mutes      map[string]int64 `json:"mutes,omitempty"` // symbol or base → until, Unix s
 	Lang       string           `json:"lang"`
+	// Cascades are the chat's cascade rules, in the order /cascades
+	// numbers them; CascadesSet says the chat chose them (until then it
+	// has Options.CascadeRules, the configured defaults).
+	Cascades    []storedRule `json:"cascades,omitempty"`
+	CascadesSet bool         `json:"cascades_set,omitempty"`
 
-	// Derived, for Offer: matchers and a venue bit set.
+	// Derived, for Offer: matchers and a venue bit set; the rules.
 	symbols  []matcher
 	venueSet uint64
 	mutes    []mute
+	rules    []cascade.Rule
 }
 
 type mute struct {
@@ -50,6 +57,12 @@ func (s *settings) prepare() *settings {
 	for y, until := range s.Mutes {
 		s.mutes = append(s.mutes, mute{matcher: newMatcher(y), until: until * int64(time.Second)})
 	}
+	s.rules = s.rules[:0]
+	for _, r := range s.Cascades {
+		if rule, ok := r.rule(); ok {
+			s.rules = append(s.rules, rule)
+		}
+	}
 	return s
 }
 
@@ -58,6 +71,8 @@ func (s *settings) clone() *settings {
 	c := *s
 	c.Symbols = append([]string(nil), s.Symbols...)
 	c.Venues = append([]string(nil), s.Venues...)
+	c.Cascades = append([]storedRule(nil), s.Cascades...)
+	c.rules = nil
 	c.Mutes = make(map[string]int64, len(s.Mutes))
 	for k, v := range s.Mutes {
 		c.Mutes[k] = v
@@ -187,3 +202,41 @@ func validSymbol(y string) bool {
 }
 
 func (s *settings) marshal() ([]byte, error) { return json.Marshal(s) }
+
+// storedRule is a cascade rule as the chat's settings keep it.
+type storedRule struct {
+	Asset   string  `json:"asset,omitempty"` // empty: the whole market
+	USD     float64 `json:"usd"`
+	WindowS int64   `json:"window_s"`
+	Sides   string  `json:"sides"` // long, short or both
+}
+
+func storeRule(r cascade.Rule) storedRule {
+	sr := storedRule{USD: r.USD, WindowS: int64(r.Window / time.Second), Sides: r.Sides.String()}
+	if !r.All() {
+		sr.Asset = r.Asset.String()
+	}
+	return sr
+}
+
+// rule reads a stored rule back, refusing one the parser would refuse.
+func (sr storedRule) rule() (cascade.Rule, bool) {
+	r := cascade.Rule{USD: sr.USD, Window: time.Duration(sr.WindowS) * time.Second, Sides: cascade.Both}
+	if sr.Asset != "" {
+		a, ok := asset.Coin(sr.Asset)
+		if !ok {
+			return cascade.Rule{}, false
+		}
+		r.Asset = a
+	}
+	switch sr.Sides {
+	case "long":
+		r.Sides = cascade.Longs
+	case "short":
+		r.Sides = cascade.Shorts
+	}
+	if !(r.USD >= cascade.MinUSD) || r.Window < cascade.MinWindow || r.Window > cascade.MaxWindow {
+		return cascade.Rule{}, false
+	}
+	return r, true
+}
