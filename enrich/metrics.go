@@ -32,6 +32,8 @@ type enrichMetrics struct {
 	completionTokens *metrics.Counter
 	usd              *metrics.FloatCounter
 	breaker          *metrics.Gauge
+	cascades         *metrics.Counter
+	cascadesDropped  *metrics.Counter
 }
 
 func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMetrics {
@@ -56,6 +58,8 @@ func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMe
 		completionTokens: s.NewCounter("liqbox_enrich_completion_tokens_total"),
 		usd:              s.NewFloatCounter("liqbox_enrich_spent_usd_total"),
 		breaker:          s.NewGauge("liqbox_enrich_breaker_state", nil),
+		cascades:         s.NewCounter("liqbox_enrich_cascades_total"),
+		cascadesDropped:  s.NewCounter("liqbox_enrich_cascades_dropped_total"),
 	}
 	for _, c := range allCauses {
 		m.failures[c] = s.NewCounter(`liqbox_enrich_failures_total{cause="` + c + `"}`)

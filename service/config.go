@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
@@ -90,6 +91,8 @@ type TelegramConfig struct {
 	QueueSize  int
 	// MetricsChatLabels labels the per-chat queue gauge with chat ids.
 	MetricsChatLabels bool
+	// Cascades are the cascade rules of a chat that has set none.
+	Cascades []cascade.Rule
 }
 
 // EnrichConfig is the [enrich] section.
@@ -359,6 +362,7 @@ var keys = []key{
 	{"telegram.shadow_chat", shadowChatKey, 0, inf, "the one chat a shadow box sends to (0: nowhere)"},
 	{"telegram.queue", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.QueueSize }), 1, 1 << 20, "alerts waiting per chat"},
 	{"telegram.metrics_chat_labels", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.MetricsChatLabels }), 0, inf, "label the per-chat queue gauge with chat ids"},
+	{"telegram.cascades", cascadesKey, 0, inf, "cascade rules of a chat that has set none, ASSET:USD:WINDOW[:SIDE] comma-separated"},
 	{"telegram.limits.per_chat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.PerChat }), 0, inf, "least spacing of messages to one chat"},
 	{"telegram.limits.group_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.GroupWindow }), 0, inf, "window of the group limit"},
 	{"telegram.limits.group_max", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), 1, 1000, "messages per window to one group"},

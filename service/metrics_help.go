@@ -144,6 +144,18 @@ var subpackageHelp = map[string]string{
 	"liqbox_enrich_reused_total":             "Redelivered alerts given the analysis stored before a restart.",
 	"liqbox_enrich_store_errors_total":       "Analyses that could not be stored (they are analysed again after a restart).",
 	"liqbox_enrich_analysis_delay_seconds":   "Alert received to its analysis handed to Telegram.",
+	"liqbox_enrich_cascades_total":           "Cascades queued for the model's read (one request each).",
+	"liqbox_enrich_cascades_dropped_total":   "Cascades not analysed because their queue was full.",
+
+	"liqbox_cascade_events_total":                   "Liquidations the cascade rules saw (none while no chat has a rule).",
+	"liqbox_cascade_fired_total":                    "Cascades opened: a chat's rule crossed its threshold.",
+	"liqbox_cascade_closed_total":                   "Cascades closed (their window stayed below the threshold for the quiet period, or the rule was removed).",
+	"liqbox_cascade_open":                           "Cascades open now, all chats together.",
+	"liqbox_cascade_rules":                          "Cascade rules in force, all chats together.",
+	"liqbox_cascade_late_events_total":              "Liquidations older than a rule's window when they arrived (a clock step back): in no window sum.",
+	"liqbox_cascade_symbols_uncached_total":         "Liquidations whose symbol was mapped to its asset without the cache (the cache is full).",
+	"liqbox_telegram_cascades_resumed_total":        "Cascades still open after a restart that continued in the message their chat already had.",
+	"liqbox_stage_receive_to_cascade_alert_seconds": "Receive of the liquidation that crossed a cascade rule to its cascade alert handed to the Telegram client (a limit wait included).",
 }
 
 // writeMetricsWithHelp copies a Prometheus exposition from src to w,

@@ -305,6 +305,28 @@ func (b *Bot) loadCascades() error {
 	})
 }
 
+// CascadeSeedFrom is the earliest start of a cascade whose message the
+// last run was keeping current (zero if none): the rule engine is rebuilt
+// from the log back to it, so the message goes on with the same totals.
+func (b *Bot) CascadeSeedFrom() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var from int64
+	for _, c := range b.chats {
+		c.casc.mu.Lock()
+		for _, rec := range c.casc.restored {
+			if rec.StartNs > 0 && (from == 0 || rec.StartNs < from) {
+				from = rec.StartNs
+			}
+		}
+		c.casc.mu.Unlock()
+	}
+	if from == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, from)
+}
+
 // CascadesRestored ends the restart's hand-over, once the engine has been
 // rebuilt from the log (and has handed on, marked Resumed, every cascade
 // still open): the messages of cascades that were not resumed ended while
@@ -444,6 +466,7 @@ func (r *chatRun) sendCascade(ctx context.Context) {
 	m.body = string(body)
 	r.c.casc.sent(m.snap.ID, msg.MessageID, m, time.Now())
 	r.b.persistCascades(r.c)
+	r.c.signalAnn() // its edits are the analysis goroutine's from now on
 }
 
 // editCascade makes the most overdue edit of a cascade message; the spare

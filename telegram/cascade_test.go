@@ -229,7 +229,7 @@ func TestCascadeMessageKeptCurrent(t *testing.T) {
 	if d := first.At.Sub(crossed); d > time.Second {
 		t.Errorf("the cascade alert reached the Bot API %v after the crossing liquidation, want within 1 s", d)
 	}
-	for _, want := range []string{"🌊 <b>Cascade · BTC</b>", "<b>$1.2M</b> liquidated · rule $1M within 1 min", "3 liquidations",
+	for _, want := range []string{"🌊 <b>Cascade · BTC</b>", "<b>$1.2M</b> liquidated · rule $1M within 1 min", "liquidations: 3",
 		"binance-usdm $400K (1) · sampled", "bybit $400K (1)", "okx $400K (1) · sampled", "1. LONG BTCUSDT $400K",
 		"⚠️ Lower bound: binance-usdm, okx send at most one liquidation per symbol a second", "<i>Still going · last 1 min: $1.2M"} {
 		if !strings.Contains(first.Text, want) {
@@ -299,7 +299,7 @@ func TestCascadeMessageKeptCurrent(t *testing.T) {
 	}
 	checkBudget(t, f.Requests(""), 1.5, Limits{PerChat: 100 * time.Millisecond, Burst: 3})
 	last := rs[len(rs)-1].Text
-	for _, want := range []string{"<b>$4.2M</b>", "33 liquidations", "bitmex $3M (30)", "peak $4.2M within 1 min", "<i>Over at "} {
+	for _, want := range []string{"<b>$4.2M</b>", "liquidations: 33", "bitmex $3M (30)", "peak $4.2M within 1 min", "<i>Over at "} {
 		if !strings.Contains(last, want) {
 			t.Errorf("final summary lacks %q:\n%s", want, last)
 		}
@@ -382,5 +382,34 @@ func TestCascadeResumesAfterRestart(t *testing.T) {
 	waitFor(t, time.Second, "the log to keep one message", func() bool {
 		v, _ := kv.Get(bucketCascades, []byte("5"))
 		return strings.Count(string(v), "msg_id") == 1
+	})
+}
+
+// TestCascadeAnalysisDuringTheSend: an analysis that comes while the
+// cascade's message is on its way (rendered without it) is edited in once
+// the message is out, with no further news to wake the chat.
+func TestCascadeAnalysisDuringTheSend(t *testing.T) {
+	f := newFakeAPI(t)
+	h := newHarness(t, f, newMemKV(), func(o *Options) { o.CascadeEdit = 50 * time.Millisecond })
+	h.command(owner, 5, "/start")
+	var once sync.Once
+	f.Answer(func(r telegramtest.Request) (int, string, bool) {
+		if r.Method == "sendMessage" && strings.Contains(r.Text, "Cascade · ") {
+			once.Do(func() {
+				h.b.CascadeAnalysis(5, 1, event.Analysis{Risk: event.RiskHigh, Summary: "Flush under way.", Source: "llm", Model: "m", Lang: "en"})
+			})
+		}
+		return 0, "", false
+	})
+	snap := cascade.Snapshot{ID: 1, Owner: 5, Rule: mustRule(t, "BTC:1M:5m"), State: cascade.Open, Version: 1,
+		StartNs: time.Now().UnixNano(), FiredNs: time.Now().UnixNano(), LastNs: time.Now().UnixNano(), Total: cascade.Tally{Cents: 1e8, N: 1}}
+	h.b.CascadeOpened(&snap)
+	waitFor(t, 3*time.Second, "the analysis edited in", func() bool {
+		for _, r := range f.requests("editMessageText") {
+			if strings.Contains(r.Text, "Flush under way.") {
+				return true
+			}
+		}
+		return false
 	})
 }

@@ -137,7 +137,7 @@ func init() {
 		CascadeSides:      [3]string{"long and short", "longs", "shorts"},
 		CascadeTotal:      "%s liquidated · rule %s",
 		CascadeWithin:     "%s within %s",
-		CascadeStarted:    "Started %s · %s so far · %d liquidations",
+		CascadeStarted:    "Started %s · %s so far · liquidations: %d",
 		CascadeByVenue:    "By venue",
 		CascadeSampled:    "sampled",
 		CascadeLower:      "⚠️ Lower bound: %s send at most one liquidation per symbol a second, so the real total is higher.",
