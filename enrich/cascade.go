@@ -3,7 +3,6 @@ package enrich
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,33 +93,9 @@ func (e *Enricher) answerCascade(run context.Context, c *Cascade) event.Analysis
 	system, user := e.cascadePrompt(c, now)
 	ans, err := e.ask(ctx, system, user, map[string]int{"cascade": 0})
 	if err != nil {
-		reason := event.ReasonUnavailable
-		var ce *callError
-		switch {
-		case run.Err() != nil:
-			reason = event.ReasonShutdown
-			e.endProbe()
-		case errors.As(err, &ce) && ce.cause == causeAuth:
-			reason = event.ReasonKeyRejected
-		case errors.As(err, &ce) && ce.cause == causeRateLimited:
-			reason = event.ReasonRateLimited
-		}
-		if run.Err() == nil {
-			e.failed(err)
-		}
-		return e.cascadeDelivered(cascadeRules(c, e.o.Lang, reason))
+		return e.cascadeDelivered(cascadeRules(c, e.o.Lang, e.failure(run, err)))
 	}
-	e.m.answers[ans.outcome].Inc()
-	missing := event.ReasonUnusable
-	switch ans.outcome {
-	case outcomeEmpty:
-		missing = event.ReasonEmpty
-		e.badAnswer(ans.why)
-	case outcomeUnusable:
-		e.badAnswer(ans.why)
-	default:
-		e.succeeded()
-	}
+	missing := e.answered(&ans)
 	v, ok := ans.verdicts[0]
 	if !ok {
 		return e.cascadeDelivered(cascadeRules(c, e.o.Lang, missing))
@@ -139,15 +114,11 @@ func (e *Enricher) cascadeDelivered(a event.Analysis) event.Analysis {
 }
 
 func cascadeSystemPrompt(lang string) string {
-	language := "Write summary and recommendation in English."
-	if lang == langVI {
-		language = "Write summary and recommendation in Vietnamese (tiếng Việt). Keep the JSON keys and the risk_level values in English."
-	}
 	return "You are a risk analyst for crypto derivatives traders. A liquidation cascade is under way: a trader's rule fired because the positions liquidated on one asset (or the whole market), summed across every exchange liqbox watches, crossed a threshold within a sliding window. " +
 		"\"sides\" says which liquidated positions are counted (long: longs were force-sold). \"by_venue\" breaks the total down; a venue marked sampled pushes at most one liquidation per symbol a second, so with \"lower_bound\" true the real total is higher than shown. " +
 		"\"recent_history\" is liqbox's own rolling measurement of the asset's liquidations per side over the last 1 minute, 5 minutes and 1 hour, which you cannot know otherwise. " +
 		"Judge the short-term risk for traders of that asset: is the pile-up likely to feed on itself, on which side, and what a trader should do. " +
-		language + " " +
+		languageLine(lang) + " " +
 		"The user message holds it as the one entry of \"alerts\", id \"cascade\". " +
 		"Reply with one JSON object and nothing else: {\"alerts\":[{\"id\":\"cascade\",\"risk_level\":\"LOW|MEDIUM|HIGH\",\"summary\":\"at most 200 characters\",\"recommendation\":\"at most 150 characters\"}]}."
 }
