@@ -49,6 +49,13 @@ func knownEvents() []event.Event {
 // running (returning its stop function).
 func writeLog(t *testing.T, keep bool) (string, func()) {
 	t.Helper()
+	return writeEvents(t, knownEvents(), keep, nil)
+}
+
+// writeEvents builds a log of evs, then runs more (when not nil) on the
+// open store; with keep it leaves the writer running.
+func writeEvents(t *testing.T, evs []event.Event, keep bool, more func(*store.Store)) (string, func()) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "liqbox.db")
 	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
 	if err != nil {
@@ -57,12 +64,14 @@ func writeLog(t *testing.T, keep bool) (string, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx) }()
-	evs := knownEvents()
 	for i := range evs {
 		st.Append(&evs[i])
 	}
 	for st.Durable() < uint64(len(evs)) {
 		time.Sleep(time.Millisecond)
+	}
+	if more != nil {
+		more(st)
 	}
 	stop := func() {
 		cancel()

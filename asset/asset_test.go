@@ -271,3 +271,27 @@ func BenchmarkOf(b *testing.B) {
 		_ = Of(event.Bybit, syms[i%len(syms)])
 	}
 }
+
+func TestTotals(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	at := func(v event.Venue, sym string, usd float64, ago time.Duration) *event.Event {
+		return &event.Event{Venue: v, Symbol: event.MakeSymbol(sym), Notional: usd, Basis: event.BasisLinear, RecvNs: now.Add(-ago).UnixNano()}
+	}
+	tt := NewTotals(now)
+	tt.Add(at(event.Bybit, "BTCUSDT", 100, time.Minute))
+	tt.Add(at(event.BitMEX, "XBTUSD", 50, 2*time.Hour))
+	tt.Add(at(event.Bybit, "ETHUSDT", 120, 30*time.Minute))
+	tt.Add(at(event.OKX, "ETH-USDT-SWAP", 10, 3*time.Hour))
+	tt.Add(at(event.Bybit, "SOLUSDT", 999, 25*time.Hour)) // older than a day
+	tt.Add(at(event.Bybit, "SOLUSDT", 999, -time.Second)) // in the future
+	got := tt.Top(5)
+	if len(got) != 2 || got[0].Name.String() != "BTC" || got[0].USD1d != 150 || got[0].USD1h != 100 || got[0].N1d != 2 || got[0].LowerBound {
+		t.Fatalf("top %+v", got)
+	}
+	if e := got[1]; e.Name.String() != "ETH" || e.USD1d != 130 || e.USD1h != 120 || !e.LowerBound {
+		t.Errorf("ETH %+v (OKX is sampled)", e)
+	}
+	if len(tt.Top(1)) != 1 {
+		t.Error("Top(1)")
+	}
+}

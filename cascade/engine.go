@@ -513,7 +513,8 @@ func (e *Engine) Run(ctx context.Context) error {
 // reach back to an open cascade's start). Nothing is told to the Sink
 // while it reads; then every cascade still open at nowNs is handed to
 // Sink.Opened marked Resumed, and its chat decides whether it has the
-// message already. It returns the number of events read.
+// message already. scan must not call the engine (Seed holds its lock). It
+// returns the number of events read.
 func (e *Engine) Seed(scan func(fn func(*event.Event) error) error, nowNs int64) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -452,13 +452,22 @@ func TestHistoryCommands(t *testing.T) {
 		ev.TimeMs = ev.RecvNs/1e6 - 5
 		hist = append(hist, ev)
 	}
+	// BTC on BitMEX three hours ago: in the day's top assets, not the hour's.
+	old := testEvent("XBTUSD", event.Long, 1e6)
+	old.Venue, old.RecvNs = event.BitMEX, time.Now().Add(-3*time.Hour).UnixNano()
+	hist = append(hist, old)
 	f := newFakeAPI(t)
 	h := newHarness(t, f, newMemKV(), func(o *Options) { o.History = hist; o.Status = fakeStatus{}; o.Cost = fakeCost{} })
 	got := h.command(owner, 4, "/stats 1h")
-	for _, want := range []string{"Stats, last 1h", "BTCUSDT", "SHORT", "exchange→box", "box→Telegram", "exchange→box: 5."} {
+	for _, want := range []string{"Stats, last 1h", "BTCUSDT", "SHORT", "exchange→box", "box→Telegram", "exchange→box: 5.",
+		"<b>Top assets, all venues</b>\n<pre>asset             1h        24h\nBTC              $4M       ≥$5M\nETH            $4.2M     ≥$4.2M\n</pre>",
+		"≥ includes a sampled venue: a lower bound"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/stats lacks %q: %s", want, got)
 		}
+	}
+	if strings.Contains(got, "XBTUSD") {
+		t.Errorf("/stats 1h shows a liquidation of three hours ago: %s", got)
 	}
 	if got := h.command(owner, 4, "/top"); !strings.Contains(got, "1. SHORT <b>ETHUSDT</b> $400K") {
 		t.Errorf("/top = %s", got)

@@ -367,6 +367,49 @@ func (b *Bot) activeChat(id int64) *chat {
 	return nil
 }
 
+// LateSink is a cascade.Sink for a rule engine built before its Bot (the
+// Bot's New hands the chats' rules to the engine): what comes before
+// SetBot is dropped. The service has its own fanout, which also asks for
+// the analysis; the log replay and the tests use this.
+type LateSink struct {
+	mu sync.Mutex // guards b
+	b  *Bot
+}
+
+// SetBot sends what the engine fires from now on to b.
+func (s *LateSink) SetBot(b *Bot) {
+	s.mu.Lock()
+	s.b = b
+	s.mu.Unlock()
+}
+
+func (s *LateSink) bot() *Bot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b
+}
+
+// Opened implements cascade.Sink.
+func (s *LateSink) Opened(x *cascade.Snapshot) {
+	if b := s.bot(); b != nil {
+		b.CascadeOpened(x)
+	}
+}
+
+// Updated implements cascade.Sink.
+func (s *LateSink) Updated(x *cascade.Snapshot) {
+	if b := s.bot(); b != nil {
+		b.CascadeUpdated(x)
+	}
+}
+
+// Closed implements cascade.Sink.
+func (s *LateSink) Closed(x *cascade.Snapshot) {
+	if b := s.bot(); b != nil {
+		b.CascadeClosed(x)
+	}
+}
+
 // CascadeOpened takes a cascade the engine just fired for one chat (its
 // Owner). It never blocks: the chat's alert goroutine sends it.
 func (b *Bot) CascadeOpened(s *cascade.Snapshot) {
@@ -499,6 +542,46 @@ func (r *annRun) editCascade(ctx context.Context, m cascadeMsg) {
 	m.body = string(body)
 	r.c.casc.edited(m.snap.ID, m, time.Now())
 	r.b.persistCascades(r.c)
+}
+
+// CascadeMessage is a cascade's message as a chat in lang is sent it (its
+// final summary when closed), in Telegram HTML, or as plain text for a
+// terminal: what `liqbox replay` shows.
+func CascadeMessage(s *cascade.Snapshot, closed bool, code string, plain bool) string {
+	m := cascadeMsg{snap: *s, closed: closed, msgID: 1}
+	text, _ := appendCascadeHTML(nil, &m, lang(code), time.Unix(0, s.LastNs))
+	if plain {
+		return stripTags(string(text))
+	}
+	return string(text)
+}
+
+// RuleWords is a cascade rule in words in lang, as /cascade echoes it.
+func RuleWords(r cascade.Rule, code string) string { return ruleWords(r, lang(code)) }
+
+// StoredCascadeRules reads from kv (the log) the cascade rules every chat
+// set with /cascade; a chat that set none has the configured defaults and
+// is not listed.
+func StoredCascadeRules(kv KV) (map[int64][]cascade.Rule, error) {
+	out := map[int64][]cascade.Rule{}
+	err := kv.ForEach(bucketChats, func(k, v []byte) error {
+		id, err := strconv.ParseInt(string(k), 10, 64)
+		if err != nil {
+			return nil
+		}
+		var s settings
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("cannot decode settings of chat %d: %w", id, err)
+		}
+		if s.CascadesSet {
+			out[id] = s.prepare().rules
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the chats' cascade rules: %w", err)
+	}
+	return out, nil
 }
 
 // ruleWords is a rule in words, in t's language: "Alert when $10M of BTC

@@ -12,37 +12,6 @@ import (
 	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
-// botSink is the engine's Sink in these tests: the bot, once it exists,
-// as the service's fanout wires it.
-type botSink struct {
-	mu sync.Mutex
-	b  *Bot
-}
-
-func (s *botSink) bot() *Bot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b
-}
-
-func (s *botSink) Opened(x *cascade.Snapshot) {
-	if b := s.bot(); b != nil {
-		b.CascadeOpened(x)
-	}
-}
-
-func (s *botSink) Updated(x *cascade.Snapshot) {
-	if b := s.bot(); b != nil {
-		b.CascadeUpdated(x)
-	}
-}
-
-func (s *botSink) Closed(x *cascade.Snapshot) {
-	if b := s.bot(); b != nil {
-		b.CascadeClosed(x)
-	}
-}
-
 // cascadeHarness is a bot wired to a real rule engine, which Run ticks.
 type cascadeHarness struct {
 	*harness
@@ -51,7 +20,7 @@ type cascadeHarness struct {
 
 func newCascadeHarness(t *testing.T, f *fake, kv *memKV, mod func(o *Options)) *cascadeHarness {
 	t.Helper()
-	sink := &botSink{}
+	sink := &LateSink{}
 	eng := cascade.New(cascade.Options{Sink: sink, Tick: 20 * time.Millisecond})
 	h := newHarness(t, f, kv, func(o *Options) {
 		o.Cascades = eng
@@ -60,9 +29,7 @@ func newCascadeHarness(t *testing.T, f *fake, kv *memKV, mod func(o *Options)) *
 			mod(o)
 		}
 	})
-	sink.mu.Lock()
-	sink.b = h.b
-	sink.mu.Unlock()
+	sink.SetBot(h.b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
