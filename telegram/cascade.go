@@ -83,16 +83,18 @@ func (x *cascadeBox) init() {
 	x.restored = map[cascade.Rule]cascadeRecord{}
 }
 
-// maxCascadeMsgs bounds a chat's cascades in flight: its rules, each with
-// a cascade closing and the next one opening, and the restored ones.
-const maxCascadeMsgs = 4 * cascade.MaxRules
+// maxCascadeMsgs bounds a chat's cascades in flight: per rule, one
+// closing and the next one opening, and the restored ones; four per rule
+// leaves room, for at least MaxRules rules.
+func maxCascadeMsgs(rules int) int { return 4 * max(rules, cascade.MaxRules) }
 
 // orphanBit marks the ids of restored messages, apart from the engine's.
 const orphanBit = 1 << 63
 
-// opened takes a new cascade; it reports whether the alert goroutine must
-// send it (false when it continues a restored message, or is dropped).
-func (x *cascadeBox) opened(s *cascade.Snapshot) (send, ok bool) {
+// opened takes a new cascade, of a chat with rules rules; it reports
+// whether the alert goroutine must send it (false when it continues a
+// restored message, or is dropped).
+func (x *cascadeBox) opened(s *cascade.Snapshot, rules int) (send, ok bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if s.Resumed {
@@ -102,7 +104,7 @@ func (x *cascadeBox) opened(s *cascade.Snapshot) (send, ok bool) {
 			return false, true
 		}
 	}
-	if len(x.msgs) >= maxCascadeMsgs {
+	if len(x.msgs) >= maxCascadeMsgs(rules) {
 		return false, false
 	}
 	x.msgs[s.ID] = &cascadeMsg{snap: *s}
@@ -417,7 +419,7 @@ func (b *Bot) CascadeOpened(s *cascade.Snapshot) {
 	if c == nil {
 		return
 	}
-	send, ok := c.casc.opened(s)
+	send, ok := c.casc.opened(s, len(b.chatRules(c.cfg.Load())))
 	switch {
 	case !ok:
 		b.m.cascDropped.Inc()
