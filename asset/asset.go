@@ -144,6 +144,31 @@ func Coin(s string) (Name, bool) {
 	return a, !a.IsZero()
 }
 
+// MayBe reports whether sym can be an instrument of asset a: false means
+// Of(v, sym) != a for every venue v, so a filter can skip Of (a few
+// nanoseconds instead of a hundred). sym must hold a's name, or the name
+// an alias maps to a (XBT for BTC, XDG for DOGE), in any case.
+func MayBe(sym []byte, a *Name) bool {
+	name := a.b[:a.n]
+	switch string(name) {
+	case "BTC":
+		return containsFold(sym, name) || containsFold(sym, []byte("XBT"))
+	case "DOGE":
+		return containsFold(sym, name) || containsFold(sym, []byte("XDG"))
+	}
+	return containsFold(sym, name)
+}
+
+// containsFold reports whether s holds u (upper case) in any ASCII case.
+func containsFold(s, u []byte) bool {
+	for i := 0; i+len(u) <= len(s); i++ {
+		if equalUpper(s[i:i+len(u)], u) {
+			return true
+		}
+	}
+	return false
+}
+
 // OfString is Of for a string (cold paths: tests, commands).
 func OfString(v event.Venue, sym string) Name { return Of(v, []byte(sym)) }
 

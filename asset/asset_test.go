@@ -174,6 +174,9 @@ func TestSnapshotInstruments(t *testing.T) {
 			if got := OfString(c.venue, sym); got != want {
 				t.Errorf("%s: Of(%s, %q) = %q, want %q", c.file, c.venue, sym, got, want)
 			}
+			if !MayBe([]byte(sym), &want) {
+				t.Errorf("%s: MayBe(%q, %s) = false", c.file, sym, want)
+			}
 			n++
 		}
 		if n == 0 {
@@ -235,6 +238,28 @@ func TestShapes(t *testing.T) {
 		if got := OfString(c.v, c.sym); got.String() != c.want {
 			t.Errorf("Of(%s, %q) = %q, want %q", c.v, c.sym, got, c.want)
 		}
+	}
+}
+
+// TestMayBe: MayBe never says no to a symbol Of maps to the asset.
+func TestMayBe(t *testing.T) {
+	for v, syms := range recorded {
+		for sym, want := range syms {
+			a, _ := Coin(want)
+			if !MayBe([]byte(sym), &a) {
+				t.Errorf("MayBe(%q, %s) = false, but it is %s on %s", sym, want, want, v)
+			}
+		}
+	}
+	btc, _ := Coin("BTC")
+	eth, _ := Coin("ETH")
+	for _, sym := range []string{"XBTZ25", "pf_xbtusd", "tBTCF0:USTF0"} {
+		if !MayBe([]byte(sym), &btc) {
+			t.Errorf("MayBe(%q, BTC) = false", sym)
+		}
+	}
+	if MayBe([]byte("SOLUSDT"), &btc) || MayBe([]byte("BTCUSDT"), &eth) {
+		t.Error("MayBe says yes to another asset's symbol")
 	}
 }
 

@@ -165,7 +165,7 @@ func (m *matcher) matches(ev *event.Event, a *lazyAsset) bool {
 	if bytes.Equal(ev.Symbol.Bytes(), m.sym) {
 		return true
 	}
-	return !m.coin.IsZero() && a.of(ev) == m.coin
+	return !m.coin.IsZero() && asset.MayBe(ev.Symbol.Bytes(), &m.coin) && a.of(ev) == m.coin
 }
 
 // normSymbols upper-cases and deduplicates a symbol list.
