@@ -2,6 +2,7 @@ package cascade
 
 import (
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,3 +304,56 @@ func TestOfferAllocatesNothing(t *testing.T) {
 		t.Fatalf("Offer allocates %v times per event", n)
 	}
 }
+
+// TestConcurrentUse: the pipeline's Offer, Run's Advance and the bot's
+// SetRules and Open at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	e := New(Options{Sink: &lockedRecorder{}})
+	rules := []Rule{mustRule(t, "BTC:1M:1m"), mustRule(t, "all:2M:5m:long")}
+	e.SetRules(1, rules)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 20000; i++ {
+			ev := liq(event.Bybit, "BTCUSDT", event.Side(1+i%2), 100_000, time.Duration(i)*time.Millisecond)
+			e.Offer(&ev)
+		}
+		close(done)
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			e.Advance(t0.Add(time.Duration(i) * 10 * time.Millisecond).UnixNano())
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			e.SetRules(int64(2+i%3), rules[:1+i%2])
+			_ = e.Open(1)
+		}
+	}()
+	wg.Wait()
+}
+
+// lockedRecorder is a recorder safe for concurrent calls.
+type lockedRecorder struct {
+	mu sync.Mutex
+	recorder
+}
+
+func (r *lockedRecorder) Opened(s *Snapshot)  { r.mu.Lock(); r.recorder.Opened(s); r.mu.Unlock() }
+func (r *lockedRecorder) Updated(s *Snapshot) { r.mu.Lock(); r.recorder.Updated(s); r.mu.Unlock() }
+func (r *lockedRecorder) Closed(s *Snapshot)  { r.mu.Lock(); r.recorder.Closed(s); r.mu.Unlock() }
