@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/tidwall/gjson"
 
@@ -319,4 +320,29 @@ func TestTotals(t *testing.T) {
 	if len(tt.Top(1)) != 1 {
 		t.Error("Top(1)")
 	}
+}
+
+// FuzzOf: any symbol maps to nothing or to a name of upper-case letters
+// and digits (other scripts' letters too) that MayBe accepts.
+func FuzzOf(f *testing.F) {
+	for _, s := range []string{"BTCUSDT", "tBTCF0:USTF0", "PF_XBTUSD", "1000PEPEUSDT", "XBTZ25", "BTC200703", "BTC_USDC-PERPETUAL",
+		"SHIB1000USDT", "1MBABYDOGEUSDT", "币安人生USDT", "_-/:", "1", "PI_USDT"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, v := range []event.Venue{event.VenueUnknown, event.BinanceUSDM, event.BitMEX} {
+			a := OfString(v, s)
+			if a.IsZero() {
+				continue
+			}
+			for _, r := range a.String() {
+				if !(unicode.IsUpper(r) || unicode.IsDigit(r) || (r > 127 && unicode.IsLetter(r))) {
+					t.Fatalf("Of(%s, %q) = %q", v, s, a)
+				}
+			}
+			if !MayBe([]byte(s), &a) {
+				t.Fatalf("MayBe(%q, %q) = false for Of's own answer", s, a)
+			}
+		}
+	})
 }

@@ -284,6 +284,9 @@ func (e *Engine) Offer(ev *event.Event) {
 	if ev.Flags&event.FlagBacklog != 0 || (ev.Side != event.Long && ev.Side != event.Short) {
 		return
 	}
+	if e.ruleN.Load() == 0 {
+		return // no chat has a rule: not even the lock
+	}
 	var c int64
 	if ev.NotionalKnown() {
 		if c = cents(ev.Notional); c == 0 {
