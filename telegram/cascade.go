@@ -254,8 +254,8 @@ func (x *cascadeBox) records() []cascadeRecord {
 	defer x.mu.Unlock()
 	var out []cascadeRecord
 	for _, m := range x.msgs {
-		if m.msgID == 0 || m.orphan {
-			continue
+		if m.msgID == 0 {
+			continue // an orphan stays until its closing line is out
 		}
 		out = append(out, cascadeRecord{Rule: storeRule(m.snap.Rule), MsgID: m.msgID, StartNs: m.snap.StartNs, Body: m.body})
 	}
