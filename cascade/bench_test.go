@@ -113,3 +113,38 @@ func BenchmarkAdvance(b *testing.B) {
 		e.Advance(now)
 	}
 }
+
+// BenchmarkOfferTypical is a chat's five rules (BTC, ETH, SOL, the whole
+// market's longs, BTC over an hour) over events on 200 assets: most
+// events touch only the market's ring.
+func BenchmarkOfferTypical(b *testing.B) {
+	e := New(Options{Sink: &recorder{}})
+	var rules []Rule
+	for _, s := range []string{"BTC:10B:5m", "ETH:5B:5m", "SOL:2B:5m", "all:9B:15m:long", "BTC:9B:1h"} {
+		rules = append(rules, mustRuleB(b, s))
+	}
+	e.SetRules(1, rules)
+	var evs []event.Event
+	for i := 0; i < 200; i++ {
+		coin := fmt.Sprintf("C%03dX", i)
+		if i < 3 {
+			coin = []string{"BTC", "ETH", "SOL"}[i]
+		}
+		for _, side := range []event.Side{event.Long, event.Short} {
+			evs = append(evs, event.Event{Venue: event.Bybit, Symbol: event.MakeSymbol(coin + "USDT"), Side: side, Notional: 25_000, Basis: event.BasisLinear, Price: 1})
+		}
+	}
+	now := t0.UnixNano()
+	for i := range evs {
+		evs[i].RecvNs = now
+		e.Offer(&evs[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now += int64(500 * time.Microsecond)
+		ev := &evs[i%len(evs)]
+		ev.RecvNs = now
+		e.Offer(ev)
+	}
+}
