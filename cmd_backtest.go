@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -18,9 +19,17 @@ func cmdBacktest(_ context.Context, a *app, args []string) error {
 	q.Register(fs, "-7d")
 	thS := fs.String("threshold", "100k,250k,1m", "comma-separated alert `THRESHOLDS` in USD (100k,250k,1m)")
 	window := fs.Duration("window", time.Minute, "cascade `WINDOW`: the most alerts within this long (1m)")
+	var rules history.CascadeRules
+	fs.Var(&rules, "cascade", "a cascade `RULE`, ASSET:USD:WINDOW[:SIDE] (BTC:10M:5m, all:50M:15m:long): when and how often it would have fired; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	thresholdsToo := len(rules) == 0
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "threshold" {
+			thresholdsToo = true
+		}
+	})
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
@@ -43,5 +52,14 @@ func cmdBacktest(_ context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if len(rules) > 0 {
+		if err := history.WriteCascadeBacktest(a.stdout, st, &q, rules); err != nil {
+			return err
+		}
+		if !thresholdsToo {
+			return nil
+		}
+		fmt.Fprintln(a.stdout)
+	}
 	return history.WriteBacktest(a.stdout, st, &q, thresholds, *window)
 }

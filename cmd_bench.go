@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -16,7 +18,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	var o loadtest.Options
 	fs.IntVar(&o.Rate, "rate", 2000, "`RATE` in frames per second (steady pattern, and before/after a burst)")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "`DURATION` of the steady run")
-	fs.StringVar(&o.Pattern, "pattern", "steady", "`PATTERN`: steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other)")
+	fs.StringVar(&o.Pattern, "pattern", "steady", "`PATTERN`: steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other) | cascade (--bursts cascades crossing a rule amid --rate background: frame → cascade alert at the Bot API)")
 	fs.IntVar(&o.BurstRate, "burst-rate", 50000, "`RATE` in frames per second during the burst")
 	fs.DurationVar(&o.BurstFor, "burst-for", 10*time.Second, "`DURATION` of the burst")
 	fs.DurationVar(&o.Soak, "soak", 0, "soak for this `DURATION` at --rate with enrichment against a loopback LLM, sampling memory")
@@ -25,8 +27,23 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold in `USD`")
 	fs.StringVar(&o.Dir, "dir", "", "`DIR` for the log (default: a temporary one, deleted after)")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the run to this `FILE`")
+	bursts := fs.Int("bursts", 40, "cascade pattern: `N` cascades to cross, one asset and rule each")
+	every := fs.Duration("every", 1500*time.Millisecond, "cascade pattern: `TIME` between two bursts")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.Pattern == "cascade" {
+		rate := 500
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "rate" {
+				rate = o.Rate
+			}
+		})
+		r, err := loadtest.RunCascade(ctx, loadtest.CascadeOptions{Rate: rate, Bursts: *bursts, Every: *every, Conns: o.Conns, Dir: o.Dir}, a.stderr)
+		if err != nil {
+			return err
+		}
+		return report(a, r)
 	}
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -50,6 +67,14 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	return report(a, r)
+}
+
+// report prints a bench's result; a missed target is the command's error.
+func report(a *app, r interface {
+	Print(io.Writer)
+	Failed() bool
+}) error {
 	r.Print(a.stdout)
 	if r.Failed() {
 		return fmt.Errorf("bench: a target was missed")

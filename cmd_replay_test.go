@@ -49,12 +49,21 @@ func knownEvents() []event.Event {
 // running (returning its stop function).
 func writeLog(t *testing.T, keep bool) (string, func()) {
 	t.Helper()
+	return writeEvents(t, knownEvents(), keep, nil)
+}
+
+// writeEvents builds a log of evs, then runs more (when not nil) on the
+// open store; with keep it leaves the writer running.
+func writeEvents(t *testing.T, evs []event.Event, keep bool, more func(*store.Store)) (string, func()) {
+	t.Helper()
 	path, st, stop := startLog(t)
-	evs := knownEvents()
 	for i := range evs {
 		st.Append(&evs[i])
 	}
 	waitLogged(st, len(evs))
+	if more != nil {
+		more(st)
+	}
 	if !keep {
 		stop()
 		stop = func() {}

@@ -78,40 +78,18 @@ func (e *Enricher) process(run, ctx context.Context, batch []item, p *pending) {
 	system, user, ids := e.prompt(batch)
 	ans, err := e.ask(ctx, system, user, ids)
 	if err != nil {
-		reason := event.ReasonUnavailable
-		var ce *callError
-		switch {
-		case run.Err() != nil:
-			reason = event.ReasonShutdown
+		if run.Err() != nil && e.o.Acker != nil {
+			// Stopping: the log redelivers the batch after the restart.
 			e.endProbe()
-			if e.o.Acker != nil {
-				for i := range batch {
-					p.note(false, batch[i].ev.Seq)
-				}
-				return
+			for i := range batch {
+				p.note(false, batch[i].ev.Seq)
 			}
-		case errors.As(err, &ce) && ce.cause == causeAuth:
-			reason = event.ReasonKeyRejected
-		case errors.As(err, &ce) && ce.cause == causeRateLimited:
-			reason = event.ReasonRateLimited
+			return
 		}
-		if run.Err() == nil {
-			e.failed(err)
-		}
-		p.note(false, e.fallback(batch, reason))
+		p.note(false, e.fallback(batch, e.failure(run, err)))
 		return
 	}
-	e.m.answers[ans.outcome].Inc()
-	missing := event.ReasonUnusable
-	switch ans.outcome {
-	case outcomeEmpty:
-		missing = event.ReasonEmpty
-		e.badAnswer(ans.why)
-	case outcomeUnusable:
-		e.badAnswer(ans.why)
-	default:
-		e.succeeded()
-	}
+	missing := e.answered(&ans)
 	for i := range batch {
 		it := &batch[i]
 		v, ok := ans.verdicts[i]
@@ -124,6 +102,42 @@ func (e *Enricher) process(run, ctx context.Context, batch []item, p *pending) {
 			Source: SourceLLM, Model: e.o.Model, Lang: e.o.Lang,
 		}, it, true), it.ev.Seq)
 	}
+}
+
+// failure handles a request that got no answer: it ends a probe the
+// shutdown cancelled, or counts the failure for the breaker, and returns
+// why the rules read stands in.
+func (e *Enricher) failure(run context.Context, err error) string {
+	var ce *callError
+	reason := event.ReasonUnavailable
+	switch {
+	case run.Err() != nil:
+		e.endProbe()
+		return event.ReasonShutdown
+	case errors.As(err, &ce) && ce.cause == causeAuth:
+		reason = event.ReasonKeyRejected
+	case errors.As(err, &ce) && ce.cause == causeRateLimited:
+		reason = event.ReasonRateLimited
+	}
+	e.failed(err)
+	return reason
+}
+
+// answered counts an answer's outcome, tells the breaker what it was
+// worth, and returns the reason the rules read gives an entry missing
+// from it.
+func (e *Enricher) answered(ans *reply) (missing string) {
+	e.m.answers[ans.outcome].Inc()
+	switch ans.outcome {
+	case outcomeEmpty:
+		e.badAnswer(ans.why)
+		return event.ReasonEmpty
+	case outcomeUnusable:
+		e.badAnswer(ans.why)
+	default:
+		e.succeeded()
+	}
+	return event.ReasonUnusable
 }
 
 // Outcomes of one answer of the model, as counted in

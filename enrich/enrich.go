@@ -173,9 +173,11 @@ type Enricher struct {
 	agg    *aggregates
 	q      queue
 	wake   chan struct{}
-	cl     *client
-	led    ledger
-	m      *enrichMetrics
+	// cascades waits for runCascades (AnalyseCascade, cascade.go).
+	cascades chan cascadeJob
+	cl       *client
+	led      ledger
+	m        *enrichMetrics
 
 	running  atomic.Bool
 	inflight atomic.Int32  // requests out now
@@ -211,13 +213,14 @@ func New(o Options) (*Enricher, error) {
 		return nil, fmt.Errorf("%w: Model %q has no entry in Prices, so its cost cannot be counted", ErrInvalidOptions, o.Model)
 	}
 	e := &Enricher{
-		o:      o,
-		log:    o.Logger,
-		now:    o.Clock,
-		prices: prices,
-		agg:    newAggregates(o.MaxSymbols),
-		q:      queue{buf: make([]item, o.QueueLen)},
-		wake:   make(chan struct{}, 1),
+		o:        o,
+		log:      o.Logger,
+		now:      o.Clock,
+		prices:   prices,
+		agg:      newAggregates(o.MaxSymbols),
+		q:        queue{buf: make([]item, o.QueueLen)},
+		wake:     make(chan struct{}, 1),
+		cascades: make(chan cascadeJob, cascadeQueue),
 		cl: &client{
 			http: o.HTTPClient, url: strings.TrimRight(o.BaseURL, "/") + "/chat/completions",
 			key: o.APIKey, model: o.Model, maxTokens: o.MaxTokens, temp: o.Temperature,

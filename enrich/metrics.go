@@ -33,6 +33,8 @@ type enrichMetrics struct {
 	completionTokens *metrics.Counter
 	usd              *metrics.FloatCounter
 	breaker          *metrics.Gauge
+	cascades         *metrics.Counter
+	cascadesDropped  *metrics.Counter
 }
 
 func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMetrics {
@@ -57,6 +59,8 @@ func newEnrichMetrics(s *metrics.Set, queueDepth, inflight func() int) *enrichMe
 		completionTokens: metricdoc.Counter(s, "liqbox_enrich_completion_tokens_total", "Completion tokens billed."),
 		usd:              metricdoc.FloatCounter(s, "liqbox_enrich_spent_usd_total", "US dollars spent on the LLM API, from the configured prices."),
 		breaker:          metricdoc.Gauge(s, "liqbox_enrich_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", nil),
+		cascades:         metricdoc.Counter(s, "liqbox_enrich_cascades_total", "Cascades queued for the model's read (one request each)."),
+		cascadesDropped:  metricdoc.Counter(s, "liqbox_enrich_cascades_dropped_total", "Cascades not analysed because their queue was full."),
 	}
 	metricdoc.Describe(s, "liqbox_enrich_failures_total", "Failed chat-completions requests, by cause.")
 	metricdoc.Describe(s, "liqbox_enrich_skipped_batches_total", "Batches not sent to the LLM, by reason (rule-based read instead).")

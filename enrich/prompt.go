@@ -10,17 +10,21 @@ import (
 // systemPrompt tells the model what it gets, what to answer and in which
 // language. Keys and risk levels stay English so validation is language-blind.
 func systemPrompt(lang string) string {
-	language := "Write summary and recommendation in English."
-	if lang == langVI {
-		language = "Write summary and recommendation in Vietnamese (tiếng Việt). Keep the JSON keys and the risk_level values in English."
-	}
 	return "You are a risk analyst for crypto derivatives traders. Each alert is a large forced liquidation that just happened. " +
 		"For each alert judge the short-term risk it signals for traders of that symbol. " +
 		"\"side\" is the side of the position that was liquidated (long: longs were force-sold). " +
 		"\"context\" holds liqbox's own measurements from the live feed, which you cannot know otherwise: USD liquidated on the symbol per side over the last 1 minute, 5 minutes and 1 hour, " +
 		"how many liquidations hit the alert's side in the last minute, this size's percentile among the symbol's recent liquidations, and whether a liquidation cascade is under way. " +
-		language + " " +
+		languageLine(lang) + " " +
 		"Reply with one JSON object and nothing else: {\"alerts\":[{\"id\":\"<alert id>\",\"risk_level\":\"LOW|MEDIUM|HIGH\",\"summary\":\"at most 200 characters\",\"recommendation\":\"at most 150 characters\"}]}, exactly one entry per alert id."
+}
+
+// languageLine tells the model which language to write in.
+func languageLine(lang string) string {
+	if lang == langVI {
+		return "Write summary and recommendation in Vietnamese (tiếng Việt). Keep the JSON keys and the risk_level values in English."
+	}
+	return "Write summary and recommendation in English."
 }
 
 type sideUSD struct {

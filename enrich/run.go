@@ -81,6 +81,11 @@ func (e *Enricher) Run(ctx context.Context) error {
 	for range e.o.MaxInFlight {
 		r.free = append(r.free, &flight{items: make([]item, 0, e.o.MaxBatch)})
 	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		e.runCascades(ctx)
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

@@ -43,6 +43,7 @@ func (v Venue) String() string {
 	return "venue(" + strconv.Itoa(int(v)) + ")"
 }
 
+
 // ParseVenue maps a config or CLI name back to a Venue.
 func ParseVenue(s string) (Venue, bool) {
 	for i, n := range venueNames {

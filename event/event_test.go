@@ -71,3 +71,30 @@ func TestVenueValuesPersisted(t *testing.T) {
 		t.Error("a venue constant moved")
 	}
 }
+
+// TestCoverage pins each venue's label to what PROTOCOLS.md section 14
+// quotes from the venue itself.
+func TestCoverage(t *testing.T) {
+	want := map[Venue]Coverage{
+		BinanceUSDM: CoverageSampled, BinanceCOINM: CoverageSampled, OKX: CoverageSampled,
+		Bitget: CoverageSampled, Aster: CoverageSampled,
+		Bybit: CoverageComplete, KrakenFutures: CoverageComplete, Deribit: CoverageComplete,
+		BitMEX: CoverageUndocumented, Bitfinex: CoverageUndocumented,
+	}
+	for _, v := range Venues() {
+		w, ok := want[v]
+		if !ok {
+			t.Errorf("%s: no coverage fact in this test: add it from PROTOCOLS.md section 14", v)
+			continue
+		}
+		if got := v.Coverage(); got.Coverage != w || got.Rule == "" {
+			t.Errorf("%s: %s %q, want %s with its rule", v, got.Coverage, got.Rule, w)
+		}
+		if v.Sampled() != (w == CoverageSampled) {
+			t.Errorf("%s.Sampled() = %v", v, v.Sampled())
+		}
+	}
+	if VenueUnknown.Sampled() || Venue(200).Sampled() {
+		t.Error("an unknown venue is reported as sampled")
+	}
+}

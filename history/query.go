@@ -108,6 +108,15 @@ func (q *Query) Match(ev *event.Event) bool {
 	return true
 }
 
+// Everything is q's window without its venue, symbol and size filters:
+// what the cascade rules read, as they do live.
+func (q *Query) Everything() *Query {
+	all := *q
+	all.Venue, all.MinUSD, all.Symbols = "", "", nil
+	all.venueV, all.syms, all.MinUSDV = event.VenueUnknown, nil, 0
+	return &all
+}
+
 // Open opens the log read-only; it works while `liqbox run` writes it.
 func (q *Query) Open() (*store.Store, error) {
 	path, err := LogPath(q.DB, q.Config)

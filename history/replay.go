@@ -8,9 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/retry"
@@ -94,12 +97,15 @@ func (p *Progress) done() {
 }
 
 // TelegramReplay sends replayed alerts through the real bot, with its
-// formatting, limits and digests. It runs the bot in shadow mode to one
-// chat: a second poller on the token would steal the live bot's commands
-// (and Telegram refuses two getUpdates at once). Chat settings are read
-// from the log; the bot's own writes (outbox, offsets) stay in memory so
-// the live bot's state is untouched.
-func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*event.Event) error, finish func() error, err error) {
+// formatting, limits and digests, and the cascade alerts of rules (nil:
+// ReplayRules' choice) through the rule engine, kept current by edits as
+// live. It runs the bot in shadow mode to one chat: a second poller on the
+// token would steal the live bot's commands (and Telegram refuses two
+// getUpdates at once). Chat settings are read from the log; the bot's own
+// writes (outbox, offsets) stay in memory so the live bot's state is
+// untouched. emit takes every event of the window (q.Everything): the
+// rules add them all up, the bot is offered those q selects.
+func TelegramReplay(ctx context.Context, q *Query, rules []cascade.Rule, logw io.Writer) (emit func(*event.Event) error, finish func() error, err error) {
 	cfg, err := service.LoadConfig(q.Config)
 	if err != nil {
 		return nil, nil, err
@@ -131,6 +137,12 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 	if q.MinUSDV > 0 {
 		min = q.MinUSDV
 	}
+	if rules, err = ReplayRules(rules, st, cfg.Telegram.Cascades); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	sink := &botSink{}
+	cascades := NewCascades(nil, sink)
 	bot, err := telegram.New(telegram.Options{
 		Token:       token,
 		APIURL:      cfg.Telegram.APIURL,
@@ -140,13 +152,23 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 		ShadowChat:  chat,
 		Limits:      cfg.Telegram.Limits,
 		CascadeIdle: 2 * time.Second,
-		KV:          &overlayKV{base: st, mem: map[string][]byte{}},
-		Acker:       noAck{},
-		History:     st,
-		Metrics:     set,
-		Logger:      service.NewLogger(logw, cfg).With("component", "telegram"),
+		// The shadow chat has the rules: they are its defaults.
+		Cascades:     cascades.Engine(),
+		CascadeRules: rules,
+		KV:           &overlayKV{base: st, mem: map[string][]byte{}},
+		Acker:        noAck{},
+		History:      st,
+		Metrics:      set,
+		Logger:       service.NewLogger(logw, cfg).With("component", "telegram"),
 	})
 	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	sink.SetBot(bot)
+	// The bot handed the shadow chat's rules to the engine: now its
+	// windows can be read from before --from.
+	if err := cascades.Seed(st, q.FromT); err != nil {
 		st.Close()
 		return nil, nil, err
 	}
@@ -158,9 +180,15 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 		set.GetOrCreateCounter(`liqbox_telegram_sent_total{kind="digest"}`),
 		set.GetOrCreateCounter(`liqbox_telegram_edits_total{kind="digest"}`),
 		set.GetOrCreateCounter(`liqbox_telegram_errors_total{kind="rejected"}`),
+		set.GetOrCreateCounter(`liqbox_telegram_sent_total{kind="cascade"}`),
+		set.GetOrCreateCounter(`liqbox_telegram_edits_total{kind="cascade"}`),
 	}
 	enqueued := set.GetOrCreateCounter(`liqbox_telegram_enqueued_total`)
 	emit = func(ev *event.Event) error {
+		cascades.Event(ev)
+		if !q.Match(ev) {
+			return nil
+		}
 		ev.Flags |= event.FlagReplay
 		bot.Offer(ev)
 		// The stored analysis edits the replayed alert as it did live.
@@ -172,7 +200,8 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 	finish = func() error {
 		defer st.Close()
 		defer func() { cancel(); <-done }()
-		if enqueued.Get() == 0 {
+		cascades.Finish(q.ToT)
+		if enqueued.Get() == 0 && sink.opened.Load() == 0 {
 			return nil
 		}
 		// The bot says nothing when its queues are empty; wait until it has
@@ -196,6 +225,18 @@ func TelegramReplay(ctx context.Context, q *Query, logw io.Writer) (emit func(*e
 		return nil
 	}
 	return emit, finish, nil
+}
+
+// botSink hands the rule engine's cascades to the replay's bot and counts
+// them, so finish knows it has something to wait for.
+type botSink struct {
+	telegram.LateSink
+	opened atomic.Int64
+}
+
+func (s *botSink) Opened(x *cascade.Snapshot) {
+	s.opened.Add(1)
+	s.LateSink.Opened(x)
 }
 
 // overlayKV reads the log's KV buckets and keeps writes in memory.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
@@ -108,6 +109,8 @@ type TelegramConfig struct {
 	QueueSize  int
 	// MetricsChatLabels labels the per-chat queue gauge with chat ids.
 	MetricsChatLabels bool
+	// Cascades are the cascade rules of a chat that has set none.
+	Cascades []cascade.Rule
 }
 
 // EnrichConfig is the [enrich] section.
@@ -487,6 +490,7 @@ var keys = []key{
 	{"telegram.shadow_chat", shadowChatKey, none, "the one chat a shadow box sends to (0: nowhere)"},
 	{"telegram.queue", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.QueueSize }), span(1, 1<<20), "alerts waiting per chat"},
 	{"telegram.metrics_chat_labels", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.MetricsChatLabels }), none, "label the per-chat queue gauge with chat ids"},
+	{"telegram.cascades", cascadesKey, none, "cascade rules of a chat that has set none, ASSET:USD:WINDOW[:SIDE] comma-separated"},
 	{"telegram.limits.per_chat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.PerChat }), span(0.001, 60), "least spacing of messages to one chat"},
 	{"telegram.limits.group_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Telegram.Limits.GroupWindow }), span(1, 3600), "window of the group limit"},
 	{"telegram.limits.group_max", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Telegram.Limits.GroupMax }), span(1, 1000), "messages per window to one group"},

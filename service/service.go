@@ -36,6 +36,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/buildinfo"
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
@@ -83,6 +84,11 @@ type Observer struct {
 	// Analysed is called for every analysis the enrichment stage
 	// delivers, after Telegram, the terminal and the status feed got it.
 	Analysed func(a event.Analysis)
+	// Cascade is called when a chat's cascade rule fires, as its cascade
+	// changes and when it closes (the snapshot's State), after Telegram
+	// got it; x is valid only during the call, which holds the rule
+	// engine's lock.
+	Cascade func(x *cascade.Snapshot)
 }
 
 // Service is the running box: every component, wired.
@@ -97,6 +103,7 @@ type Service struct {
 	insts   map[event.Venue]*ingest.Instruments
 	streams []*ingest.Stream
 	pipe    *pipeline.Pipeline
+	casc    *cascade.Engine
 	bot     *telegram.Bot
 	enr     *enrich.Enricher
 	term    *terminalSink
@@ -211,6 +218,7 @@ func New(o Options) (*Service, error) {
 	s.stages = newStageMetrics(s.set)
 	s.recent = newRecentSink(500)
 	var sinks []pipeline.Sink
+	s.casc = cascade.New(cascade.Options{Sink: cascadeFanout{s}, Metrics: s.set, Logger: s.log.With("component", "cascade")})
 	if c.Telegram.Enabled && o.TGToken != "" {
 		bot, err := telegram.New(telegram.Options{
 			Token:             o.TGToken,
@@ -226,6 +234,8 @@ func New(o Options) (*Service, error) {
 			QueueSize:         c.Telegram.QueueSize,
 			MetricsChatLabels: c.Telegram.MetricsChatLabels,
 			AnalysisMaxAge:    c.Enrich.AnalysisMaxAge,
+			Cascades:          s.casc,
+			CascadeRules:      c.Telegram.Cascades,
 			KV:                st,
 			AsyncKV:           st,
 			Acker:             st,
@@ -242,7 +252,9 @@ func New(o Options) (*Service, error) {
 			return nil, err
 		}
 		s.bot = bot
-		sinks = append(sinks, bot)
+		// The cascade rules right after the raw alerts: a cascade alert
+		// has a raw alert's priority.
+		sinks = append(sinks, bot, s.casc)
 	} else if c.Telegram.Enabled {
 		s.log.Warn("telegram is enabled but TELEGRAM_BOT_TOKEN is not set: alerts go to the terminal and the log only")
 	}
@@ -295,6 +307,7 @@ func New(o Options) (*Service, error) {
 	} else if n > 0 {
 		s.log.Info("rebuilt enrichment's aggregates from the log", "events", n)
 	}
+	s.seedCascades(st, time.Now())
 	sinks = append(sinks, pipeline.SinkFunc(enr.Observe), pipeline.SinkFunc(func(ev *event.Event) {
 		// A venue's replay of old events (OKX after subscribing, BitMEX's
 		// partial) was never alerted: analysing it would spend tokens on
@@ -393,6 +406,7 @@ func (s *Service) Open() error {
 		s.start(s.sinkSt, "telegram", s.bot.Run)
 	}
 	s.start(s.sinkSt, "enrich", s.enr.Run)
+	s.start(s.sinkSt, "cascade", s.casc.Run)
 	if s.term != nil {
 		s.start(s.sinkSt, "terminal", s.term.Run)
 	}

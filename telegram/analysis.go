@@ -253,7 +253,11 @@ func (b *Bot) runAnalyses(ctx context.Context, c *chat) {
 		if !unmatched.IsZero() && (next.IsZero() || unmatched.Before(next)) {
 			next = unmatched
 		}
-		if len(rs) == 0 && !c.aw.hasClosing() {
+		cm, cascDue, cascNext := c.casc.due(now, b.o.CascadeEdit)
+		if !cascNext.IsZero() && (next.IsZero() || cascNext.Before(next)) {
+			next = cascNext
+		}
+		if len(rs) == 0 && !c.aw.hasClosing() && !cascDue {
 			r.sleep(ctx, next)
 			continue
 		}
@@ -266,7 +270,9 @@ func (b *Bot) runAnalyses(ctx context.Context, c *chat) {
 			continue
 		}
 		if len(rs) == 0 {
-			if e, ok := c.aw.takeClosing(); ok {
+			if cascDue {
+				r.editCascade(ctx, cm)
+			} else if e, ok := c.aw.takeClosing(); ok {
 				r.close(ctx, e)
 			}
 			continue

@@ -78,6 +78,9 @@ type botMetrics struct {
 	handoff, request, endToEnd            *latency.Histogram // the stages (Stages)
 	limitWait                             *metrics.PrometheusHistogram
 	apiErrs                               map[string]*metrics.Counter
+	cascSent, cascEdits, cascDropped      *metrics.Counter
+	cascResumed                           *metrics.Counter
+	cascHandoff                           *latency.Histogram
 }
 
 // apiErrCodes are the label values of liqbox_telegram_api_errors_total:
@@ -121,6 +124,11 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		endToEnd:      latency.New(s, `liqbox_stage_end_to_end_seconds`, "Exchange event time to Telegram's answer for the alert."),
 		limitWait:     metricdoc.Histogram(s, `liqbox_telegram_alert_limit_wait_seconds`, "Time an alert waited for Telegram's limits (the chat's budget, the group and global windows, retry_after) before its request.", latency.Buckets),
 		apiErrs:       apiErrCounters(s),
+		cascSent:      s.NewCounter(`liqbox_telegram_sent_total{kind="cascade"}`),
+		cascEdits:     s.NewCounter(`liqbox_telegram_edits_total{kind="cascade"}`),
+		cascDropped:   s.NewCounter(`liqbox_telegram_dropped_total{reason="cascade_too_many"}`),
+		cascResumed:   metricdoc.Counter(s, `liqbox_telegram_cascades_resumed_total`, "Cascades still open after a restart that continued in the message their chat already had."),
+		cascHandoff:   latency.New(s, `liqbox_stage_receive_to_cascade_alert_seconds`, "Receive of the liquidation that crossed a cascade rule to its cascade alert handed to the Telegram client (a limit wait included)."),
 	}
 }
 
@@ -267,8 +275,14 @@ func New(o Options) (*Bot, error) {
 		if err := b.loadChats(); err != nil {
 			return nil, err
 		}
+		if err := b.loadCascades(); err != nil {
+			b.log.Warn("cannot read the cascade messages of the last run back; they get no closing line", "err", err)
+		}
 	}
 	b.publishLocked()
+	for _, c := range b.chats {
+		b.publishRules(c)
+	}
 	return b, nil
 }
 
@@ -399,8 +413,9 @@ func (b *Bot) Offer(ev *event.Event) {
 	}
 	if list := b.active.Load(); list != nil {
 		now := time.Now().UnixNano()
+		var a lazyAsset
 		for _, c := range *list {
-			if !c.cfg.Load().accepts(ev, now) {
+			if !c.cfg.Load().accepts(ev, now, &a) {
 				continue
 			}
 			if c.push(ev) {
@@ -450,7 +465,8 @@ type chat struct {
 	wake    chan struct{} // capacity 1: an alert is waiting
 	annWake chan struct{} // capacity 1: an analysis is waiting, or an alert was sent
 
-	aw awaiting
+	aw   awaiting
+	casc cascadeBox
 
 	started bool // guarded by Bot.mu
 }
@@ -480,6 +496,7 @@ func (b *Bot) newChat(id int64) *chat {
 		annWake: make(chan struct{}, 1),
 	}
 	c.aw.init(id)
+	c.casc.init()
 	return c
 }
 
@@ -593,8 +610,16 @@ func (b *Bot) getChat(id int64) *chat {
 }
 
 // update applies change to a copy of the chat's settings, persists and
-// publishes it.
+// publishes it, and hands its cascade rules to the engine.
 func (b *Bot) update(c *chat, change func(s *settings)) error {
+	if err := b.updateSettings(c, change); err != nil {
+		return err
+	}
+	b.publishRules(c) // outside b.mu: the engine may be calling the bot
+	return nil
+}
+
+func (b *Bot) updateSettings(c *chat, change func(s *settings)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := c.cfg.Load().clone()

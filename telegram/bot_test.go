@@ -398,20 +398,27 @@ func TestFormat(t *testing.T) {
 
 func TestSymbolMatch(t *testing.T) {
 	cases := []struct {
+		v      event.Venue
 		sym, f string
 		want   bool
 	}{
-		{"BTCUSDT", "BTCUSDT", true}, {"BTCUSDT", "BTC", true}, {"BTC-USDT-SWAP", "BTC", true},
-		{"BTCUSD_PERP", "BTC", true}, {"XBTUSD", "BTC", true}, {"BTCDOMUSDT", "BTC", false},
-		{"ETHFIUSDT", "ETH", false}, {"ETHUSDT", "BTC", false},
+		{event.BinanceUSDM, "BTCUSDT", "BTCUSDT", true}, {event.BinanceUSDM, "BTCUSDT", "BTC", true},
+		{event.OKX, "BTC-USDT-SWAP", "BTC", true}, {event.BinanceCOINM, "BTCUSD_PERP", "BTC", true},
+		{event.BitMEX, "XBTUSD", "BTC", true}, {event.BitMEX, "XBTZ25", "BTC", true}, {event.BitMEX, "XBTUSD", "XBT", true},
+		{event.BinanceUSDM, "BTCDOMUSDT", "BTC", false}, {event.BinanceUSDM, "ETHFIUSDT", "ETH", false},
+		{event.BinanceUSDM, "ETHUSDT", "BTC", false}, {event.Bybit, "1000PEPEUSDT", "PEPE", true},
+		{event.OKX, "PEPE-USDT-SWAP", "1000PEPE", true}, {event.BinanceUSDM, "BTCUSDT", "BTCUSDC", false},
 		// The venues added later: Deribit, Kraken Futures, Bitfinex.
-		{"BTC-PERPETUAL", "BTC", true}, {"ETH_USDC-PERPETUAL", "ETH", true}, {"PF_XBTUSD", "BTC", true},
-		{"PI_ETHUSD", "ETH", true}, {"PF_ETHFIUSD", "ETH", false}, {"BTCF0:USTF0", "BTC", true},
-		{"BTCDOMF0:USTF0", "BTC", false},
+		{event.Deribit, "BTC-PERPETUAL", "BTC", true}, {event.Deribit, "ETH_USDC-PERPETUAL", "ETH", true},
+		{event.KrakenFutures, "PF_XBTUSD", "BTC", true}, {event.KrakenFutures, "PI_ETHUSD", "ETH", true},
+		{event.KrakenFutures, "PF_ETHFIUSD", "ETH", false}, {event.Bitfinex, "BTCF0:USTF0", "BTC", true},
+		{event.Bitfinex, "BTCDOMF0:USTF0", "BTC", false},
 	}
 	for _, c := range cases {
-		if got := symbolMatches([]byte(c.sym), []byte(c.f)); got != c.want {
-			t.Errorf("symbolMatches(%s, %s) = %v", c.sym, c.f, got)
+		ev := event.Event{Venue: c.v, Symbol: event.MakeSymbol(c.sym)}
+		m := newMatcher(c.f)
+		if got := m.matches(&ev, &lazyAsset{}); got != c.want {
+			t.Errorf("%s: %s matches %s = %v", c.v, c.f, c.sym, got)
 		}
 	}
 }
@@ -450,13 +457,22 @@ func TestHistoryCommands(t *testing.T) {
 		ev.TimeMs = ev.RecvNs/1e6 - 5
 		hist = append(hist, ev)
 	}
+	// BTC on BitMEX three hours ago: in the day's top assets, not the hour's.
+	old := testEvent("XBTUSD", event.Long, 1e6)
+	old.Venue, old.RecvNs = event.BitMEX, time.Now().Add(-3*time.Hour).UnixNano()
+	hist = append(hist, old)
 	f := newFakeAPI(t)
 	h := newHarness(t, f, newMemKV(), func(o *Options) { o.History = hist; o.Status = fakeStatus{}; o.Cost = fakeCost{} })
 	got := h.command(owner, 4, "/stats 1h")
-	for _, want := range []string{"Stats, last 1h", "BTCUSDT", "SHORT", "exchange→box", "box→Telegram", "exchange→box: 5."} {
+	for _, want := range []string{"Stats, last 1h", "BTCUSDT", "SHORT", "exchange→box", "box→Telegram", "exchange→box: 5.",
+		"<b>Top assets, all venues</b>\n<pre>asset             1h        24h\nBTC              $4M       ≥$5M\nETH            $4.2M     ≥$4.2M\n</pre>",
+		"≥ includes a sampled venue: a lower bound"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/stats lacks %q: %s", want, got)
 		}
+	}
+	if strings.Contains(got, "XBTUSD") {
+		t.Errorf("/stats 1h shows a liquidation of three hours ago: %s", got)
 	}
 	if got := h.command(owner, 4, "/top"); !strings.Contains(got, "1. SHORT <b>ETHUSDT</b> $400K") {
 		t.Errorf("/top = %s", got)

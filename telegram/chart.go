@@ -86,8 +86,13 @@ func (b *Bot) series(now time.Time, win time.Duration, filter []byte) (*chartSer
 	from := to.Add(-win)
 	n := int(win / step)
 	s := &chartSeries{from: from, to: to, step: step, long: make([]float64, n), short: make([]float64, n)}
+	var m matcher
+	if filter != nil {
+		m = newMatcher(string(filter))
+	}
 	err := b.o.History.Scan(from, to, func(ev *event.Event) error {
-		if !ev.NotionalKnown() || (filter != nil && !symbolMatches(ev.Symbol.Bytes(), filter)) {
+		var a lazyAsset
+		if !ev.NotionalKnown() || (filter != nil && !m.matches(ev, &a)) {
 			return nil
 		}
 		i := int(time.Duration(ev.RecvNs-from.UnixNano()) / step)

@@ -365,6 +365,10 @@ func (b *Bot) command(ctx context.Context, c *chat, user int64, cmd string, args
 		return b.chartCmd(ctx, c, args, t)
 	case "/status":
 		return b.statusCmd(t)
+	case "/cascade":
+		return b.cascadeCmd(c, user, args, t, s)
+	case "/cascades":
+		return b.cascadesCmd(s, t)
 	case "/cost":
 		if b.o.Cost == nil {
 			return escape(t.NoCost)

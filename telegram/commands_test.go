@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
@@ -157,7 +158,9 @@ func TestI18nWalk(t *testing.T) {
 			for _, s := range texts {
 				switch code {
 				case "vi":
-					for _, w := range words(stripHTML(s)) {
+					// Venue, stream and symbol names (binance-usdm,
+					// liquidation-orders, BTC-USDT-SWAP) are data, not text.
+					for _, w := range words(identRE.ReplaceAllString(stripHTML(s), " ")) {
 						if enOnly[strings.ToLower(w)] {
 							t.Errorf("English %q in a Vietnamese message: %q", w, s)
 							break
@@ -181,6 +184,9 @@ var wordRE = regexp.MustCompile(`\pL{4,}`)
 func words(s string) []string { return wordRE.FindAllString(s, -1) }
 
 var tagRE = regexp.MustCompile(`<[^>]*>`)
+
+// identRE matches names joined by - _ or :, such as liquidation-orders.
+var identRE = regexp.MustCompile(`[\pL\d]+(?:[-_:][\pL\d]+)+`)
 
 func stripHTML(s string) string { return tagRE.ReplaceAllString(s, " ") }
 
@@ -284,12 +290,16 @@ func walkMessages(t *testing.T, code string) []string {
 		o.Cost = langCost{}
 		o.DigestMin = 3
 		o.CascadeIdle = 50 * time.Millisecond
+		o.CascadeRules = []cascade.Rule{mustRule(t, "BTC:10M:5m")}
 	})
 	const chat = 9
 	for _, c := range []string{"/start", "/help", "/setthreshold 100k", "/setthreshold x", "/symbols", "/symbols BTC ETH",
 		"/symbols <b>", "/symbols all", "/side long", "/side both", "/side x", "/venues", "/venues bybit", "/venues x", "/venues all",
 		"/mute BTCUSDT 1h", "/mute x y z", "/mutes", "/unmute BTCUSDT", "/unmute BTCUSDT", "/mutes", "/stats", "/stats 1h", "/stats 9y",
-		"/top", "/top 9y", "/chart 1h BTC ETH", "/status", "/cost", "/lang", "/frobnicate"} {
+		"/top", "/top 9y", "/chart 1h BTC ETH", "/status", "/cost", "/lang", "/frobnicate",
+		"/cascades", "/cascade eth 1m 1h long", "/cascade all 50M 15m short", "/cascade all 50M 15m", "/cascade BTC 10M 5m",
+		"/cascade x", "/cascade off 9", "/cascades", "/cascade off 1", "/cascade SOL 1M 90s", "/cascade ADA 1M 2h", "/cascade XRP 1M 3h",
+		"/cascade DOGE 1M 4h", "/stop", "/cascades", "/cascade LINK 1M 5h", "/start"} {
 		h.command(owner, chat, c)
 	}
 	f.say(owner, chat, "/chart 1h BTC")
@@ -377,6 +387,28 @@ func walkMessages(t *testing.T, code string) []string {
 	ev.Flags |= event.FlagReplay
 	d.fold(&ev)
 	out = append(out, string(d.appendHTML(nil, tx, false)))
+	// A cascade's message in each state, with and without its analysis.
+	for _, spec := range []string{"BTC:10M:5m", "all:50M:15m:long", "ETH:1M:1h:short"} {
+		snap := cascade.Snapshot{ID: 1, Rule: mustRule(t, spec), State: cascade.Open, StartNs: time.Now().Add(-3 * time.Minute).UnixNano(),
+			LastNs: time.Now().UnixNano(), Total: cascade.Tally{Cents: 12e8, N: 40}, Unknown: 2, WindowCents: 11e8, PeakCents: 13e8}
+		snap.Venues[event.BinanceUSDM] = cascade.Tally{Cents: 7e8, N: 30}
+		snap.Venues[event.Bybit] = cascade.Tally{Cents: 5e8, N: 10}
+		snap.Top[0], snap.NTop = testEvent("BTCUSDT", event.Long, 1e6), 1
+		for _, st := range []struct {
+			state           cascade.State
+			closed, removed bool
+			resumed         bool
+		}{{cascade.Open, false, false, true}, {cascade.Fading, false, false, false}, {cascade.Closed, true, false, false}, {cascade.Closed, true, true, false}} {
+			s := snap
+			s.State, s.Removed, s.Resumed = st.state, st.removed, st.resumed
+			if st.state != cascade.Open {
+				s.BelowNs = time.Now().UnixNano()
+			}
+			m := cascadeMsg{snap: s, closed: st.closed, analysis: &event.Analysis{Risk: event.RiskHigh, Summary: summary, Source: "llm", Model: "m", Lang: code}}
+			text, body := appendCascadeHTML(nil, &m, tx, time.Now())
+			out = append(out, string(text), string(body)+"\n<i>"+escape(tx.CascadeDown)+"</i>")
+		}
+	}
 	if len(out) < 60 {
 		t.Fatalf("only %d texts walked", len(out))
 	}

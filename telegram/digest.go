@@ -126,26 +126,7 @@ func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
 		dst = append(dst, t.UnknownUSD...)
 		dst = append(dst, " USD"...)
 	}
-	if d.ntop > 0 {
-		dst = append(dst, "\n<b>"...)
-		dst = append(dst, t.DigestLargest...)
-		dst = append(dst, ":</b>"...)
-		for i := 0; i < d.ntop; i++ {
-			ev := &d.top[i]
-			dst = append(dst, "\n"...)
-			dst = strconv.AppendInt(dst, int64(i+1), 10)
-			dst = append(dst, ". "...)
-			dst = append(dst, t.side(ev.Side)...)
-			dst = append(dst, ' ')
-			dst = appendSymbol(dst, &ev.Symbol)
-			dst = append(dst, ' ')
-			dst = money.AppendUSD(dst, ev.Notional, t.UnknownUSD)
-			dst = append(dst, " @ "...)
-			dst = money.AppendPrice(dst, ev.Price)
-			dst = append(dst, " · "...)
-			dst = append(dst, ev.Venue.String()...)
-		}
-	}
+	dst = appendLargest(dst, d.top[:d.ntop], t)
 	dst = append(dst, "\n"...)
 	dst = append(dst, t.DigestSpan...)
 	dst = append(dst, ": "...)
@@ -160,6 +141,33 @@ func (d *digest) appendHTML(dst []byte, t *texts, open bool) []byte {
 		dst = append(dst, "\n<i>"...)
 		dst = append(dst, t.DigestOpen...)
 		dst = append(dst, "</i>"...)
+	}
+	return dst
+}
+
+// appendLargest appends the "Largest:" list of a digest or a cascade: one
+// numbered line per liquidation, side, symbol, USD, price and venue.
+func appendLargest(dst []byte, top []event.Event, t *texts) []byte {
+	if len(top) == 0 {
+		return dst
+	}
+	dst = append(dst, "\n<b>"...)
+	dst = append(dst, t.DigestLargest...)
+	dst = append(dst, ":</b>"...)
+	for i := range top {
+		ev := &top[i]
+		dst = append(dst, "\n"...)
+		dst = strconv.AppendInt(dst, int64(i+1), 10)
+		dst = append(dst, ". "...)
+		dst = append(dst, t.side(ev.Side)...)
+		dst = append(dst, ' ')
+		dst = appendSymbol(dst, &ev.Symbol)
+		dst = append(dst, ' ')
+		dst = money.AppendUSD(dst, ev.Notional, t.UnknownUSD)
+		dst = append(dst, " @ "...)
+		dst = money.AppendPrice(dst, ev.Price)
+		dst = append(dst, " · "...)
+		dst = append(dst, ev.Venue.String()...)
 	}
 	return dst
 }

@@ -102,6 +102,47 @@ type texts struct {
 	CallbackMuted  string // %s symbol
 	CallbackBad    string
 	Failed         string
+
+	// Cascade rules: the rule in words (RuleEcho: %s amount, %s what,
+	// %s window, %s sides), and what /cascade answers.
+	RuleEcho          string
+	RuleAsset         string // %s asset: what a both-sides rule on an asset adds up
+	RuleAssetSide     string // %[1]s asset, %[2]s side
+	RuleMarket        string
+	RuleMarketSide    string    // %s side
+	RuleSide          [3]string // by event.Side
+	RuleBoth          string    // appended to a both-sides rule
+	CascadeUsage      string    // %d = the most rules
+	CascadeSet        string    // %d number, %s the rule in words
+	CascadeList       string
+	CascadeListConfig string // the chat has the configured defaults
+	CascadeNone       string
+	CascadeOff        string // %d number, %s the rule in words
+	CascadeOffUsage   string // %d = rules the chat has
+	CascadeTooMany    string // %d = the most rules
+	CascadeDup        string // %d = the rule's number
+	CascadeStopped    string // the chat is unsubscribed
+
+	// The cascade message.
+	CascadeTitle     string
+	CascadeMarket    string
+	CascadeSides     [3]string // by event.Side: both, longs, shorts
+	CascadeTotal     string    // %s total, %s the rule's amount and window
+	CascadeWithin    string    // %s amount, %s window
+	CascadeStarted   string    // %s start time, %s so far, %d liquidations
+	CascadeByVenue   string
+	CascadeSampled   string // after a sampled venue's line
+	CascadeLower     string // %s: the sampled venues
+	CascadeUnknown   string // %d
+	CascadeOpen      string // %s window, %s window total, %s peak, %s updated
+	CascadeFading    string // %s since, %s over at
+	CascadeClosed    string // %s end, %s lasted, %s peak, %s window
+	CascadeRemoved   string
+	CascadeDown      string
+	CascadeResumed   string
+	StatsAssets      string
+	StatsAssetColumn string
+	StatsLowerBound  string
 }
 
 // languages maps a code to its texts. It is filled once by each language

@@ -60,6 +60,8 @@ func init() {
 /chart [1h|24h] [SYMBOL] — liquidated USD chart
 /status — venues, ring, disk, enrichment, version
 /cost — LLM spend
+/cascade BTC 10M 5m [long|short] — alert when $10M of BTC is liquidated within 5 minutes across all venues (all = the whole market)
+/cascades — list the rules; /cascade off N — remove one
 /lang en|vi — language`,
 		Started:        "Subscribed. Alerts from %s.",
 		Stopped:        "Unsubscribed. /start to resume.",
@@ -114,5 +116,42 @@ func init() {
 		CallbackMuted:  "%s muted for 1h",
 		CallbackBad:    "Unknown button.",
 		Failed:         "Sorry, that failed. Try again later.",
+
+		RuleEcho:          "Alert when %s of %s are liquidated within %s, all venues%s.",
+		RuleAsset:         "%s positions",
+		RuleAssetSide:     "%[1]s %[2]s positions",
+		RuleMarket:        "positions across the market",
+		RuleMarketSide:    "%s positions across the market",
+		RuleSide:          [3]string{"", "long", "short"},
+		RuleBoth:          ", both sides",
+		CascadeUsage:      "Usage: /cascade ASSET USD WINDOW [long|short|both], e.g. /cascade BTC 10M 5m or /cascade all 50M 15m long. The amount comes first: 10m 5m is $10M within 5 minutes. Windows from 1m to 24h, amounts from $10K, at most %d rules. /cascades lists them, /cascade off N removes one.",
+		CascadeSet:        "Rule %d set. %s",
+		CascadeList:       "Cascade rules:",
+		CascadeListConfig: "Cascade rules (the box's defaults, until you set your own):",
+		CascadeNone:       "No cascade rules. /cascade BTC 10M 5m adds one.",
+		CascadeOff:        "Rule %d removed: %s",
+		CascadeOffUsage:   "Usage: /cascade off N, with N from /cascades (1 to %d).",
+		CascadeTooMany:    "At most %d rules: remove one first with /cascade off N.",
+		CascadeDup:        "Rule %d is that rule already.",
+		CascadeStopped:    "This chat is stopped: /start to get cascade alerts.",
+		CascadeTitle:      "Cascade",
+		CascadeMarket:     "Whole market",
+		CascadeSides:      [3]string{"long and short", "longs", "shorts"},
+		CascadeTotal:      "%s liquidated · rule %s",
+		CascadeWithin:     "%s within %s",
+		CascadeStarted:    "Started %s · %s so far · liquidations: %d",
+		CascadeByVenue:    "By venue",
+		CascadeSampled:    "sampled",
+		CascadeLower:      "⚠️ Lower bound: %s send at most one liquidation per symbol a second, so the real total is higher.",
+		CascadeUnknown:    "%d more of unknown size, not in the total",
+		CascadeOpen:       "Still going · last %s: %s · peak %s · updated %s",
+		CascadeFading:     "Below the threshold since %s; over at %s unless it picks up again",
+		CascadeClosed:     "Over at %s · lasted %s · peak %s within %s",
+		CascadeRemoved:    "The rule was removed: no more updates.",
+		CascadeDown:       "liqbox stopped before it was over: no more updates.",
+		CascadeResumed:    "Sent after a restart of liqbox",
+		StatsAssets:       "Top assets, all venues",
+		StatsAssetColumn:  "asset",
+		StatsLowerBound:   "≥ includes a sampled venue: a lower bound",
 	})
 }

@@ -60,6 +60,8 @@ func init() {
 /chart [1h|24h] [SYMBOL] — biểu đồ USD bị thanh lý
 /status — sàn, hàng đợi, ổ đĩa, phân tích, phiên bản
 /cost — chi phí LLM
+/cascade BTC 10M 5m [long|short] — báo khi $10M BTC bị thanh lý trong 5 phút trên mọi sàn (all = toàn thị trường)
+/cascades — liệt kê quy tắc; /cascade off N — xóa một quy tắc
 /lang en|vi — ngôn ngữ`,
 		Started:        "Đã đăng ký. Báo từ %s.",
 		Stopped:        "Đã hủy đăng ký. Gõ /start để tiếp tục.",
@@ -114,5 +116,42 @@ func init() {
 		CallbackMuted:  "Đã tắt %s 1 giờ",
 		CallbackBad:    "Nút không hợp lệ.",
 		Failed:         "Xin lỗi, không thực hiện được. Thử lại sau.",
+
+		RuleEcho:          "Báo khi %s vị thế %s bị thanh lý trong vòng %s, trên mọi sàn%s.",
+		RuleAsset:         "%s",
+		RuleAssetSide:     "%[2]s %[1]s",
+		RuleMarket:        "trên toàn thị trường",
+		RuleMarketSide:    "%s trên toàn thị trường",
+		RuleSide:          [3]string{"", "long", "short"},
+		RuleBoth:          ", cả long và short",
+		CascadeUsage:      "Cách dùng: /cascade TÀI_SẢN USD KHUNG [long|short|both], ví dụ /cascade BTC 10M 5m hoặc /cascade all 50M 15m long. Số tiền đứng trước: 10m 5m là $10M trong 5 phút. Khung từ 1m đến 24h, số tiền từ $10K, tối đa %d quy tắc. /cascades để liệt kê, /cascade off N để xóa một quy tắc.",
+		CascadeSet:        "Đã đặt quy tắc %d. %s",
+		CascadeList:       "Quy tắc chuỗi thanh lý:",
+		CascadeListConfig: "Quy tắc chuỗi thanh lý (mặc định của máy, cho đến khi bạn tự đặt):",
+		CascadeNone:       "Chưa có quy tắc chuỗi thanh lý. /cascade BTC 10M 5m để thêm.",
+		CascadeOff:        "Đã xóa quy tắc %d: %s",
+		CascadeOffUsage:   "Cách dùng: /cascade off N, với N theo /cascades (1 đến %d).",
+		CascadeTooMany:    "Tối đa %d quy tắc: hãy xóa bớt bằng /cascade off N.",
+		CascadeDup:        "Quy tắc %d đã là quy tắc này.",
+		CascadeStopped:    "Chat này đang dừng: /start để nhận cảnh báo chuỗi thanh lý.",
+		CascadeTitle:      "Chuỗi thanh lý",
+		CascadeMarket:     "Toàn thị trường",
+		CascadeSides:      [3]string{"long và short", "long", "short"},
+		CascadeTotal:      "%s bị thanh lý · quy tắc %s",
+		CascadeWithin:     "%s trong %s",
+		CascadeStarted:    "Bắt đầu %s · đã %s · %d lệnh",
+		CascadeByVenue:    "Theo sàn",
+		CascadeSampled:    "lấy mẫu",
+		CascadeLower:      "⚠️ Cận dưới: %s chỉ gửi tối đa một lệnh thanh lý cho mỗi mã mỗi giây, nên tổng thực tế cao hơn.",
+		CascadeUnknown:    "thêm %d lệnh không rõ giá trị, không tính vào tổng",
+		CascadeOpen:       "Vẫn đang diễn ra · %s gần nhất: %s · đỉnh %s · cập nhật %s",
+		CascadeFading:     "Dưới ngưỡng từ %s; kết thúc lúc %s nếu không tăng trở lại",
+		CascadeClosed:     "Kết thúc lúc %s · kéo dài %s · đỉnh %s trong %s",
+		CascadeRemoved:    "Quy tắc đã bị xóa: không cập nhật nữa.",
+		CascadeDown:       "liqbox đã dừng trước khi chuỗi kết thúc: không cập nhật nữa.",
+		CascadeResumed:    "Gửi sau khi liqbox khởi động lại",
+		StatsAssets:       "Tài sản hàng đầu, mọi sàn",
+		StatsAssetColumn:  "tài sản",
+		StatsLowerBound:   "≥ có sàn lấy mẫu: là cận dưới",
 	})
 }

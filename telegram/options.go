@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -228,6 +229,16 @@ type Options struct {
 	// for getUpdates, 15 s for the rest).
 	RequestTimeout time.Duration
 
+	// Cascades takes each chat's cascade rules (the cascade.Engine, whose
+	// Sink calls CascadeOpened, CascadeUpdated and CascadeClosed);
+	// optional. CascadeRules are the rules of a chat that has not set its
+	// own (the configuration's telegram.cascades). CascadeEdit is the least
+	// time between two edits of a cascade's message (default 3 s; longer
+	// for long windows, see editEvery).
+	Cascades     RuleSetter
+	CascadeRules []cascade.Rule
+	CascadeEdit  time.Duration
+
 	KV KV
 	// AsyncKV persists the message ids of alerts awaiting their analysis,
 	// after the send and without waiting (optional: without it analyses
@@ -311,6 +322,9 @@ func (o *Options) fill() {
 	}
 	if o.CascadeIdle <= 0 {
 		o.CascadeIdle = 10 * time.Second
+	}
+	if o.CascadeEdit <= 0 {
+		o.CascadeEdit = 3 * time.Second
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = 30 * time.Second

@@ -111,7 +111,7 @@ func (r *chatRun) recover(now time.Time) {
 	if cp := lg.Checkpoint(c.aw.sinkA); cp > 0 {
 		c.aw.alertAck = cp
 		n, _, err := lg.Redeliver(c.aw.sinkA, b.o.RedeliverMaxAge, now, func(ev *event.Event) {
-			if ev.Flags&event.FlagBacklog != 0 || !cfg.accepts(ev, now.UnixNano()) {
+			if ev.Flags&event.FlagBacklog != 0 || !cfg.accepts(ev, now.UnixNano(), &lazyAsset{}) {
 				return
 			}
 			if _, ok := sent[ev.Seq]; ok {

@@ -75,6 +75,11 @@ func (b *Bot) runChat(ctx context.Context, c *chat, recover bool) {
 	ack := time.NewTicker(idleAck)
 	defer ack.Stop()
 	for ctx.Err() == nil {
+		if r.c.casc.hasToSend() {
+			// A cascade rule crossed: it goes first, as a raw alert.
+			r.sendCascade(ctx)
+			continue
+		}
 		r.pull()
 		if len(r.pending) == 0 && r.over.count == 0 {
 			r.ackIdle()
@@ -243,6 +248,7 @@ func (r *chatRun) forget() {
 	r.c.release(len(r.pending))
 	r.pending, r.meta = r.pending[:0], r.meta[:0]
 	r.dg, r.over = nil, digest{}
+	r.c.casc.clear()
 	for {
 		n := len(r.c.drain(r.pending[:0], cap(r.pending)))
 		if n == 0 {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/asset"
+	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/event"
 )
 
@@ -21,15 +23,21 @@ type settings struct {
 	Venues     []string         `json:"venues,omitempty"`
 	Mutes      map[string]int64 `json:"mutes,omitempty"` // symbol or base → until, Unix s
 	Lang       string           `json:"lang"`
+	// Cascades are the chat's cascade rules, in the order /cascades
+	// numbers them; CascadesSet says the chat chose them (until then it
+	// has Options.CascadeRules, the configured defaults).
+	Cascades    []storedRule `json:"cascades,omitempty"`
+	CascadesSet bool         `json:"cascades_set,omitempty"`
 
-	// Derived, for Offer: byte views and a venue bit set.
-	symbols  [][]byte
+	// Derived, for Offer: matchers and a venue bit set; the rules.
+	symbols  []matcher
 	venueSet uint64
 	mutes    []mute
+	rules    []cascade.Rule
 }
 
 type mute struct {
-	sym   []byte
+	matcher
 	until int64 // Unix ns
 }
 
@@ -37,7 +45,7 @@ type mute struct {
 func (s *settings) prepare() *settings {
 	s.symbols = s.symbols[:0]
 	for _, y := range s.Symbols {
-		s.symbols = append(s.symbols, []byte(y))
+		s.symbols = append(s.symbols, newMatcher(y))
 	}
 	s.venueSet = 0
 	for _, v := range s.Venues {
@@ -47,7 +55,13 @@ func (s *settings) prepare() *settings {
 	}
 	s.mutes = s.mutes[:0]
 	for y, until := range s.Mutes {
-		s.mutes = append(s.mutes, mute{sym: []byte(y), until: until * int64(time.Second)})
+		s.mutes = append(s.mutes, mute{matcher: newMatcher(y), until: until * int64(time.Second)})
+	}
+	s.rules = s.rules[:0]
+	for _, r := range s.Cascades {
+		if rule, ok := r.rule(); ok {
+			s.rules = append(s.rules, rule)
+		}
 	}
 	return s
 }
@@ -57,6 +71,8 @@ func (s *settings) clone() *settings {
 	c := *s
 	c.Symbols = append([]string(nil), s.Symbols...)
 	c.Venues = append([]string(nil), s.Venues...)
+	c.Cascades = append([]storedRule(nil), s.Cascades...)
+	c.rules = nil
 	c.Mutes = make(map[string]int64, len(s.Mutes))
 	for k, v := range s.Mutes {
 		c.Mutes[k] = v
@@ -77,9 +93,9 @@ func (s *settings) pruneMutes(now time.Time) bool {
 	return changed
 }
 
-// accepts reports whether ev passes the chat's filters. It allocates
-// nothing.
-func (s *settings) accepts(ev *event.Event, nowNs int64) bool {
+// accepts reports whether ev passes the chat's filters; a carries ev's
+// base asset across the chats that ask for it. It allocates nothing.
+func (s *settings) accepts(ev *event.Event, nowNs int64, a *lazyAsset) bool {
 	if !s.Subscribed {
 		return false
 	}
@@ -96,11 +112,10 @@ func (s *settings) accepts(ev *event.Event, nowNs int64) bool {
 	if s.venueSet != 0 && s.venueSet&(1<<ev.Venue) == 0 {
 		return false
 	}
-	sym := ev.Symbol.Bytes()
 	if len(s.symbols) > 0 {
 		ok := false
-		for _, f := range s.symbols {
-			if symbolMatches(sym, f) {
+		for i := range s.symbols {
+			if s.symbols[i].matches(ev, a) {
 				ok = true
 				break
 			}
@@ -110,53 +125,47 @@ func (s *settings) accepts(ev *event.Event, nowNs int64) bool {
 		}
 	}
 	for i := range s.mutes {
-		if s.mutes[i].until > nowNs && symbolMatches(sym, s.mutes[i].sym) {
+		if s.mutes[i].until > nowNs && s.mutes[i].matches(ev, a) {
 			return false
 		}
 	}
 	return true
 }
 
-// quotes are what may follow a base asset in a venue's symbol: BTCUSDT,
-// BTC-USDT-SWAP, BTCUSD_PERP, XBTUSD, BTC-PERPETUAL (Deribit), and
-// Bitfinex's perpetual suffix BTCF0:USTF0.
-var quotes = [...][]byte{[]byte("USDT"), []byte("USDC"), []byte("USD"), []byte("BUSD"), []byte("FDUSD"), []byte("-"), []byte("_"), []byte("/"), []byte("F0:")}
-
-// symbolMatches reports whether symbol sym is f, or a market of base asset
-// f (ETH matches ETHUSDT and ETH-USD-SWAP but not ETHFI). BTC also matches
-// BitMEX's XBT.
-func symbolMatches(sym, f []byte) bool {
-	if bytes.Equal(sym, f) {
-		return true
-	}
-	// Kraken Futures puts the contract family first: PF_XBTUSD, PI_ETHUSD.
-	if len(sym) > 3 && sym[2] == '_' && (sym[0] == 'P' || sym[0] == 'F') && (sym[1] == 'F' || sym[1] == 'I') {
-		sym = sym[3:]
-	}
-	if baseMatches(sym, f) {
-		return true
-	}
-	// BitMEX calls bitcoin XBT.
-	if len(f) == 3 && f[0] == 'B' && f[1] == 'T' && f[2] == 'C' && len(sym) > 3 && sym[0] == 'X' && sym[1] == 'B' && sym[2] == 'T' {
-		return quoteFollows(sym[3:])
-	}
-	return false
+// matcher is one symbol filter or mute: the text the chat gave, and the
+// coin it names (asset.Coin), if it is one.
+type matcher struct {
+	sym  []byte
+	coin asset.Name
 }
 
-func baseMatches(sym, base []byte) bool {
-	if len(sym) <= len(base) || !bytes.HasPrefix(sym, base) {
-		return false
-	}
-	return quoteFollows(sym[len(base):])
+func newMatcher(y string) matcher {
+	coin, _ := asset.Coin(y)
+	return matcher{sym: []byte(y), coin: coin}
 }
 
-func quoteFollows(rest []byte) bool {
-	for _, q := range quotes {
-		if bytes.HasPrefix(rest, q) {
-			return true
-		}
+// lazyAsset computes an event's base asset once, when a filter first asks.
+type lazyAsset struct {
+	a    asset.Name
+	done bool
+}
+
+func (l *lazyAsset) of(ev *event.Event) asset.Name {
+	if !l.done {
+		l.a, l.done = asset.Of(ev.Venue, ev.Symbol.Bytes()), true
 	}
-	return false
+	return l.a
+}
+
+// matches reports whether ev's symbol is m's, or a market of the coin m
+// names on any venue (ETH matches ETHUSDT, ETH-USD-SWAP and ETHUSD_PERP
+// but not ETHFIUSDT; BTC matches XBTUSD): the one asset mapping, package
+// asset.
+func (m *matcher) matches(ev *event.Event, a *lazyAsset) bool {
+	if bytes.Equal(ev.Symbol.Bytes(), m.sym) {
+		return true
+	}
+	return !m.coin.IsZero() && asset.MayBe(ev.Symbol.Bytes(), &m.coin) && a.of(ev) == m.coin
 }
 
 // normSymbols upper-cases and deduplicates a symbol list.
@@ -193,3 +202,41 @@ func validSymbol(y string) bool {
 }
 
 func (s *settings) marshal() ([]byte, error) { return json.Marshal(s) }
+
+// storedRule is a cascade rule as the chat's settings keep it.
+type storedRule struct {
+	Asset   string  `json:"asset,omitempty"` // empty: the whole market
+	USD     float64 `json:"usd"`
+	WindowS int64   `json:"window_s"`
+	Sides   string  `json:"sides"` // long, short or both
+}
+
+func storeRule(r cascade.Rule) storedRule {
+	sr := storedRule{USD: r.USD, WindowS: int64(r.Window / time.Second), Sides: r.Sides.String()}
+	if !r.All() {
+		sr.Asset = r.Asset.String()
+	}
+	return sr
+}
+
+// rule reads a stored rule back, refusing one the parser would refuse.
+func (sr storedRule) rule() (cascade.Rule, bool) {
+	r := cascade.Rule{USD: sr.USD, Window: time.Duration(sr.WindowS) * time.Second, Sides: cascade.Both}
+	if sr.Asset != "" {
+		a, ok := asset.Coin(sr.Asset)
+		if !ok {
+			return cascade.Rule{}, false
+		}
+		r.Asset = a
+	}
+	switch sr.Sides {
+	case "long":
+		r.Sides = cascade.Longs
+	case "short":
+		r.Sides = cascade.Shorts
+	}
+	if !(r.USD >= cascade.MinUSD) || r.Window < cascade.MinWindow || r.Window > cascade.MaxWindow {
+		return cascade.Rule{}, false
+	}
+	return r, true
+}

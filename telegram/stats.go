@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/asset"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/money"
 )
@@ -46,7 +47,18 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 	by := map[symSide]*agg{}
 	var total [3]agg
 	var exch []time.Duration
-	err := b.o.History.Scan(from, to, func(ev *event.Event) error {
+	// The top assets are over the last hour and day whatever the window:
+	// one scan covers both.
+	assets := asset.NewTotals(to)
+	scanFrom := to.Add(-24 * time.Hour)
+	if from.Before(scanFrom) {
+		scanFrom = from
+	}
+	err := b.o.History.Scan(scanFrom, to, func(ev *event.Event) error {
+		assets.Add(ev)
+		if ev.RecvNs < from.UnixNano() {
+			return nil
+		}
 		k := symSide{ev.Symbol.String(), ev.Side}
 		a := by[k]
 		if a == nil {
@@ -92,6 +104,22 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 			fmt.Fprintf(&sb, "%-14s %-5s %5d %9s\n", escape(clip(k.sym, 14)), t.side(k.side), by[k].n, usd(by[k].usd, ""))
 		}
 		sb.WriteString("</pre>")
+	}
+	if top := assets.Top(10); len(top) > 0 {
+		sb.WriteString("\n<b>" + escape(t.StatsAssets) + "</b>\n<pre>")
+		fmt.Fprintf(&sb, "%-10s %9s %10s\n", escape(clip(t.StatsAssetColumn, 10)), "1h", "24h")
+		lower := false
+		for _, a := range top {
+			mark := ""
+			if a.LowerBound {
+				mark, lower = "≥", true
+			}
+			fmt.Fprintf(&sb, "%-10s %9s %10s\n", escape(clip(a.Name.String(), 10)), usd(a.USD1h, ""), mark+usd(a.USD1d, ""))
+		}
+		sb.WriteString("</pre>")
+		if lower {
+			sb.WriteString(escape(t.StatsLowerBound) + "\n")
+		}
 	}
 	sb.WriteString("\n<b>" + escape(t.StatsLatency) + "</b> (" + escape(t.StatsColumns) + ")\n")
 	sb.WriteString(escape(t.StatsExchBox) + ": " + latencyLine(exch) + "\n")

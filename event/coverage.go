@@ -1,12 +1,10 @@
-package ingest
-
-import "github.com/liqbox/liqbox/event"
+package event
 
 // Coverage says how much of a venue's liquidations its public feed
-// carries, as the venue itself states it (shared PROTOCOLS.md section 14).
-// A sampled feed under-counts exactly in cascades, when several positions
-// of one symbol are liquidated within the same second: its totals are a
-// lower bound.
+// carries, as the venue itself states it (shared/testdata/frames/
+// PROTOCOLS.md section 14). A sampled feed under-counts exactly in
+// cascades, when several positions of one symbol are liquidated within the
+// same second: every total that includes it is a lower bound.
 type Coverage uint8
 
 // Coverages.
@@ -35,28 +33,31 @@ func (c Coverage) String() string {
 // words a trader understands, for every place that shows totals.
 type VenueCoverage struct {
 	Coverage Coverage
-	// Rule is the venue's own statement, e.g. "at most 1 per symbol per
-	// second".
+	// Rule is the venue's own statement, e.g. "at most 1 liquidation per
+	// symbol per second".
 	Rule string
 }
 
-// CoverageOf returns venue v's coverage.
-func CoverageOf(v event.Venue) VenueCoverage {
+// Coverage returns what venue v's feed carries. A new venue adds its case
+// here, from its own documentation.
+func (v Venue) Coverage() VenueCoverage {
 	switch v {
-	case event.BinanceUSDM, event.BinanceCOINM, event.Aster:
+	case BinanceUSDM, BinanceCOINM, Aster:
 		return VenueCoverage{CoverageSampled, "at most 1 liquidation per symbol per second: totals are a lower bound"}
-	case event.OKX:
+	case OKX:
 		return VenueCoverage{CoverageSampled, "at most 1 liquidation per contract per second: totals are a lower bound"}
-	case event.Bitget:
+	case Bitget:
 		return VenueCoverage{CoverageSampled, "only the largest long and the largest short per pair per second: totals are a lower bound"}
-	case event.Bybit:
+	case Bybit:
 		return VenueCoverage{CoverageComplete, "every liquidation (Bybit says so), in 500 ms batches"}
-	case event.KrakenFutures:
+	case KrakenFutures:
 		return VenueCoverage{CoverageComplete, "every liquidation trade (one message per trade)"}
-	case event.Deribit:
+	case Deribit:
 		return VenueCoverage{CoverageComplete, "every liquidation trade, batched every 100 ms (believed complete: the docs describe batching, not sampling)"}
-	case event.BitMEX, event.Bitfinex:
-		return VenueCoverage{CoverageUndocumented, "no completeness statement from the venue"}
 	}
 	return VenueCoverage{CoverageUndocumented, "no completeness statement from the venue"}
 }
+
+// Sampled reports whether the venue's liquidation feed is a sample, so
+// that totals including it are lower bounds.
+func (v Venue) Sampled() bool { return v.Coverage().Coverage == CoverageSampled }
