@@ -22,14 +22,22 @@ const (
 	Bybit
 	OKX
 	BitMEX
+	_    // 6: deribit (issue 16, the other venue batch)
+	_    // 7: kraken-futures
+	HTX  // HTX (Huobi) USDT-margined and coin-margined swaps
+	_    // 9: bitfinex
+	Gate // Gate USDT-settled and BTC-settled perpetuals
 	numVenues
 )
 
-var venueNames = [numVenues]string{"unknown", "binance-usdm", "binance-coinm", "bybit", "okx", "bitmex"}
+// venueNames holds each venue's config and CLI name; a number reserved for
+// a venue not built yet has none and is not a venue.
+var venueNames = [numVenues]string{"unknown", "binance-usdm", "binance-coinm", "bybit", "okx", "bitmex",
+	HTX: "htx", Gate: "gate"}
 
 // String returns the venue's config and CLI name, e.g. "binance-usdm".
 func (v Venue) String() string {
-	if v < numVenues {
+	if v < numVenues && venueNames[v] != "" {
 		return venueNames[v]
 	}
 	return "venue(" + strconv.Itoa(int(v)) + ")"
@@ -38,7 +46,7 @@ func (v Venue) String() string {
 // ParseVenue maps a config or CLI name back to a Venue.
 func ParseVenue(s string) (Venue, bool) {
 	for i, n := range venueNames {
-		if i > 0 && n == s {
+		if i > 0 && n != "" && n == s {
 			return Venue(i), true
 		}
 	}
@@ -49,7 +57,9 @@ func ParseVenue(s string) (Venue, bool) {
 func Venues() []Venue {
 	out := make([]Venue, 0, numVenues-1)
 	for v := Venue(1); v < numVenues; v++ {
-		out = append(out, v)
+		if venueNames[v] != "" {
+			out = append(out, v)
+		}
 	}
 	return out
 }
