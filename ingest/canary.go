@@ -34,6 +34,10 @@ var (
 		"bybit-inverse": {"BTCUSD"},
 		"okx":           {"BTC-USDT-SWAP", "ETH-USDT-SWAP"},
 		"bitmex":        {"XBTUSD"},
+		"htx-linear":    {"BTC-USDT"},
+		"htx-inverse":   {"BTC-USD"},
+		"gate-usdt":     {"BTC_USDT"},
+		"gate-btc":      {"BTC_USD"},
 	}
 	binanceMarkRaw   = []byte(`{"e":"markPriceUpdate"`)
 	bybitTicker      = []byte(`{"topic":"tickers.`)

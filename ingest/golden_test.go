@@ -65,6 +65,8 @@ var goldenVenues = []struct {
 	{"bybit", event.Bybit},
 	{"okx", event.OKX},
 	{"bitmex", event.BitMEX},
+	{"htx", event.HTX},
+	{"gate", event.Gate},
 }
 
 // floatEq compares to within 1e-12 relative: the decoders and gen.py do the
