@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/liqbox/liqbox/embed"
@@ -20,13 +21,18 @@ var errSomeLinesFailed = errors.New("some lines could not be decoded")
 
 func cmdDecode(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	venueName := fs.String("venue", "binance-usdm", "venue of the frames: binance-usdm, binance-coinm, bybit, okx, bitmex")
+	var names []string
+	for _, v := range event.Venues() {
+		names = append(names, v.String())
+	}
+	list := strings.Join(names, ", ")
+	venueName := fs.String("venue", "binance-usdm", "venue of the frames: "+list+" (HTX frames inflated, one JSON text a line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	v, ok := event.ParseVenue(*venueName)
 	if !ok {
-		return fmt.Errorf("%w: unknown venue %q (binance-usdm, binance-coinm, bybit, okx, bitmex)", errUsage, *venueName)
+		return fmt.Errorf("%w: unknown venue %q (%s)", errUsage, *venueName, list)
 	}
 	dec, err := ingest.NewOfflineDecoder(v, embed.Instruments)
 	if err != nil {

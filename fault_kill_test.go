@@ -52,6 +52,10 @@ enabled = false
 enabled = false
 [venue.bitmex]
 enabled = false
+[venue.htx]
+enabled = false
+[venue.gate]
+enabled = false
 [telegram]
 enabled = true
 api_url = ` + botURL + `

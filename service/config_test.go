@@ -29,7 +29,7 @@ func TestDefaultConfigParses(t *testing.T) {
 	if c.HTTP.Listen != "127.0.0.1:9464" {
 		t.Errorf("http.listen = %q: the default must be loopback", c.HTTP.Listen)
 	}
-	if len(c.EnabledVenues()) != 5 {
+	if len(c.EnabledVenues()) != 7 {
 		t.Errorf("enabled venues = %v", c.EnabledVenues())
 	}
 	if c.Store.RedeliverMaxAge != 2*time.Minute {
@@ -112,7 +112,7 @@ func TestConfigErrorsNameLineKeyAndValue(t *testing.T) {
 		{"bad price", "[enrich.prices]\nx = 1\n", []string{"enrich.prices.x", "input/output"}},
 		{"unpriced model", "[enrich]\nmodel = mystery\n", []string{`"mystery"`, "[enrich.prices]"}},
 		{"redundant bitmex", "[venue.bitmex]\nconns = 2\n", []string{"venue.bitmex.conns = 2", "no timestamp"}},
-		{"no venue", "[venue.binance-usdm]\nenabled = false\n[venue.binance-coinm]\nenabled = false\n[venue.bybit]\nenabled = false\n[venue.okx]\nenabled = false\n[venue.bitmex]\nenabled = false\n", []string{"no venue enabled"}},
+		{"no venue", "[venue.binance-usdm]\nenabled = false\n[venue.binance-coinm]\nenabled = false\n[venue.bybit]\nenabled = false\n[venue.okx]\nenabled = false\n[venue.bitmex]\nenabled = false\n[venue.htx]\nenabled = false\n[venue.gate]\nenabled = false\n", []string{"no venue enabled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadConfig(writeConf(t, tc.body))
