@@ -205,3 +205,36 @@ func BenchmarkDecodeHTXGateVsStdlib(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCanaryMatchHTXGate is what the canary test costs every HTX and
+// Gate frame: a substring search (their frames start alike), on a
+// liquidation and on a canary push.
+func BenchmarkCanaryMatchHTXGate(b *testing.B) {
+	for _, c := range []struct {
+		name        string
+		spec        Spec
+		liq, canary []byte
+	}{
+		{"htx", HTXSpec(VenueConfig{}, nil, event.Linear), readLines(b, "frames/htx.jsonl")[7], readLines(b, "frames/htx.control.jsonl")[4]},
+		{"gate", GateSpec(VenueConfig{}, nil, event.Linear), readLines(b, "frames/gate.jsonl")[3], readLines(b, "frames/gate.control.jsonl")[4]},
+	} {
+		for _, f := range []struct {
+			kind  string
+			frame []byte
+			want  bool
+		}{{"liquidation", c.liq, false}, {"canary", c.canary, true}} {
+			b.Run(c.name+"/"+f.kind, func(b *testing.B) {
+				b.ReportAllocs()
+				n := 0
+				for i := 0; i < b.N; i++ {
+					if c.spec.Canary.Match(f.frame) {
+						n++
+					}
+				}
+				if (n == b.N) != f.want {
+					b.Fatalf("Match = %v, want %v", n == b.N, f.want)
+				}
+			})
+		}
+	}
+}

@@ -453,8 +453,9 @@ func HTXSpec(o VenueConfig, inst *Instruments, market event.Market) Spec {
 	}
 }
 
-// htxFundingRate marks the canary's pushes, whatever the contract.
-var htxFundingRate = []byte(`.funding_rate"`)
+// htxFundingRate marks the canary's pushes, whatever the contract; the
+// search starts at its first byte, rare in a liquidation frame.
+var htxFundingRate = []byte(`funding_rate"`)
 
 // htxCanary is the funding_rate push of the canary contracts, subscribed
 // by the Spec's own frames (one topic per sub request).

@@ -283,3 +283,31 @@ func TestGateLoopback(t *testing.T) {
 		t.Errorf("%d connections: the silent one was not replaced", usdt.Accepted())
 	}
 }
+
+// TestGateSilentCanaryAtItsLimit: Gate's canary at its production limit
+// (15 s) and the loopback's cadence (a ticker a second): a silent
+// subscription is caught after the limit, not before, and the gap starts
+// at the last ticker.
+func TestGateSilentCanaryAtItsLimit(t *testing.T) {
+	t.Parallel() // it waits on the clock, not the CPU
+	l, err := ingesttest.NewVenue(event.Gate, ingesttest.LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := GateSpec(VenueConfig{StreamURL: l.URL(ingesttest.VenuePath(event.Gate))}, nil, event.Linear)
+	b := runBare(t, spec, StreamOptions{})
+	waitFor(t, 5*time.Second, "live", func() bool { return b.st.Live() == 1 })
+	time.Sleep(2500 * time.Millisecond) // tickers under way
+	silenced := time.Now()
+	l.SilenceCanary(true)
+	waitFor(t, 25*time.Second, "silent canary caught", func() bool { return b.st.Live() == 0 })
+	detected := time.Since(silenced)
+	t.Logf("gate: silent subscription caught after %v (limit %v)", detected.Round(10*time.Millisecond), gateCanaryAfter)
+	if detected < gateCanaryAfter-1200*time.Millisecond || detected > gateCanaryAfter+2*time.Second {
+		t.Errorf("caught after %v, want within a ticker and a check of the %v limit", detected, gateCanaryAfter)
+	}
+	if g, ok := b.st.CurrentGap(); !ok || g.Cause != CauseStale || g.Start.After(silenced.Add(100*time.Millisecond)) {
+		t.Errorf("open gap %+v %v: want cause stale from the last ticker", g, ok)
+	}
+}

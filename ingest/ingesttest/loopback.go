@@ -28,7 +28,8 @@ import (
 //
 // It serves the canary stream of any venue a client subscribes to (Binance
 // `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`, BitMEX
-// `instrument:<SYM>`, by message or in the URL), pushing a fresh canary
+// `instrument:<SYM>`, HTX `public.<code>.funding_rate`, Gate
+// `futures.tickers`, by message or in the URL), pushing a fresh canary
 // frame at once and then every CanaryEvery, as a real exchange pushes a
 // steady public stream: a client that watches its canary stays connected
 // to a loopback exchange exactly as it would to the venue.
@@ -70,7 +71,8 @@ type LoopbackOptions struct {
 	// VenueAnswer(v) is each venue's own.
 	OnMessage func(msg []byte) [][]byte
 	// CanaryEvery is the period of canary pushes; zero takes each venue's
-	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s).
+	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s, HTX
+	// 60 s, Gate 1 s).
 	CanaryEvery time.Duration
 	// NoCanary makes the exchange ignore canary subscriptions: it never
 	// pushes one, as a venue that dropped the stream would.
@@ -87,7 +89,7 @@ type LoopbackOptions struct {
 	// sends every HeartbeatEvery (HTX: {"op":"ping","ts":"…"} every 5 s).
 	// A client that leaves HeartbeatMisses of them in a row unanswered
 	// (IsHeartbeatReply) is sent Farewell and disconnected, as HTX closes
-	// a connection after five.
+	// a connection after five. HeartbeatEvery zero or negative: none.
 	Heartbeat        func(now time.Time) []byte
 	HeartbeatEvery   time.Duration
 	HeartbeatMisses  int

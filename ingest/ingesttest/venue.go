@@ -53,7 +53,7 @@ func InversePath(v event.Venue) string {
 // its acknowledgements and keepalive answers (unless o.OnMessage is set)
 // and, for Binance, server pings every 30 s (unless o.PingEvery is set).
 // HTX's loopback gzips every frame and sends HTX's heartbeat every 5 s
-// (unless o.HeartbeatEvery is set), cutting off a client that leaves five
+// (unless o.HeartbeatEvery is set; negative: none), cutting off a client that leaves five
 // unanswered with {"op":"close"}, as HTX does; Gate's pings at the
 // protocol layer every 10 s.
 func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
@@ -101,7 +101,8 @@ func isHTXPong(msg []byte) bool {
 // acknowledges SUBSCRIBE with {"result":null,"id":N}; Bybit answers
 // {"op":"ping"} with its pong (whose op stays "ping") and acknowledges
 // subscriptions; OKX and BitMEX answer the text "ping" with "pong" and
-// acknowledge each subscription.
+// acknowledge each subscription; HTX acknowledges sub with err-code 0;
+// Gate acknowledges subscriptions and answers futures.ping.
 func VenueAnswer(v event.Venue) func(msg []byte) [][]byte {
 	switch v {
 	case event.BinanceUSDM, event.BinanceCOINM:
