@@ -93,7 +93,7 @@ func (d *HTXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]ev
 	}
 	t := d.inst.Load()
 	var op, topic string
-	var haveTopic, haveData, marketPing bool
+	var haveTopic, haveData, marketPing bool // marketPing: a market-host heartbeat or reply
 	var bad, shapeErr error
 	i = members(s, i, func(k string, i int) int {
 		switch k {
@@ -118,7 +118,7 @@ func (d *HTXDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]ev
 			haveData = true
 			dst, i, bad = d.rows(s, i, dst, t, recvNs)
 			return i
-		case "ping": // the market hosts' heartbeat, {"ping":<ts>}
+		case "ping", "status": // the market hosts' heartbeat {"ping":<ts>} and replies {"status":…}
 			marketPing = true
 		}
 		return skip(s, i)
@@ -418,6 +418,9 @@ func (d *HTXDecoder) Control(frame []byte) (bool, string) {
 	switch op {
 	case "close", "error":
 		return true, strings.Clone(op + ": " + gjson.Get(s, "err-msg").String())
+	}
+	if gjson.Get(s, "status").String() == "error" { // the market hosts' form
+		return true, strings.Clone("error " + gjson.Get(s, "err-code").String() + ": " + gjson.Get(s, "err-msg").String())
 	}
 	if code := gjson.Get(s, "err-code"); code.Exists() && code.Int() != 0 && code.Int() != 2014 {
 		return true, strings.Clone(op + " " + gjson.Get(s, "topic").String() + ": err-code " + code.Raw + " " + gjson.Get(s, "err-msg").String())

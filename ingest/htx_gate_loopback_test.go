@@ -282,6 +282,20 @@ func TestGateLoopback(t *testing.T) {
 	if usdt.Accepted() < 2 {
 		t.Errorf("%d connections: the silent one was not replaced", usdt.Accepted())
 	}
+	// Garbage is a counted decode error on a connection that stays; a
+	// drop is a gap and a reconnect.
+	accepted := usdt.Accepted()
+	usdt.Broadcast([]byte(`{"time":1,"channel":"futures.public_liquidates","event":"update","result":[{"contract":"BTC_USDT"`))
+	waitFor(t, 3*time.Second, "garbage counted", func() bool {
+		return bu.counter(`liqbox_ingest_decode_errors_total`+lbl(specs[0], -1, "")) == 1
+	})
+	usdt.DropAll()
+	waitFor(t, 5*time.Second, "reconnected after the drop", func() bool {
+		return usdt.Accepted() > accepted && bu.st.Live() == 1 && len(bu.gaps.list()) >= 2
+	})
+	if gaps := bu.gaps.list(); len(gaps) != 2 || gaps[0].Cause != CauseStale || gaps[1].Cause != "read_error" {
+		t.Errorf("gaps %+v: want the silent canary's (stale) and the drop's (read_error)", gaps)
+	}
 }
 
 // TestGateSilentCanaryAtItsLimit: Gate's canary at its production limit

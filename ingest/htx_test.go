@@ -195,6 +195,7 @@ func TestHTXFrameKinds(t *testing.T) {
 		{`{"op":"notify","topic":"matchOrders.eth-usdt","ts":1,"data":[` + row + `]}`, "topic"},
 		{`{"op":"ping","ts":"1789676447110"}`, ""},
 		{`{"ping":1492420473027}`, ""},
+		{`{"ts":1492420473027,"status":"error","err-code":"bad-request","err-msg":"invalid ping"}`, ""},
 		{`{"op":"close","ts":1789676477119}`, ""},
 		{`{"op":"error","ts":1789676477119}`, ""},
 		{`{"op":"sub","cid":"liqbox","topic":"public.*.liquidation_orders","ts":1789670081489,"err-code":2030,"err-msg":"Exceeds connection limit of single user."}`, ""},
@@ -275,6 +276,7 @@ func TestHTXControl(t *testing.T) {
 	for frame, want := range map[string]string{
 		`{"op":"sub","cid":"a","topic":"public.*.liquidation_orders","ts":1,"err-code":2030,"err-msg":"Exceeds connection limit of single user."}`: "2030",
 		`{"op":"close","ts":1789676477119}`: "close",
+		`{"ts":1492420473027,"status":"error","err-code":"bad-request","err-msg":"invalid ping"}`: "invalid ping",
 		`{"op":"error","ts":1789676477119}`: "error",
 		`{"op":"sub","cid":"probe-1","topic":"public.BTC-USDT.liquidation_orders","err-code":2014,"err-msg":"Repeated subscription.","ts":1789669865635}`: "",
 		`{"op":"sub","cid":"airates-liq","topic":"public.*.liquidation_orders","ts":1789670081489,"err-code":0}`:                                          "",
