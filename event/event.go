@@ -43,6 +43,11 @@ func (v Venue) String() string {
 	return "venue(" + strconv.Itoa(int(v)) + ")"
 }
 
+// Known reports whether v is a venue this binary knows: not VenueUnknown,
+// not a number reserved for a venue it lacks, not one from a later
+// version.
+func (v Venue) Known() bool { return v > VenueUnknown && v < numVenues && venueNames[v] != "" }
+
 // ParseVenue maps a config or CLI name back to a Venue.
 func ParseVenue(s string) (Venue, bool) {
 	for i, n := range venueNames {
