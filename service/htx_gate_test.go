@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,17 @@ func TestHTXAndGateThroughTheService(t *testing.T) {
 		if len(logged) != 3 || !ok || e.Side != w.side || e.Market != w.market || math.Abs(e.Notional-w.usd) > 1e-9*w.usd {
 			t.Errorf("logged %s %s %s %s $%v (%d in all); want %+v", e.Venue, e.Symbol, e.Side, e.Market, e.Notional, len(logged), w)
 		}
+	}
+	// The two above the chat's $10k reach the Bot API as alerts, each
+	// naming its venue and the side of the position.
+	alerts := b.waitAlerts(2, 5*time.Second)
+	var htxShort, htxLong bool
+	for _, a := range alerts {
+		htxShort = htxShort || strings.HasPrefix(a, "🟢 <b>SHORT liquidated</b> · htx\n<b>ETH-USDT</b> <b>$12.23K</b>")
+		htxLong = htxLong || strings.HasPrefix(a, "🔴 <b>LONG liquidated</b> · htx\n<b>BTC-USD</b> <b>$17.3K</b>")
+	}
+	if !htxShort || !htxLong {
+		t.Errorf("alerts %q: want HTX's short ETH-USDT $12.23K and long BTC-USD $17.3K", alerts)
 	}
 	waitUntil(t, 3*time.Second, "HTX heartbeats answered", func() bool { return htxLin.HeartbeatsAnswered() >= 3 && htxInv.HeartbeatsAnswered() >= 3 })
 	if htxLin.HeartbeatKicks()+htxInv.HeartbeatKicks() != 0 {
