@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -122,14 +121,7 @@ func TestGateRefuses(t *testing.T) {
 		{`{"contract":"HEI_USDT","price":"0.13827","time":1786327033.5,"size":5}`, "result[].time"},
 		{`{"contract":"HEI USDT","price":"0.13827","time":1786327033531,"size":5}`, "result[].contract"},
 	} {
-		got, err := d.Decode(nil, gateUpdate(`[`+good+`,`+c.row+`,`+good+`]`), boundsRecvNs)
-		var de *DecodeError
-		if !errors.As(err, &de) || de.Field != c.field || !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: %v, want an error naming %s", c.row, err, c.field)
-		}
-		if len(got) != 2 {
-			t.Errorf("%s: kept %d events, want the 2 good ones", c.row, len(got))
-		}
+		checkRefusedBetweenGood(t, d, gateUpdate(`[`+good+`,`+c.row+`,`+good+`]`), c.row, c.field)
 	}
 }
 

@@ -167,14 +167,21 @@ func TestHTXRefuses(t *testing.T) {
 		{htxRow("ETH\u001bUSDT", `"direction":"buy","offset":"close","volume":5,"price":1,"created_at":1789670297212,"amount":1`), "data[].contract_code"},
 		{htxRow("ETH-USDT", `"direction":"buy","offset":"close","volume":5,"price":1e9,"created_at":1789670297212,"amount":1e9`), "data[].volume×data[].price"},
 	} {
-		got, err := d.Decode(nil, htxPush("ETH-USDT", good+","+c.row+","+good), boundsRecvNs)
-		var de *DecodeError
-		if !errors.As(err, &de) || de.Field != c.field || !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: %v, want an error naming %s", c.row, err, c.field)
-		}
-		if len(got) != 2 {
-			t.Errorf("%s: kept %d events, want the 2 good ones", c.row, len(got))
-		}
+		checkRefusedBetweenGood(t, d, htxPush("ETH-USDT", good+","+c.row+","+good), c.row, c.field)
+	}
+}
+
+// checkRefusedBetweenGood decodes frame, whose bad row (named by what) sits
+// between two good ones: the error names field, the good two are kept.
+func checkRefusedBetweenGood(t *testing.T, d Decoder, frame []byte, what, field string) {
+	t.Helper()
+	got, err := d.Decode(nil, frame, boundsRecvNs)
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Field != field || !errors.Is(err, ErrMalformed) {
+		t.Errorf("%s: %v, want an error naming %s", what, err, field)
+	}
+	if len(got) != 2 {
+		t.Errorf("%s: kept %d events, want the 2 good ones", what, len(got))
 	}
 }
 
