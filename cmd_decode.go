@@ -26,7 +26,7 @@ func cmdDecode(_ context.Context, a *app, args []string) error {
 		names = append(names, v.String())
 	}
 	list := strings.Join(names, ", ")
-	venueName := fs.String("venue", "binance-usdm", "`VENUE` of the frames: "+list)
+	venueName := fs.String("venue", "binance-usdm", "`VENUE` of the frames: "+list+" (HTX frames inflated, one JSON text a line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

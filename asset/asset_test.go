@@ -31,6 +31,15 @@ var recorded = map[event.Venue]map[string]string{
 		"SUIUSDT": "SUI", "WUSDT": "W", "XRPUSD": "XRP", "XRPUSDT": "XRP"},
 	event.OKX:    {"APT-USDT-SWAP": "APT", "BTC-USDT-SWAP": "BTC", "CNPY-USDT-SWAP": "CNPY", "IOST-USDT-SWAP": "IOST", "XRP-USD-230929": "XRP"},
 	event.BitMEX: {"ETHUSD": "ETH", "TRXZ19": "TRX", "XBTUSD": "BTC", "XBTUSDT": "BTC"},
+	// Issue 16's venues, as their decoders name the instruments.
+	event.Deribit:       {"BTC-PERPETUAL": "BTC"},
+	event.KrakenFutures: {"PI_XRPUSD": "XRP"},
+	event.HTX: {"BTC200703": "BTC", "BTC200925": "BTC", "ETH-USD": "ETH", "BSV-USD": "BSV", "O3-USDT": "O3",
+		"BTC-USD": "BTC", "ETH-USDT": "ETH"},
+	event.Bitfinex: {"ETHF0:USTF0": "ETH"},
+	event.Gate:     {"HEI_USDT": "HEI", "LAB_USDT": "LAB", "BTC_USDT": "BTC", "BTC_USD": "BTC"},
+	event.Bitget:   {"APEUSDT": "APE", "IPUSDT": "IP", "BTCUSDT": "BTC"},
+	event.Aster:    {"PAIRUSDT": "PAIR"},
 	event.VenueUnknown: {
 		// Recorded frames (asset/testdata/frames).
 		"PAIRUSDT":      "PAIR", // aster
@@ -92,7 +101,9 @@ func check(t *testing.T, v event.Venue, sym string, seen map[string]bool) {
 // the others' by the field their notes name.
 func TestEveryVenueSymbol(t *testing.T) {
 	files := map[event.Venue]string{event.BinanceUSDM: "binance_usdm", event.BinanceCOINM: "binance_coinm",
-		event.Bybit: "bybit", event.OKX: "okx", event.BitMEX: "bitmex"}
+		event.Bybit: "bybit", event.OKX: "okx", event.BitMEX: "bitmex", event.Deribit: "deribit",
+		event.KrakenFutures: "kraken_futures", event.HTX: "htx", event.Bitfinex: "bitfinex", event.Gate: "gate",
+		event.Bitget: "bitget", event.Aster: "aster"}
 	for _, v := range event.Venues() {
 		name, ok := files[v]
 		if !ok {

@@ -37,17 +37,20 @@ var venueNames = [numVenues]string{"unknown", "binance-usdm", "binance-coinm", "
 
 // String returns the venue's config and CLI name, e.g. "binance-usdm".
 func (v Venue) String() string {
-	if v < numVenues {
+	if v < numVenues && venueNames[v] != "" {
 		return venueNames[v]
 	}
 	return "venue(" + strconv.Itoa(int(v)) + ")"
 }
 
+// Known reports whether v is a venue this binary knows: not VenueUnknown,
+// not one from a later version.
+func (v Venue) Known() bool { return v > VenueUnknown && v < numVenues }
 
 // ParseVenue maps a config or CLI name back to a Venue.
 func ParseVenue(s string) (Venue, bool) {
 	for i, n := range venueNames {
-		if i > 0 && n == s {
+		if i > 0 && n != "" && n == s {
 			return Venue(i), true
 		}
 	}
@@ -58,7 +61,9 @@ func ParseVenue(s string) (Venue, bool) {
 func Venues() []Venue {
 	out := make([]Venue, 0, numVenues-1)
 	for v := Venue(1); v < numVenues; v++ {
-		out = append(out, v)
+		if venueNames[v] != "" {
+			out = append(out, v)
+		}
 	}
 	return out
 }

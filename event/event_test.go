@@ -3,6 +3,7 @@ package event
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestAppendJSON(t *testing.T) {
@@ -79,7 +80,7 @@ func TestCoverage(t *testing.T) {
 		BinanceUSDM: CoverageSampled, BinanceCOINM: CoverageSampled, OKX: CoverageSampled,
 		Bitget: CoverageSampled, Aster: CoverageSampled,
 		Bybit: CoverageComplete, KrakenFutures: CoverageComplete, Deribit: CoverageComplete,
-		BitMEX: CoverageUndocumented, Bitfinex: CoverageUndocumented,
+		BitMEX: CoverageComplete, Bitfinex: CoverageUndocumented, HTX: CoverageUndocumented, Gate: CoverageComplete,
 	}
 	for _, v := range Venues() {
 		w, ok := want[v]
@@ -93,6 +94,11 @@ func TestCoverage(t *testing.T) {
 		if v.Sampled() != (w == CoverageSampled) {
 			t.Errorf("%s.Sampled() = %v", v, v.Sampled())
 		}
+	}
+	// Gate sampled until its 2026-08-20 change (the gateio/WebSocket-API#132
+	// capture is from before it).
+	if c := Gate.CoverageAt(time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)); c.Coverage != CoverageSampled {
+		t.Errorf("gate before 2026-08-20: %s", c.Coverage)
 	}
 	if VenueUnknown.Sampled() || Venue(200).Sampled() {
 		t.Error("an unknown venue is reported as sampled")

@@ -113,6 +113,12 @@ func timeOK(ms, recvNs int64) bool {
 // is NaN with BasisUnknown.
 func (fe *fieldErrors) finish(e *event.Event, in Instrument, known bool, n, price float64) error {
 	applySize(e, in, known, n, price)
+	return fe.check(e)
+}
+
+// check holds e's size fields, however they were computed, to the bounds
+// finish promises.
+func (fe *fieldErrors) check(e *event.Event) error {
 	if e.Basis == event.BasisUnknown {
 		return nil
 	}
@@ -159,6 +165,9 @@ const (
 	fPrice
 	fAvgPrice // Binance's average fill price, preferred over fPrice
 	fTime
+	fBase  // a base-unit size the venue sends beside its own unit (HTX amount)
+	fQuote // a quote-currency value the venue computed (HTX trade_turnover)
+	fTime2 // the time under another name, read when fTime is absent (Gate time beside time_ms)
 	nFields
 )
 

@@ -36,6 +36,10 @@ var (
 		"bitmex":        {"XBTUSD"},
 		"aster":         {"BTCUSDT"},
 		"deribit":       {"btc_usd"},
+		"htx-linear":    {"BTC-USDT"},
+		"htx-inverse":   {"BTC-USD"},
+		"gate-usdt":     {"BTC_USDT"},
+		"gate-btc":      {"BTC_USD"},
 	}
 	binanceMarkRaw   = []byte(`{"e":"markPriceUpdate"`)
 	bybitTicker      = []byte(`{"topic":"tickers.`)

@@ -58,7 +58,7 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	o := sl.s.o
 	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
-	ws, resp, err := o.Dialer.DialContext(dctx, spec.URL, nil)
+	ws, resp, err := o.Dialer.DialContext(dctx, spec.URL, spec.Header)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -106,6 +106,9 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	if spec.Respond != nil {
 		c.replies = make(chan []byte, 4)
 	}
+	if spec.Inflate != nil {
+		c.inf = spec.Inflate()
+	}
 	// A connection is held to its subscription from the moment it was
 	// sent: a canary that never arrives is as dead as one that stopped.
 	c.lastProof.Store(c.started.UnixNano())
@@ -150,6 +153,18 @@ type conn struct {
 	pingAt    atomic.Int64 // unix ns of the last keepalive sent, 0 if answered
 	killed    atomic.Pointer[errKilled]
 	keys      *keyRing // the liquidations delivered, for the sibling check; nil without siblings
+
+	// Owned by the reader: the inflater (Spec.Inflate; nil when frames
+	// come uncompressed), the buffer it inflates into and the buffer
+	// keepalive answers are built in, all reused frame after frame.
+	inf   Inflater
+	plain []byte
+	reply []byte
+
+	// wmu serialises data-frame writes: the watchdog's keepalive and the
+	// reader's answers to the venue's keepalive. gorilla allows one
+	// concurrent writer; control frames (pongs, close) need no lock.
+	wmu sync.Mutex
 
 	// backlogUntil: events older than the subscription that arrive before
 	// this (unix ns) are the venue's replay (Spec.BacklogWindow).
@@ -372,12 +387,20 @@ func (c *conn) ping(now time.Time) bool {
 	c.pingAt.CompareAndSwap(0, now.UnixNano())
 	var err error
 	if spec.Ping != nil {
-		c.ws.SetWriteDeadline(now.Add(5 * time.Second))
-		err = c.ws.WriteMessage(websocket.TextMessage, spec.Ping)
+		err = c.write(spec.Ping, now)
 	} else {
 		err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(5*time.Second))
 	}
 	return err == nil
+}
+
+// write sends one text frame, serialised with the connection's other
+// data-frame writes.
+func (c *conn) write(msg []byte, now time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(now.Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, msg)
 }
 
 // read is the hot loop: frame into a reused buffer, then frame. It
@@ -431,6 +454,23 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 	if mt != websocket.TextMessage && mt != websocket.BinaryMessage {
 		return evs
 	}
+	if c.inf != nil && mt == websocket.BinaryMessage {
+		plain, err := c.inf.Inflate(c.plain[:0], buf)
+		c.plain = plain
+		if err != nil {
+			// A frame that does not inflate is a frame that does not
+			// decode: counted, logged with its first bytes, nothing lost
+			// but that frame.
+			s.decoded.Add(1)
+			m.decodeErrs.Inc()
+			if n, ok := s.decodeErrLog.Allow(now); ok {
+				sl.log.Warn("cannot decode frame", "err", err, "first_bytes", firstBytes(buf, 120),
+					"suppressed", n)
+			}
+			return evs
+		}
+		buf = plain
+	}
 	if canary := spec.Canary; canary != nil {
 		if canary.Match(buf) {
 			m.canaryFrames.Inc()
@@ -444,6 +484,15 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 	if spec.IsPong != nil && spec.IsPong(buf) {
 		c.observeRTT(now)
 		return evs
+	}
+	if spec.Answer != nil {
+		if out, ok := spec.Answer(c.reply[:0], buf); ok {
+			c.reply = out
+			// A failed write breaks the connection, which the reader sees
+			// on its next read and ends.
+			_ = c.write(out, now)
+			return evs
+		}
 	}
 	s.decoded.Add(1)
 	dec := c.dec

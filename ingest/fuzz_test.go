@@ -86,6 +86,8 @@ func FuzzDecodeBinanceCOINM(f *testing.F) { fuzzDecode(f, event.BinanceCOINM, "b
 func FuzzDecodeBybit(f *testing.F)        { fuzzDecode(f, event.Bybit, "bybit") }
 func FuzzDecodeOKX(f *testing.F)          { fuzzDecode(f, event.OKX, "okx") }
 func FuzzDecodeBitMEX(f *testing.F)       { fuzzDecode(f, event.BitMEX, "bitmex") }
+func FuzzDecodeHTX(f *testing.F)          { fuzzDecode(f, event.HTX, "htx") }
+func FuzzDecodeGate(f *testing.F)         { fuzzDecode(f, event.Gate, "gate") }
 
 // TestParseDecimalMatchesStrconv checks the fast path against strconv on the
 // shapes the venues send and on its edges.

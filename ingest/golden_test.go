@@ -70,6 +70,8 @@ var goldenVenues = []struct {
 	{"bitfinex", event.Bitfinex},
 	{"bitget", event.Bitget},
 	{"aster", event.Aster},
+	{"htx", event.HTX},
+	{"gate", event.Gate},
 }
 
 // floatEq compares to within 1e-12 relative: the decoders and gen.py do the

@@ -202,6 +202,10 @@ func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 		in.fetch = fetchOKX
 	case event.BitMEX:
 		in.fetch = fetchBitMEX
+	case event.HTX:
+		in.fetch = fetchHTX
+	case event.Gate:
+		in.fetch = fetchGate
 	default:
 		return nil, fmt.Errorf("cannot build instruments for venue %q: unknown venue", v)
 	}
@@ -344,6 +348,19 @@ var snapshotFiles = map[event.Venue][]struct {
 		{"instruments/bitmex.json", parseBitMEX},
 		{"instruments/bitmex_ccxt_2026-05-21.json", parseBitMEX},
 	},
+	event.HTX: {
+		{"instruments/htx_swap_2020-07-06.json", parseHTXCoinSwap},
+		{"instruments/htx_futures_doc.json", parseHTXCoinFutures},
+	},
+	event.Gate: {
+		{"instruments/gate_usdt_doc.json", parseGateContractInfo},
+	},
+}
+
+// snapshotDerive completes a venue's snapshot table with entries derived
+// from its records (HTX: the terms its delivery futures share per coin).
+var snapshotDerive = map[event.Venue]func(map[string]Instrument){
+	event.HTX: htxDeliveryFamilies,
 }
 
 // SnapshotTable returns venue v's instruments from the snapshot files in
@@ -372,6 +389,9 @@ func SnapshotTable(fsys fs.FS, v event.Venue) (*Table, error) {
 			}
 			return true
 		})
+	}
+	if derive := snapshotDerive[v]; derive != nil {
+		derive(m)
 	}
 	return NewTable(SourceEmbedded, time.Time{}, m), nil
 }

@@ -19,6 +19,8 @@ const (
 	DefaultBybitREST        = "https://api.bybit.com"
 	DefaultOKXREST          = "https://www.okx.com"
 	DefaultBitMEXREST       = "https://www.bitmex.com"
+	DefaultHTXREST          = "https://api.hbdm.com"
+	DefaultGateREST         = "https://api.gateio.ws"
 )
 
 var errEmptyInstruments = errors.New("venue returned no instruments")
@@ -41,6 +43,10 @@ func defaultRESTURL(v event.Venue) string {
 		return DefaultDeribitREST
 	case event.KrakenFutures:
 		return DefaultKrakenFuturesREST
+	case event.HTX:
+		return DefaultHTXREST
+	case event.Gate:
+		return DefaultGateREST
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
@@ -16,6 +17,10 @@ type Spec struct {
 	Stream string // stable name for metrics and the gap ledger, e.g. "forceOrder@arr"
 	URL    string // full WebSocket URL including any stream path or query
 
+	// Header is sent with the WebSocket handshake (Gate's
+	// X-Gate-Size-Decimal). Nil: none.
+	Header http.Header
+
 	// Subscribe returns the text frames to send right after the handshake,
 	// in order. It may call the venue's REST API (Bybit needs the symbol
 	// list). Nil means the URL alone subscribes.
@@ -29,6 +34,21 @@ type Spec struct {
 	// IsPong recognises the venue's reply to Ping, so the keepalive
 	// round-trip can be measured. Optional.
 	IsPong func(frame []byte) bool
+
+	// Answer recognises a keepalive request the venue sends as a data
+	// frame, which must be answered or the venue disconnects (HTX's
+	// {"op":"ping","ts":"…"} every 5 s), and appends the reply to dst.
+	// The reader writes the reply at once; the frame is not decoded. It
+	// runs on every frame that is not a canary or a pong, so it must be a
+	// cheap byte test. Nil: the venue pings with WebSocket control frames
+	// (answered by the client) or not at all.
+	Answer func(dst, frame []byte) ([]byte, bool)
+
+	// Inflate, when set, makes the decompressor of one connection: every
+	// binary frame is inflated with it before anything else (canary test,
+	// keepalive, decoder) sees it (HTX gzips every frame). Text frames pass
+	// as they are.
+	Inflate func() Inflater
 
 	// StaleAfter: a connection that delivers no frame of any kind (data,
 	// keepalive reply, control) for this long is dead and is replaced.

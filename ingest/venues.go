@@ -16,8 +16,10 @@ import (
 // VenueConfig is the per-venue part of the configuration. Zero fields take
 // the venue's defaults, so VenueConfig{} connects to the real exchange.
 type VenueConfig struct {
-	// StreamURL overrides the WebSocket URL. For Bybit it is the linear
-	// endpoint; InverseStreamURL is the inverse one.
+	// StreamURL overrides the WebSocket URL. For the venues with two
+	// endpoints it is the linear one (Bybit linear, HTX USDT-margined, Gate
+	// USDT-settled) and InverseStreamURL the inverse one (Bybit inverse,
+	// HTX coin-margined, Gate BTC-settled).
 	StreamURL        string
 	InverseStreamURL string
 	// RESTURL overrides the base URL of the venue's public REST API
@@ -33,10 +35,11 @@ type VenueConfig struct {
 	// the venue default (which assumes its keepalive is running).
 	StaleAfter time.Duration
 	// Canary names the instruments of the venue's canary stream (comma
-	// separated; for Bybit those of the linear endpoint, InverseCanary the
-	// inverse one's): "" takes the venue's default (BTCUSDT, BTCUSD_PERP,
-	// BTCUSD, BTC-USDT-SWAP and ETH-USDT-SWAP, XBTUSD), CanaryNone
-	// disables it. See Canary.
+	// separated; for the venues with two endpoints those of the linear
+	// one, InverseCanary the inverse one's): "" takes the venue's default
+	// (BTCUSDT, BTCUSD_PERP, BTCUSD, BTC-USDT-SWAP and ETH-USDT-SWAP,
+	// XBTUSD, HTX BTC-USDT and BTC-USD, Gate BTC_USDT and BTC_USD),
+	// CanaryNone disables it. See Canary.
 	Canary        string
 	InverseCanary string
 	// CanaryAfter overrides the venue's canary silence limit; 0 keeps it.
@@ -99,6 +102,10 @@ func NewDecoder(v event.Venue, inst *Instruments) (Decoder, error) {
 		return NewBitgetDecoder(), nil
 	case event.Aster:
 		return NewAsterDecoder(), nil
+	case event.HTX:
+		return NewHTXDecoder(inst, event.MarketUnknown), nil
+	case event.Gate:
+		return NewGateDecoder(inst, event.MarketUnknown), nil
 	}
 	return nil, fmt.Errorf("cannot build decoder for venue %q: unknown venue", v)
 }
@@ -114,8 +121,8 @@ func NewOfflineDecoder(v event.Venue, snapshots fs.FS) (Decoder, error) {
 	return NewDecoder(v, inst)
 }
 
-// VenueSpecs returns every stream Spec of venue v (Bybit has two: linear
-// and inverse), decoding with inst. Build inst with NewInstruments(v, o)
+// VenueSpecs returns every stream Spec of venue v (Bybit, HTX and Gate
+// have two: linear and inverse), decoding with inst. Build inst with NewInstruments(v, o)
 // and run inst.Run(ctx) beside the clients to keep it fresh.
 func VenueSpecs(v event.Venue, o VenueConfig, inst *Instruments) ([]Spec, error) {
 	for _, c := range []string{o.Canary, o.InverseCanary} {
@@ -144,6 +151,10 @@ func VenueSpecs(v event.Venue, o VenueConfig, inst *Instruments) ([]Spec, error)
 		return []Spec{BitgetSpec(o)}, nil
 	case event.Aster:
 		return []Spec{AsterSpec(o)}, nil
+	case event.HTX:
+		return []Spec{HTXSpec(o, inst, event.Linear), HTXSpec(o, inst, event.Inverse)}, nil
+	case event.Gate:
+		return []Spec{GateSpec(o, inst, event.Linear), GateSpec(o, inst, event.Inverse)}, nil
 	}
 	return nil, fmt.Errorf("cannot build specs for venue %q: unknown venue", v)
 }

@@ -146,9 +146,9 @@ type VenueSettings struct {
 	Conns            int
 	StaleAfter       time.Duration
 	RefreshEvery     time.Duration
-	// Canary and InverseCanary (Bybit's inverse endpoint) name the canary
-	// instruments, "none" to go without; CanaryAfter overrides the canary's
-	// silence limit (ingest.VenueConfig).
+	// Canary and InverseCanary (the inverse endpoint of Bybit, HTX and
+	// Gate) name the canary instruments, "none" to go without; CanaryAfter
+	// overrides the canary's silence limit (ingest.VenueConfig).
 	Canary        string
 	InverseCanary string
 	CanaryAfter   time.Duration
@@ -471,13 +471,13 @@ var keys = []key{
 	{"store.heartbeat", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Store.Heartbeat }), span(0.1, 60), "how often an idle service records that it is alive (bounds a crash gap's start)"},
 	{"venue.*.enabled", boolKey(func(_ *Config, vs *VenueSettings) *bool { return &vs.Enabled }), none, "watch this venue"},
 	{"venue.*.stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.StreamURL }), none, "WebSocket endpoint (empty: the venue's own)"},
-	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), none, "Bybit's inverse endpoint (empty: Bybit's own)"},
+	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), none, "the inverse endpoint of Bybit, HTX (coin-margined) and Gate (BTC-settled) (empty: the venue's own)"},
 	{"venue.*.rest_url", urlKey(func(_ *Config, vs *VenueSettings) *string { return &vs.RESTURL }), none, "REST endpoint for instrument metadata (empty: the venue's own)"},
 	{"venue.*.conns", countKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), off(1, 8), "redundant connections (0: the venue's default, 2 for Binance USD-M, 1 elsewhere)"},
 	{"venue.*.stale_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.StaleAfter }), off(1, 3600), "a connection silent this long is dead (0: the venue's default)"},
 	{"venue.*.refresh_every", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.RefreshEvery }), off(60, 7*day), "instrument metadata refresh period (0: 1h)"},
 	{"venue.*.canary", canaryKey(func(vs *VenueSettings) *string { return &vs.Canary }), none, "instruments of the canary stream, comma-separated (empty: the venue's default; none: no canary)"},
-	{"venue.*.inverse_canary", canaryKey(func(vs *VenueSettings) *string { return &vs.InverseCanary }), none, "Bybit's inverse endpoint's canary instruments, as canary"},
+	{"venue.*.inverse_canary", canaryKey(func(vs *VenueSettings) *string { return &vs.InverseCanary }), none, "the inverse endpoint's canary instruments (Bybit, HTX, Gate), as canary"},
 	{"venue.*.canary_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.CanaryAfter }), off(1, 3600), "a canary silent this long means a dead subscription: replace the connection (0: the venue's default)"},
 	{"telegram.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Telegram.Enabled }), none, "send alerts to Telegram (needs TELEGRAM_BOT_TOKEN)"},
 	{"telegram.api_url", urlKey(func(c *Config, _ *VenueSettings) *string { return &c.Telegram.APIURL }), none, "Bot API server"},

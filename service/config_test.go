@@ -35,7 +35,7 @@ func TestDefaultConfigParses(t *testing.T) {
 		enabled[v] = true
 	}
 	for _, v := range []event.Venue{event.BinanceUSDM, event.BinanceCOINM, event.Bybit, event.OKX, event.BitMEX,
-		event.Deribit, event.KrakenFutures, event.Bitfinex, event.Bitget, event.Aster} {
+		event.Deribit, event.KrakenFutures, event.HTX, event.Bitfinex, event.Gate, event.Bitget, event.Aster} {
 		if !enabled[v] {
 			t.Errorf("%s not enabled by default (enabled: %v)", v, c.EnabledVenues())
 		}

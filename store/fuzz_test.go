@@ -71,7 +71,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if ev.NotionalKnown() != !math.IsNaN(ev.Notional) || math.IsInf(ev.Notional, 0) || ev.Notional < 0 {
 			t.Fatalf("notional %v with basis %v", ev.Notional, ev.Basis)
 		}
-		if ev.Venue == event.VenueUnknown || ev.Venue > maxVenue || ev.Seq == 0 || ev.RecvNs <= 0 || ev.TimeMs <= 0 {
+		if !ev.Venue.Known() || ev.Seq == 0 || ev.RecvNs <= 0 || ev.TimeMs <= 0 {
 			t.Fatalf("decoded %+v", ev)
 		}
 		ns, ok := recordRecvNs(v)

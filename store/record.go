@@ -97,9 +97,9 @@ func decodeRecord(ev *event.Event, key, v []byte) error {
 	return nil
 }
 
-// Highest values of the persisted enums and flags this binary knows.
+// Highest values of the persisted enums and flags this binary knows (a
+// venue is checked with event.Venue.Known: its numbers have gaps).
 const (
-	maxVenue  = event.Aster
 	maxMarket = event.Inverse
 	maxSide   = event.Short
 	maxBasis  = event.BasisContractValue
@@ -123,7 +123,7 @@ func checkEvent(ev *event.Event) error {
 		// A NaN quantity is unknown: the decoders write it for a contract
 		// whose size in base units is not known (a BitMEX quanto row).
 		return fmt.Errorf("price %v or quantity %v not a finite, non-negative number", ev.Price, ev.Qty)
-	case ev.Venue == event.VenueUnknown || ev.Venue > maxVenue:
+	case !ev.Venue.Known():
 		return fmt.Errorf("unknown venue %d", ev.Venue)
 	case ev.Market > maxMarket || ev.Side > maxSide || ev.Basis > maxBasis:
 		return fmt.Errorf("unknown market %d, side %d or basis %d", ev.Market, ev.Side, ev.Basis)

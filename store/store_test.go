@@ -121,6 +121,11 @@ func TestRecordRoundTrip(t *testing.T) {
 		// A BitMEX quanto row: no quantity in base units, no USD size.
 		{Seq: 8, RecvNs: 1, TimeMs: 1, Venue: event.BitMEX, Side: event.Long, Price: 3120.5, Qty: math.NaN(),
 			Notional: math.NaN(), Symbol: event.MakeSymbol("ETHUSD")},
+		// Issue 16's venues, at their persisted numbers (8 and 10).
+		{Seq: 9, RecvNs: 1, TimeMs: 1, Venue: event.HTX, Market: event.Inverse, Basis: event.BasisContractSize, Price: 9062.71,
+			Qty: 145000 / 9062.71, Notional: 145000, Symbol: event.MakeSymbol("BTC200703")},
+		{Seq: 10, RecvNs: 1, TimeMs: 1, Venue: event.Gate, Market: event.Linear, Basis: event.BasisContractValue, Price: 215.1,
+			Qty: 0.01245, Notional: 0.01245 * 215.1, Symbol: event.MakeSymbol("BTC_USDT")},
 	}
 	for _, want := range cases {
 		var k [8]byte
@@ -146,20 +151,20 @@ func TestRecordRoundTrip(t *testing.T) {
 // a USD figure is read as unknown.
 func TestRecordValues(t *testing.T) {
 	for name, mutate := range map[string]func(*event.Event){
-		"seq 0":         func(e *event.Event) { e.Seq = 0 },
-		"recv 1970":     func(e *event.Event) { e.RecvNs = -1 },
-		"exchange 1970": func(e *event.Event) { e.TimeMs = 0 },
-		"price NaN":     func(e *event.Event) { e.Price = math.NaN() },
-		"price Inf":     func(e *event.Event) { e.Price = math.Inf(1) },
-		"qty negative":  func(e *event.Event) { e.Qty = -1 },
-		"venue unknown": func(e *event.Event) { e.Venue = event.VenueUnknown },
-		"venue future":  func(e *event.Event) { e.Venue = maxVenue + 1 },
-		"side":          func(e *event.Event) { e.Side = maxSide + 1 },
-		"market":        func(e *event.Event) { e.Market = maxMarket + 1 },
-		"basis":         func(e *event.Event) { e.Basis = maxBasis + 1 },
-		"flags":         func(e *event.Event) { e.Flags = 0x80 },
-		"symbol ESC":    func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\x1b[2J") },
-		"symbol LF":     func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\nETH") },
+		"seq 0":          func(e *event.Event) { e.Seq = 0 },
+		"recv 1970":      func(e *event.Event) { e.RecvNs = -1 },
+		"exchange 1970":  func(e *event.Event) { e.TimeMs = 0 },
+		"price NaN":      func(e *event.Event) { e.Price = math.NaN() },
+		"price Inf":      func(e *event.Event) { e.Price = math.Inf(1) },
+		"qty negative":   func(e *event.Event) { e.Qty = -1 },
+		"venue unknown":  func(e *event.Event) { e.Venue = event.VenueUnknown },
+		"venue future":   func(e *event.Event) { e.Venue = 200 },
+		"side":           func(e *event.Event) { e.Side = maxSide + 1 },
+		"market":         func(e *event.Event) { e.Market = maxMarket + 1 },
+		"basis":          func(e *event.Event) { e.Basis = maxBasis + 1 },
+		"flags":          func(e *event.Event) { e.Flags = 0x80 },
+		"symbol ESC":     func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\x1b[2J") },
+		"symbol LF":      func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\nETH") },
 	} {
 		ev := mkEvent(5, t0)
 		mutate(&ev)

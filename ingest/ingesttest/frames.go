@@ -29,10 +29,15 @@ type Liquidation struct {
 	AvgPrice string
 	// Qty is the size in the venue's unit: base units (Binance USD-M,
 	// Bybit linear, Kraken PF_, Deribit linear, Bitfinex), contracts
-	// (COIN-M, OKX, BitMEX, Kraken PI_) or USD (Bybit inverse, Deribit
-	// inverse, Bitget's quote amount). BitMEX, Deribit, Kraken and Bitfinex
-	// write it as a JSON number, as they write Price.
+	// (COIN-M, OKX, BitMEX, Kraken PI_, HTX's volume, Gate's size without
+	// its sign) or USD (Bybit inverse, Deribit inverse, Bitget's quote
+	// amount). BitMEX, Deribit, Kraken, Bitfinex and HTX write it as a JSON
+	// number, as they write Price.
 	Qty string
+	// Base is HTX's "amount" (base coin) and Quote its "trade_turnover"
+	// (USDT, USDT-margined only); each is left out of the frame when
+	// empty, as in older frames.
+	Base, Quote string
 	// TimeMs is the liquidation's exchange time (BitMEX frames carry none).
 	TimeMs int64
 	// OrderID makes a BitMEX orderID, a Deribit trade_id, a Kraken uid and
@@ -43,8 +48,10 @@ type Liquidation struct {
 // AppendFrame appends the frame venue v sends for l: the combined-stream
 // envelope for Binance (and Aster, whose frames are Binance's), allLiquidation
 // for Bybit, a SWAP push for OKX, an insert for BitMEX, a flagged trade for
-// Deribit and Kraken Futures, a liq:global row for Bitfinex and a
-// usdt-futures push for Bitget.
+// Deribit and Kraken Futures, a liq:global row for Bitfinex, a usdt-futures
+// push for Bitget, a liquidation_orders push for HTX (inflated: the
+// Loopback gzips it, see LoopbackOptions.Gzip) and a public_liquidates
+// update for Gate.
 func AppendFrame(dst []byte, v event.Venue, l *Liquidation) []byte {
 	switch v {
 	case event.Bybit:
@@ -61,6 +68,10 @@ func AppendFrame(dst []byte, v event.Venue, l *Liquidation) []byte {
 		return AppendBitfinex(dst, l)
 	case event.Bitget:
 		return AppendBitget(dst, l)
+	case event.HTX:
+		return AppendHTX(dst, l)
+	case event.Gate:
+		return AppendGate(dst, l)
 	}
 	return AppendBinance(dst, l)
 }
@@ -292,4 +303,149 @@ func AppendBitMEXInstrument(dst []byte, symbol string, nowMs int64) []byte {
 // appendISO appends nowMs as BitMEX writes timestamps (UTC, milliseconds).
 func appendISO(dst []byte, ms int64) []byte {
 	return append(dst, time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")...)
+}
+
+// AppendHTX appends an HTX liquidation_orders push with one row, as the
+// venue writes it before gzipping: direction is the liquidation order's
+// side with offset close (sell for a long), numbers are JSON numbers, and
+// a USDT-margined row (a -USDT code) carries the fields live frames have.
+func AppendHTX(dst []byte, l *Liquidation) []byte {
+	dir := "sell"
+	if l.Side == event.Short {
+		dir = "buy"
+	}
+	coin := l.Symbol
+	if i := strings.IndexByte(coin, '-'); i > 0 {
+		coin = coin[:i]
+	} else if n := len(coin); n > 6 {
+		coin = coin[:n-6] // BTC200703
+	}
+	dst = append(dst, `{"op":"notify","topic":"public.`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `.liquidation_orders","ts":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs+5, 10)
+	dst = append(dst, `,"data":[{"symbol":"`...)
+	dst = append(dst, coin...)
+	dst = append(dst, `","contract_code":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","direction":"`...)
+	dst = append(dst, dir...)
+	dst = append(dst, `","offset":"close","volume":`...)
+	dst = append(dst, l.Qty...)
+	dst = append(dst, `,"price":`...)
+	dst = append(dst, l.Price...)
+	dst = append(dst, `,"created_at":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs, 10)
+	if l.Base != "" {
+		dst = append(dst, `,"amount":`...)
+		dst = append(dst, l.Base...)
+	}
+	if l.Quote != "" {
+		dst = append(dst, `,"trade_turnover":`...)
+		dst = append(dst, l.Quote...)
+	}
+	if strings.Contains(l.Symbol, "-USDT") {
+		pair := orStr(l.Pair, l.Symbol)
+		dst = append(dst, `,"contract_type":"swap","pair":"`...)
+		dst = append(dst, pair...)
+		dst = append(dst, `","business_type":"swap","trade_partition":"USDT"`...)
+	}
+	return append(dst, `}]}`...)
+}
+
+// AppendGate appends a Gate futures.public_liquidates update whose result
+// is one object, as live frames have it: size is the liquidation order's,
+// negative for a sell (a long liquidated), written as a string as with
+// the X-Gate-Size-Decimal header; price a string; the row time in ms.
+func AppendGate(dst []byte, l *Liquidation) []byte {
+	dst = appendGateHead(dst, l.TimeMs+1)
+	dst = AppendGateRow(dst, l)
+	return append(dst, '}')
+}
+
+// AppendGateBatch appends an update whose result is an array, as Gate
+// pushes a cycle's liquidations of one contract since 2026-08-20.
+func AppendGateBatch(dst []byte, ls []Liquidation) []byte {
+	var last int64
+	for i := range ls {
+		last = max(last, ls[i].TimeMs)
+	}
+	dst = appendGateHead(dst, last+1)
+	dst = append(dst, '[')
+	for i := range ls {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendGateRow(dst, &ls[i])
+	}
+	return append(dst, "]}"...)
+}
+
+func appendGateHead(dst []byte, ms int64) []byte {
+	dst = append(dst, `{"time":`...)
+	dst = strconv.AppendInt(dst, ms/1000, 10)
+	dst = append(dst, `,"time_ms":`...)
+	dst = strconv.AppendInt(dst, ms, 10)
+	return append(dst, `,"channel":"futures.public_liquidates","event":"update","result":`...)
+}
+
+// AppendGateRow appends one liquidation object of an update.
+func AppendGateRow(dst []byte, l *Liquidation) []byte {
+	dst = append(dst, `{"contract":"`...)
+	dst = append(dst, l.Symbol...)
+	dst = append(dst, `","price":"`...)
+	dst = append(dst, l.Price...)
+	dst = append(dst, `","time":`...)
+	dst = strconv.AppendInt(dst, l.TimeMs, 10)
+	dst = append(dst, `,"size":"`...)
+	if l.Side == event.Long {
+		dst = append(dst, '-')
+	}
+	dst = append(dst, l.Qty...)
+	return append(dst, `"}`...)
+}
+
+// AppendHTXFundingRate appends HTX's public.<code>.funding_rate push, the
+// canary of its notification hosts.
+func AppendHTXFundingRate(dst []byte, code string, nowMs int64) []byte {
+	coin, _, _ := strings.Cut(code, "-")
+	dst = append(dst, `{"op":"notify","topic":"public.`...)
+	dst = append(dst, code...)
+	dst = append(dst, `.funding_rate","ts":`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	dst = append(dst, `,"data":[{"symbol":"`...)
+	dst = append(dst, coin...)
+	dst = append(dst, `","contract_code":"`...)
+	dst = append(dst, code...)
+	dst = append(dst, `","fee_asset":"USDT","funding_time":"`...)
+	dst = strconv.AppendInt(dst, nowMs/60000*60000, 10)
+	dst = append(dst, `","funding_rate":"0.000100000000000000","settlement_time":"`...)
+	dst = strconv.AppendInt(dst, (nowMs/28800000+1)*28800000, 10)
+	return append(dst, `","estimated_rate":"null"}]}`...)
+}
+
+// AppendHTXPing appends the notification hosts' heartbeat, whose ts is a
+// quoted string (unlike the acks' numbers).
+func AppendHTXPing(dst []byte, nowMs int64) []byte {
+	dst = append(dst, `{"op":"ping","ts":"`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	return append(dst, `"}`...)
+}
+
+// AppendGateTicker appends a futures.tickers update for contract, the
+// canary of Gate's endpoints.
+func AppendGateTicker(dst []byte, contract string, nowMs int64) []byte {
+	dst = append(dst, `{"time":`...)
+	dst = strconv.AppendInt(dst, nowMs/1000, 10)
+	dst = append(dst, `,"time_ms":`...)
+	dst = strconv.AppendInt(dst, nowMs, 10)
+	dst = append(dst, `,"channel":"futures.tickers","event":"update","result":[{"contract":"`...)
+	dst = append(dst, contract...)
+	dst = append(dst, `","last":"`...)
+	dst = markPrice(dst, nowMs)
+	dst = append(dst, `","mark_price":"`...)
+	dst = markPrice(dst, nowMs+3)
+	dst = append(dst, `","index_price":"`...)
+	dst = markPrice(dst, nowMs+7)
+	return append(dst, `","funding_rate":"0.0001"}]}`...)
 }

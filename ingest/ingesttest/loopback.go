@@ -9,6 +9,8 @@ package ingesttest
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,7 +29,8 @@ import (
 // It serves the canary stream of any venue a client subscribes to (Binance
 // and Aster `<sym>@markPrice@1s`, Bybit `tickers.<SYM>`, OKX `mark-price`,
 // BitMEX `instrument:<SYM>`, Deribit `deribit_price_index.<index>`, Kraken
-// Futures' heartbeat feed; by message or in the URL), pushing a fresh canary
+// Futures' heartbeat feed, HTX `public.<code>.funding_rate`, Gate
+// `futures.tickers`; by message or in the URL), pushing a fresh canary
 // frame at once and then every CanaryEvery, as a real exchange pushes a
 // steady public stream: a client that watches its canary stays connected
 // to a loopback exchange exactly as it would to the venue.
@@ -48,6 +51,11 @@ type Loopback struct {
 	canarySent   atomic.Int64
 	dropped      atomic.Int64
 	slowKick     atomic.Int64
+	answered     atomic.Int64 // heartbeats answered
+	hbKicks      atomic.Int64 // clients cut off for unanswered heartbeats
+
+	hmu        sync.Mutex // guards lastHeader
+	lastHeader http.Header
 }
 
 // LoopbackOptions configure a Loopback.
@@ -65,7 +73,7 @@ type LoopbackOptions struct {
 	OnMessage func(msg []byte) [][]byte
 	// CanaryEvery is the period of canary pushes; zero takes each venue's
 	// own cadence (Binance 1 s, Bybit 100 ms, OKX 200 ms, BitMEX 1 s,
-	// Deribit 1 s, Kraken Futures 10 s).
+	// Deribit 1 s, Kraken Futures 10 s, HTX 60 s, Gate 1 s).
 	CanaryEvery time.Duration
 	// NoCanary makes the exchange ignore canary subscriptions: it never
 	// pushes one, as a venue that dropped the stream would.
@@ -74,6 +82,20 @@ type LoopbackOptions struct {
 	// has been sent this many text frames, canary frames included: a venue
 	// that accepts and then drops. Zero never drops.
 	DropAfter int
+	// Gzip compresses every frame the exchange sends (data, replies,
+	// canary, heartbeat) into one gzip member and sends it as a binary
+	// frame, as HTX does.
+	Gzip bool
+	// Heartbeat, when set, is the application heartbeat the exchange
+	// sends every HeartbeatEvery (HTX: {"op":"ping","ts":"…"} every 5 s).
+	// A client that leaves HeartbeatMisses of them in a row unanswered
+	// (IsHeartbeatReply) is sent Farewell and disconnected, as HTX closes
+	// a connection after five. HeartbeatEvery zero or negative: none.
+	Heartbeat        func(now time.Time) []byte
+	HeartbeatEvery   time.Duration
+	HeartbeatMisses  int
+	IsHeartbeatReply func(msg []byte) bool
+	Farewell         []byte
 }
 
 type loopClient struct {
@@ -83,6 +105,9 @@ type loopClient struct {
 	canary chan canarySub
 	done   chan struct{}
 	once   sync.Once
+	// unanswered counts the heartbeats sent since the client last
+	// answered one.
+	unanswered atomic.Int32
 }
 
 // NewLoopback listens on 127.0.0.1 at a free port and serves.
@@ -125,6 +150,9 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	l.hmu.Lock()
+	l.lastHeader = r.Header.Clone()
+	l.hmu.Unlock()
 	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), ctrl: make(chan []byte, 4),
 		canary: make(chan canarySub, 8), done: make(chan struct{})}
 	// The writer owns every byte written to the connection; gorilla's own
@@ -162,6 +190,10 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
 			return
+		}
+		if l.o.IsHeartbeatReply != nil && l.o.IsHeartbeatReply(msg) {
+			c.unanswered.Store(0)
+			l.answered.Add(1)
 		}
 		if l.o.OnMessage != nil {
 			for _, f := range l.o.OnMessage(msg) {
@@ -203,6 +235,12 @@ func (l *Loopback) writer(c *loopClient) {
 		defer t.Stop()
 		ping = t.C
 	}
+	var heartbeat <-chan time.Time
+	if l.o.Heartbeat != nil && l.o.HeartbeatEvery > 0 {
+		t := time.NewTicker(l.o.HeartbeatEvery)
+		defer t.Stop()
+		heartbeat = t.C
+	}
 	var canaries []canarySub
 	var canaryTick <-chan time.Time
 	var canaryTicker *time.Ticker
@@ -215,12 +253,27 @@ func (l *Loopback) writer(c *loopClient) {
 	bw := bufio.NewWriterSize(nc, 64<<10)
 	var hdr []byte
 	texts := 0
-	// put queues one text frame; false once DropAfter frames went out.
+	var zbuf bytes.Buffer
+	var zw *gzip.Writer
+	// put queues one text frame (gzipped and binary with Gzip); false
+	// once DropAfter frames went out.
 	put := func(p []byte) bool {
 		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
 			return false
 		}
-		hdr = appendWSHeader(hdr[:0], wsText, len(p))
+		op := byte(wsText)
+		if l.o.Gzip {
+			zbuf.Reset()
+			if zw == nil {
+				zw = gzip.NewWriter(&zbuf)
+			} else {
+				zw.Reset(&zbuf)
+			}
+			zw.Write(p)
+			zw.Close()
+			p, op = zbuf.Bytes(), wsBinary
+		}
+		hdr = appendWSHeader(hdr[:0], op, len(p))
 		bw.Write(hdr)
 		bw.Write(p)
 		texts++
@@ -304,6 +357,23 @@ func (l *Loopback) writer(c *loopClient) {
 			if !pushCanaries(now) {
 				return
 			}
+		case now := <-heartbeat:
+			if l.silent.Load() {
+				continue
+			}
+			if n := int(c.unanswered.Add(1)); l.o.HeartbeatMisses > 0 && n > l.o.HeartbeatMisses {
+				l.hbKicks.Add(1)
+				if l.o.Farewell != nil {
+					put(l.o.Farewell)
+				}
+				flush()
+				c.close()
+				return
+			}
+			put(l.o.Heartbeat(now))
+			if !flush() {
+				return
+			}
 		case <-ping:
 			if l.silent.Load() {
 				continue
@@ -320,9 +390,10 @@ func (l *Loopback) writer(c *loopClient) {
 
 // WebSocket opcodes the loopback exchange writes.
 const (
-	wsText = 0x1
-	wsPing = 0x9
-	wsPong = 0xA
+	wsText   = 0x1
+	wsBinary = 0x2
+	wsPing   = 0x9
+	wsPong   = 0xA
 )
 
 // appendWSFrame appends an unmasked (server-to-client) final frame
@@ -413,6 +484,21 @@ func (l *Loopback) CanarySent() int64 { return l.canarySent.Load() }
 
 // Dropped is how many connections DropAfter closed.
 func (l *Loopback) Dropped() int64 { return l.dropped.Load() }
+
+// HeartbeatsAnswered is how many of the exchange's heartbeats (Heartbeat)
+// clients answered.
+func (l *Loopback) HeartbeatsAnswered() int64 { return l.answered.Load() }
+
+// HeartbeatKicks is how many clients were disconnected for leaving
+// HeartbeatMisses heartbeats unanswered.
+func (l *Loopback) HeartbeatKicks() int64 { return l.hbKicks.Load() }
+
+// LastHeader returns the handshake headers of the latest connection.
+func (l *Loopback) LastHeader() http.Header {
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	return l.lastHeader
+}
 
 // DropAll closes every client connection abruptly (no close frame), as a
 // crashing exchange gateway would.

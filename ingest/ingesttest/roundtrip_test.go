@@ -24,6 +24,17 @@ type rtInstrument struct {
 	market event.Market
 }
 
+// htxOwnFigures: HTX's USDT-margined rows carry the venue's own base
+// amount (written here as the contract count, as if one base unit a
+// contract: the decoder never relates the two) and, on BTC-USDT, its USDT
+// turnover; ETH-USDT goes without it, so USD is amount × price.
+func htxOwnFigures(in rtInstrument) (amount, turnover bool) {
+	if in.venue != event.HTX || in.market != event.Linear {
+		return false, false
+	}
+	return true, in.sym == "BTC-USDT"
+}
+
 var rtInstruments = []rtInstrument{
 	{event.BinanceUSDM, "BTCUSDT", 0, 1, event.BasisLinear, event.Linear},
 	{event.BinanceCOINM, "BTCUSD_PERP", 100, 0, event.BasisContractSize, event.Inverse},
@@ -44,6 +55,10 @@ var rtInstruments = []rtInstrument{
 	{event.Bitfinex, "BTCF0:USTF0", 0, 1, event.BasisLinear, event.Linear},
 	{event.Bitget, "BTCUSDT", 1, 0, event.BasisLinear, event.Linear},
 	{event.Aster, "BTCUSDT", 0, 1, event.BasisLinear, event.Linear},
+	{event.HTX, "BTC-USD", 100, 0, event.BasisContractSize, event.Inverse},
+	{event.HTX, "ETH-USDT", 0, 1, event.BasisLinear, event.Linear},
+	{event.HTX, "BTC-USDT", 0, 1, event.BasisLinear, event.Linear},
+	{event.Gate, "BTC_USDT", 0, 0.0001, event.BasisContractValue, event.Linear},
 }
 
 const rtRecvNs = int64(1_800_000_000_000_000_000) // 2027-01-15
@@ -77,9 +92,14 @@ func FuzzRoundTrip(f *testing.F) {
 	for w := uint8(9); w < 15; w++ { // the venues after the first five
 		f.Add(w, w%2 == 0, uint64(650001), uint8(1), uint64(2500), uint8(w%4), int64(1700000000123))
 	}
+	f.Add(uint8(15), false, uint64(171029), uint8(1), uint64(173), uint8(0), int64(1606381842485))
+	f.Add(uint8(16), false, uint64(244626), uint8(2), uint64(5), uint8(0), int64(1789670297212))
+	f.Add(uint8(17), true, uint64(514417), uint8(1), uint64(479), uint8(3), int64(1639122193172))
+	f.Add(uint8(18), true, uint64(2151), uint8(1), uint64(1245), uint8(1), int64(1541486601123))
+	f.Add(uint8(18), false, uint64(2151), uint8(1), uint64(1245), uint8(1), int64(1541486601))
 	decoders := map[event.Venue]ingest.Decoder{}
 	for _, v := range []event.Venue{event.BinanceUSDM, event.BinanceCOINM, event.Bybit, event.OKX, event.BitMEX,
-		event.Deribit, event.KrakenFutures, event.Bitfinex, event.Bitget, event.Aster} {
+		event.Deribit, event.KrakenFutures, event.HTX, event.Bitfinex, event.Gate, event.Bitget, event.Aster} {
 		d, err := ingest.NewOfflineDecoder(v, embed.Instruments)
 		if err != nil {
 			f.Fatal(err)
@@ -94,14 +114,23 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		price, qty := decimal(pm, pd), decimal(qm, qd)
 		liq := ingesttest.Liquidation{Symbol: in.sym, Side: side, Price: price, Qty: qty, TimeMs: timeMs, OrderID: pm ^ qm}
+		p, _ := strconv.ParseFloat(price, 64)
+		n, _ := strconv.ParseFloat(qty, 64)
+		if amount, turnover := htxOwnFigures(in); amount {
+			liq.Base = qty
+			if turnover {
+				liq.Quote = strconv.FormatFloat(n*p, 'g', -1, 64)
+			}
+		}
 		frame := ingesttest.AppendFrame(nil, in.venue, &liq)
 		got, err := decoders[in.venue].Decode(nil, frame, rtRecvNs)
 
-		p, _ := strconv.ParseFloat(price, 64)
-		n, _ := strconv.ParseFloat(qty, 64)
 		wantTime := timeMs
 		if in.venue == event.BitMEX {
 			wantTime = rtRecvNs / 1e6 // BitMEX rows carry no time
+		}
+		if in.venue == event.Gate && timeMs >= 0 && timeMs < 1e12 {
+			wantTime = timeMs * 1000 // a row time below 10^12 is in seconds
 		}
 		var wantQty, wantUSD float64
 		if in.usdPer > 0 {

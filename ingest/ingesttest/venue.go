@@ -35,14 +35,37 @@ func VenuePath(v event.Venue) string {
 		return "/v3/ws/public"
 	case event.Aster:
 		return "/stream"
+	case event.HTX:
+		return "/linear-swap-notification"
+	case event.Gate:
+		return "/v4/ws/usdt"
 	}
 	return "/"
 }
 
+// InversePath is the URL path of the inverse endpoint of a venue that has
+// two (Bybit inverse, HTX coin-margined, Gate BTC-settled), "" for the
+// others.
+func InversePath(v event.Venue) string {
+	switch v {
+	case event.Bybit:
+		return "/v5/public/inverse"
+	case event.HTX:
+		return "/swap-notification"
+	case event.Gate:
+		return "/v4/ws/btc"
+	}
+	return ""
+}
+
 // NewVenue starts a Loopback that speaks venue v's control protocol: its
-// path (unless o.Path is set), its acknowledgements and keepalive answers
-// (unless o.OnMessage is set) and, for Binance, server pings every 30 s
-// (unless o.PingEvery is set).
+// path (unless o.Path is set; InversePath(v) for the inverse endpoint),
+// its acknowledgements and keepalive answers (unless o.OnMessage is set)
+// and, for Binance, server pings every 30 s (unless o.PingEvery is set).
+// HTX's loopback gzips every frame and sends HTX's heartbeat every 5 s
+// (unless o.HeartbeatEvery is set; negative: none), cutting off a client that leaves five
+// unanswered with {"op":"close"}, as HTX does; Gate's pings at the
+// protocol layer every 10 s.
 func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 	if o.Path == "" {
 		o.Path = VenuePath(v)
@@ -50,17 +73,46 @@ func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 	if o.OnMessage == nil {
 		o.OnMessage = VenueAnswer(v)
 	}
-	if o.PingEvery == 0 && (v == event.BinanceUSDM || v == event.BinanceCOINM || v == event.Aster) {
-		o.PingEvery = 30 * time.Second
+	switch v {
+	case event.BinanceUSDM, event.BinanceCOINM, event.Aster:
+		if o.PingEvery == 0 {
+			o.PingEvery = 30 * time.Second
+		}
+	case event.HTX:
+		o.Gzip = true
+		if o.HeartbeatEvery == 0 {
+			o.HeartbeatEvery = 5 * time.Second
+		}
+		if o.Heartbeat == nil {
+			o.Heartbeat = func(now time.Time) []byte { return AppendHTXPing(nil, now.UnixMilli()) }
+			o.IsHeartbeatReply = isHTXPong
+			o.HeartbeatMisses = 5
+			o.Farewell = []byte(`{"op":"close","ts":0}`)
+		}
+	case event.Gate:
+		if o.PingEvery == 0 {
+			o.PingEvery = 10 * time.Second
+		}
 	}
 	return NewLoopback(o)
+}
+
+// isHTXPong recognises the answer to HTX's heartbeat: {"op":"pong"} with a
+// ts of digits, quoted as the ping's was.
+func isHTXPong(msg []byte) bool {
+	if gjson.GetBytes(msg, "op").String() != "pong" {
+		return false
+	}
+	ts := gjson.GetBytes(msg, "ts")
+	return ts.Type == gjson.String && ts.Str != "" && strings.Trim(ts.Str, "0123456789") == ""
 }
 
 // VenueAnswer returns venue v's replies to what a client sends: Binance
 // acknowledges SUBSCRIBE with {"result":null,"id":N}; Bybit answers
 // {"op":"ping"} with its pong (whose op stays "ping") and acknowledges
 // subscriptions; OKX and BitMEX answer the text "ping" with "pong" and
-// acknowledge each subscription.
+// acknowledge each subscription; HTX acknowledges sub with err-code 0;
+// Gate acknowledges subscriptions and answers futures.ping.
 func VenueAnswer(v event.Venue) func(msg []byte) [][]byte {
 	switch v {
 	case event.BinanceUSDM, event.BinanceCOINM, event.Aster:
@@ -79,8 +131,55 @@ func VenueAnswer(v event.Venue) func(msg []byte) [][]byte {
 		return okxAnswer
 	case event.BitMEX:
 		return bitmexAnswer
+	case event.HTX:
+		return htxAnswer
+	case event.Gate:
+		return gateAnswer
 	}
 	return nil
+}
+
+// htxAnswer acknowledges each sub and unsub request as HTX does, echoing
+// its cid and topic with err-code 0; the heartbeat's answers get nothing.
+func htxAnswer(msg []byte) [][]byte {
+	switch op := gjson.GetBytes(msg, "op").String(); op {
+	case "sub", "unsub":
+		topic := gjson.GetBytes(msg, "topic")
+		cid := gjson.GetBytes(msg, "cid")
+		if topic.Type != gjson.String {
+			return [][]byte{[]byte(`{"op":"` + op + `","ts":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"err-code":2002,"err-msg":"invalid topic"}`)}
+		}
+		return [][]byte{[]byte(`{"op":"` + op + `","cid":` + orRaw(cid, `""`) + `,"topic":` + topic.Raw + `,"ts":` +
+			strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"err-code":0}`)}
+	}
+	return nil
+}
+
+// gateAnswer acknowledges subscriptions with Gate's
+// {"result":{"status":"success"}} and answers futures.ping with
+// futures.pong.
+func gateAnswer(msg []byte) [][]byte {
+	now := time.Now()
+	head := `{"time":` + strconv.FormatInt(now.Unix(), 10) + `,"time_ms":` + strconv.FormatInt(now.UnixMilli(), 10)
+	channel := gjson.GetBytes(msg, "channel")
+	switch {
+	case channel.String() == "futures.ping":
+		return [][]byte{[]byte(head + `,"channel":"futures.pong","event":"","result":null}`)}
+	case channel.Type != gjson.String:
+		return nil
+	}
+	switch ev := gjson.GetBytes(msg, "event").String(); ev {
+	case "subscribe", "unsubscribe":
+		return [][]byte{[]byte(head + `,"channel":` + channel.Raw + `,"event":"` + ev + `","result":{"status":"success"}}`)}
+	}
+	return nil
+}
+
+func orRaw(r gjson.Result, def string) string {
+	if r.Exists() {
+		return r.Raw
+	}
+	return def
 }
 
 func binanceAnswer(msg []byte) [][]byte {
@@ -210,6 +309,13 @@ func binanceCanary(stream string, combined bool) (canarySub, bool) {
 	}}, true
 }
 
+// bitmexCanary pushes BitMEX's instrument table of sym once a second.
+func bitmexCanary(sym string) canarySub {
+	return canarySub{every: time.Second, frame: func(now time.Time) []byte {
+		return AppendBitMEXInstrument(nil, sym, now.UnixMilli())
+	}}
+}
+
 // canariesIn recognises subscriptions to any venue's canary stream in one
 // client message.
 func canariesIn(msg []byte, combined bool) []canarySub {
@@ -225,6 +331,29 @@ func canariesIn(msg []byte, combined bool) []canarySub {
 					return AppendDeribitIndex(nil, idx, now.UnixMilli())
 				}})
 			}
+			return true
+		})
+		return out
+	}
+	// HTX: {"op":"sub","topic":"public.BTC-USDT.funding_rate"}, pushed
+	// every 60 s.
+	if gjson.GetBytes(msg, "op").String() == "sub" {
+		topic := gjson.GetBytes(msg, "topic").String()
+		if code, ok := strings.CutSuffix(strings.TrimPrefix(topic, "public."), ".funding_rate"); ok && code != "*" {
+			out = append(out, canarySub{every: time.Minute, frame: func(now time.Time) []byte {
+				return AppendHTXFundingRate(nil, code, now.UnixMilli())
+			}})
+		}
+		return out
+	}
+	// Gate: {"channel":"futures.tickers","event":"subscribe","payload":[…]},
+	// a push a second.
+	if gjson.GetBytes(msg, "channel").String() == "futures.tickers" && gjson.GetBytes(msg, "event").String() == "subscribe" {
+		gjson.GetBytes(msg, "payload").ForEach(func(_, p gjson.Result) bool {
+			c := p.String()
+			out = append(out, canarySub{every: time.Second, frame: func(now time.Time) []byte {
+				return AppendGateTicker(nil, c, now.UnixMilli())
+			}})
 			return true
 		})
 		return out
@@ -269,14 +398,6 @@ func canariesIn(msg []byte, combined bool) []canarySub {
 	return out
 }
 
-func bitmexCanary(sym string) canarySub {
-	return canarySub{every: time.Second, frame: func(now time.Time) []byte {
-		return AppendBitMEXInstrument(nil, sym, now.UnixMilli())
-	}}
-}
-
-// canariesInURL recognises canary streams subscribed in the URL: Binance
-// `streams=a/b` and BitMEX `subscribe=a,b`.
 func canariesInURL(u *url.URL) []canarySub {
 	var out []canarySub
 	q := u.Query()

@@ -205,10 +205,77 @@ def bitget(line):
     return out
 
 
+# HTX coin-margined contract_size (USD/contract): the swaps from
+# htx_swap_2020-07-06.json; the delivery futures by coin from
+# htx_futures_doc.json (BTC210813 100, ETH210813 10): BTC200703 and
+# BTC200925 are in neither file and take their coin's size. No
+# USDT-margined sizes are embedded: those frames carry amount and
+# trade_turnover, the venue's own base and USDT figures.
+HTX_SWAP = {"BTC-USD": 100.0, "ETH-USD": 10.0, "BSV-USD": 10.0}
+HTX_FUTURES_COIN = {"BTC": 100.0, "ETH": 10.0}
+
+
+def htx(line):
+    f = json.loads(line)
+    out = []
+    for r in f["data"]:
+        code = r["contract_code"]
+        assert r["offset"] in ("close", "both")
+        side = {"sell": "long", "buy": "short"}[r["direction"]]
+        vol, px, t = float(r["volume"]), float(r["price"]), r["created_at"]
+        if "-USDT" in code:
+            if "amount" not in r:
+                out.append(ev(code, side, "linear", None, px, None, "unknown", t))
+                continue
+            qty = float(r["amount"])
+            usd = float(r["trade_turnover"]) if "trade_turnover" in r else qty * px
+            out.append(ev(code, side, "linear", qty, px, usd, "linear", t))
+            continue
+        cs = HTX_SWAP.get(code)
+        if cs is None and code[-6:].isdigit():
+            cs = HTX_FUTURES_COIN.get(code[:-6])
+        if cs is None:
+            out.append(ev(code, side, "inverse", None, px, None, "unknown", t))
+            continue
+        usd = vol * cs
+        qty = float(r["amount"]) if "amount" in r else usd / px
+        out.append(ev(code, side, "inverse", qty, px, usd, "contracts×contractSize", t))
+    return out
+
+
+# Gate quanto_multiplier (base per contract) of USDT-settled contracts:
+# gate_usdt_doc.json, BTC_USDT 0.0001 only. HEI_USDT and LAB_USDT have no
+# known multiplier offline, and no BTC-settled contract is embedded: unknown.
+GATE_USDT = {"BTC_USDT": 0.0001}
+
+
+def gate(line):
+    f = json.loads(line)
+    res = f["result"]
+    rows = res if isinstance(res, list) else [res]
+    out = []
+    for r in rows:
+        c = r["contract"]
+        size = float(r["size"])
+        side = "long" if size < 0 else "short"
+        n, px = abs(size), float(r["price"])
+        t = int(r["time_ms"] if "time_ms" in r else r["time"])
+        if t < 10**12:
+            t *= 1000
+        market = "linear" if c.endswith("_USDT") else "inverse"
+        q = GATE_USDT.get(c) if market == "linear" else None
+        if q is None:
+            out.append(ev(c, side, market, None, px, None, "unknown", t))
+            continue
+        base = n * q
+        out.append(ev(c, side, "linear", base, px, base * px, "contracts×ctVal×ctMult×price", t))
+    return out
+
+
 for name, fn in [("binance_usdm", lambda l: binance(l, False)), ("binance_coinm", lambda l: binance(l, True)),
                  ("bybit", bybit), ("okx", okx), ("bitmex", bitmex),
                  ("deribit", deribit), ("kraken_futures", kraken), ("bitfinex", bitfinex),
-                 ("bitget", bitget), ("aster", lambda l: binance(l, False))]:
+                 ("bitget", bitget), ("aster", lambda l: binance(l, False)), ("htx", htx), ("gate", gate)]:
     with open(os.path.join(FRAMES, name + ".jsonl")) as fh:
         lines = [l.rstrip("\n") for l in fh if l.strip()]
     with open(os.path.join(HERE, name + ".json"), "w") as fh:

@@ -1,0 +1,109 @@
+package ingest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/liqbox/liqbox/event"
+)
+
+// TestFrameAllocsHTXGate extends TestFrameAllocs to HTX (gzip frames
+// inflated by the connection's reused inflater) and Gate: every frame
+// but HTX's heartbeat (its answer is written, see
+// TestHTXHeartbeatAnswerAllocs) is handled without allocating.
+func TestFrameAllocsHTXGate(t *testing.T) {
+	htxFrames := func(files ...string) [][]byte {
+		var out [][]byte
+		for _, f := range files {
+			for _, l := range readLines(t, f) {
+				if !strings.Contains(string(l), `"op":"ping"`) {
+					out = append(out, gzipped(t, l))
+				}
+			}
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		spec   Spec
+		mt     int
+		frames [][]byte
+	}{
+		{"htx", HTXSpec(VenueConfig{}, offlineInstruments(t, event.HTX), event.Inverse), websocket.BinaryMessage,
+			htxFrames("frames/htx.jsonl", "frames/htx.control.jsonl")},
+		{"gate", GateSpec(VenueConfig{}, offlineInstruments(t, event.Gate), event.Linear), websocket.TextMessage,
+			append(readLines(t, "frames/gate.jsonl"), readLines(t, "frames/gate.control.jsonl")...)},
+	}
+	for _, c := range cases {
+		st := NewStream(c.spec, StreamOptions{Conns: 2, RingSize: 1 << 16})
+		sl := st.slots[0]
+		cn := &conn{sl: sl, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{}), keys: new(keyRing)}
+		if c.spec.Inflate != nil {
+			cn.inf = c.spec.Inflate()
+		}
+		evs := make([]event.Event, 0, 64)
+		for i, f := range c.frames {
+			if n := testing.AllocsPerRun(50, func() { evs = cn.frame(c.mt, f, evs, time.Now()) }); n != 0 {
+				t.Errorf("%s frame %d: %v allocs per frame", c.name, i, n)
+			}
+		}
+		if st.Live() != 1 {
+			t.Errorf("%s: the frames did not prove the connection", c.name)
+		}
+		if n := st.m.decodeErrs.Get(); n != 0 {
+			t.Errorf("%s: %d decode errors", c.name, n)
+		}
+	}
+}
+
+// TestHTXHeartbeatAnswerAllocs: answering HTX's heartbeat on a real
+// connection costs the WebSocket writer's own allocation and no more; it
+// happens every 5 s per connection, never for a liquidation.
+func TestHTXHeartbeatAnswerAllocs(t *testing.T) {
+	got := make(chan string, 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			select {
+			case got <- string(m):
+			default:
+			}
+		}
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	spec := HTXSpec(VenueConfig{}, nil, event.Linear)
+	st := NewStream(spec, StreamOptions{})
+	sl := st.slots[0]
+	cn := &conn{sl: sl, ws: ws, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{}), inf: spec.Inflate()}
+	ping := gzipped(t, []byte(`{"op":"ping","ts":"1789676447110"}`))
+	evs := make([]event.Event, 0, 8)
+	n := testing.AllocsPerRun(100, func() { evs = cn.frame(websocket.BinaryMessage, ping, evs, time.Now()) })
+	t.Logf("%v allocs per heartbeat answered", n)
+	if n > 2 {
+		t.Errorf("%v allocs per heartbeat answered, want at most gorilla's writer", n)
+	}
+	if m := <-got; m != `{"op":"pong","ts":"1789676447110"}` {
+		t.Errorf("answered %s", m)
+	}
+	if st.decoded.Load() != 0 {
+		t.Error("the heartbeat was handed to the decoder")
+	}
+}
