@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,7 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	o := sl.s.o
 	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
-	ws, resp, err := o.Dialer.DialContext(dctx, spec.URL, nil)
+	ws, resp, err := o.Dialer.DialContext(dctx, spec.URL, spec.Header)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -433,7 +434,7 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		// the bad one and carry on with what decoded.
 		m.decodeErrs.Inc()
 		if n, ok := s.decodeErrLog.Allow(now); ok {
-			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
+			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120, spec.Secret),
 				"suppressed", n)
 		}
 		if len(evs) == 0 {
@@ -451,7 +452,7 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 	c.markLive(now)
 	for i := range evs {
 		ev := &evs[i]
-		ev.Conn = uint8(sl.idx)
+		ev.Conn = spec.ConnBase + uint8(sl.idx)
 		if recvNs < c.backlogUntil && ev.TimeMs < c.started.UnixMilli() {
 			ev.Flags |= event.FlagBacklog
 			m.backlog.Inc()
@@ -484,7 +485,7 @@ func (c *conn) inspectControl(frame []byte, now time.Time) {
 	}
 	s.m.venueErrs.Inc()
 	if n, ok := s.venueErrLog.Allow(now); ok {
-		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", n)
+		c.sl.log.Warn("venue replied with an error", "msg", redact(msg, s.spec.Secret), "suppressed", n)
 	}
 }
 
@@ -506,12 +507,27 @@ func readAll(buf []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-// firstBytes returns a printable prefix of a bad frame for the log.
-func firstBytes(b []byte, n int) string {
+// firstBytes returns a printable prefix of a bad frame for the log, with
+// secret (when set) masked before the frame is cut, so no part of it shows.
+func firstBytes(b []byte, n int, secret string) string {
+	if secret != "" && bytes.Contains(b, []byte(secret)) {
+		b = bytes.ReplaceAll(b, []byte(secret), []byte(redacted))
+	}
 	if len(b) > n {
 		b = b[:n]
 	}
 	return string(bytes.ToValidUTF8(b, []byte("?")))
+}
+
+// redacted stands for a secret in what the stream logs.
+const redacted = "[redacted]"
+
+// redact masks secret (when set) in s.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, redacted)
 }
 
 // backoff spaces reconnect attempts. After reset (a connection proved

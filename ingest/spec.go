@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
@@ -52,6 +53,18 @@ type Spec struct {
 	RecvTime bool
 
 	Decoder Decoder
+
+	// Header is sent with the WebSocket handshake (a relay's
+	// Authorization and X-Model); nil for the venues, which need none.
+	Header http.Header
+	// Secret is what the peer must never see logged back: the relay's
+	// API key. Frame bytes the stream logs (a bad frame's first bytes, a
+	// peer's error message) have it masked. Empty for the venues.
+	Secret string
+	// ConnBase is the first event.Event.Conn of the stream's connections:
+	// 0 for a venue's own feed, event.ConnRelay for a relay, so that every
+	// event says which source delivered it.
+	ConnBase uint8
 }
 
 // Canary is a steady public stream of one or two liquid instruments
