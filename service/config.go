@@ -35,6 +35,8 @@ type Config struct {
 	Telegram TelegramConfig
 	Enrich   EnrichConfig
 	Venues   map[event.Venue]*VenueSettings
+	// Relay is [relay.holysheep]: the HolySheep relay as one more source.
+	Relay RelaySettings
 }
 
 // GeneralConfig is the [general] section.
@@ -132,6 +134,24 @@ type VenueSettings struct {
 	Canary        string
 	InverseCanary string
 	CanaryAfter   time.Duration
+}
+
+// RelaySettings is the [relay.holysheep] section (see ingest.RelayConfig
+// and pipeline.CrossSource for what each key does).
+type RelaySettings struct {
+	Enabled   bool
+	StreamURL string
+	// Model is the X-Model header; empty sends enrich.model.
+	Model        string
+	Exchanges    []string
+	Symbols      []string
+	ThresholdUSD float64
+	StaleAfter   time.Duration
+	// The match rule of a relay copy against the venue's own
+	// (event.MatchRule).
+	MatchWindow time.Duration
+	MatchSize   float64
+	MatchAgree  float64
 }
 
 // ConfigError names the line, key and value that are wrong.
@@ -263,7 +283,7 @@ func unquote(v string) (string, error) {
 
 func (c *Config) knownSection(s string) bool {
 	switch s {
-	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices":
+	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep":
 		return true
 	}
 	if name, ok := strings.CutPrefix(s, "venue."); ok {
@@ -391,6 +411,16 @@ var keys = []key{
 	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), 1, 3600, "an alert older than this gets no analysis edit (the analysis stays in the log)"},
 	{"enrich.max_inflight", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), 1, 8, "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), 0, 1e6, "USD a UTC month (0: no cap)"},
+	{"relay.holysheep.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Relay.Enabled }), 0, inf, "read the HolySheep relay as one more source (needs HOLYSHEEP_API_KEY)"},
+	{"relay.holysheep.stream_url", wsKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.StreamURL }), 0, inf, "the relay's WebSocket endpoint"},
+	{"relay.holysheep.model", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.Model }), 0, inf, "the X-Model header (empty: enrich.model)"},
+	{"relay.holysheep.exchanges", relayExchangesKey, 0, inf, "the relay's exchanges to subscribe, comma-separated, one connection each (binance, bybit, okx, bitmex, deribit)"},
+	{"relay.holysheep.symbols", listKey(func(c *Config) *[]string { return &c.Relay.Symbols }), 0, inf, "symbols to subscribe, comma-separated, as the venue writes them (ALL: every one)"},
+	{"relay.holysheep.threshold_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Relay.ThresholdUSD }), 0, inf, "the relay sends only liquidations of at least this"},
+	{"relay.holysheep.stale_after", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Relay.StaleAfter }), 0, 3600, "a relay connection silent this long is dead (0: 60s)"},
+	{"relay.holysheep.match_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Relay.MatchWindow }), 0.001, 60, "a relay copy and the venue's are one liquidation only if their times are this close"},
+	{"relay.holysheep.match_size", ratioKey(func(c *Config) *float64 { return &c.Relay.MatchSize }), 0, 1, "and their USD sizes within this of each other (same side)"},
+	{"relay.holysheep.match_agree", ratioKey(func(c *Config) *float64 { return &c.Relay.MatchAgree }), 0, 1, "copies differing by more in USD or price disagree (counted); a copy of the other side is one liquidation only within this"},
 }
 
 // keyIndex finds a key of the table by name.
@@ -526,6 +556,58 @@ func canaryAfterKey(_ *Config, vs *VenueSettings, v string, lo, hi float64) erro
 	return nil
 }
 
+func listKey(f func(*Config) *[]string) setFunc {
+	return func(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+		*f(c) = splitList(v)
+		return nil
+	}
+}
+
+// splitList reads a comma- or space-separated list.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+func relayExchangesKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	list := splitList(v)
+	for _, ex := range list {
+		if _, ok := ingest.RelayVenue(ex); !ok {
+			return fmt.Errorf("%q is not an exchange the relay forwards to a venue liqbox has (binance, bybit, okx, bitmex, deribit)", ex)
+		}
+	}
+	c.Relay.Exchanges = list
+	return nil
+}
+
+func ratioKey(f func(*Config) *float64) setFunc {
+	return func(c *Config, _ *VenueSettings, v string, lo, hi float64) error {
+		r, err := RatioSetting(v)
+		if err != nil {
+			return err
+		}
+		if r < lo || r > hi {
+			return fmt.Errorf("%v is outside %v..%v", v, lo, hi)
+		}
+		*f(c) = r
+		return nil
+	}
+}
+
+// RatioSetting reads a share as the config and the flags write it: a
+// percentage ("1%", "0.5 %") or a fraction ("0.01").
+func RatioSetting(v string) (float64, error) {
+	s := strings.TrimSpace(v)
+	div := 1.0
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		s, div = strings.TrimSpace(p), 100
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return 0, fmt.Errorf("%q is not a share such as 1%%, 0.5%% or 0.01", v)
+	}
+	return f / div, nil
+}
+
 func listenKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
 	if v != "" {
 		if _, _, err := net.SplitHostPort(v); err != nil {
@@ -578,12 +660,15 @@ func (c *Config) validate() error {
 	if c.Telegram.Shadow && c.Telegram.ShadowChat == 0 && !c.Telegram.Enabled {
 		return nil
 	}
-	any := false
+	any := c.Relay.Enabled
 	for _, vs := range c.Venues {
 		any = any || vs.Enabled
 	}
 	if !any {
-		return errors.New("config: no venue enabled: set enabled = true in at least one [venue.NAME] section")
+		return errors.New("config: no venue enabled: set enabled = true in at least one [venue.NAME] section (or in [relay.holysheep])")
+	}
+	if c.Relay.Enabled && len(c.Relay.Exchanges) == 0 {
+		return errors.New("config: relay.holysheep.enabled = true but relay.holysheep.exchanges is empty: name the relay's exchanges, e.g. binance")
 	}
 	if bm := c.Venues[event.BitMEX]; bm.Enabled && bm.Conns > 1 {
 		// Its rows carry no time, so the copies a second connection brings
