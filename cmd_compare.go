@@ -29,12 +29,12 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 	}
 	cfgPath := fs.String("config", "", "config file: chats' default threshold (telegram.min_usd), the model and prices for the spend, the match rule (relay.holysheep)")
 	from := fs.String("from", "", "start: RFC 3339, a date, or relative (-2h); default the later of the two logs' first liquidations")
-	to := fs.String("to", "now", "end (exclusive), same forms")
+	to := fs.String("to", "", "end (exclusive), same forms; default now, or when neither log is being written, the later of their last moments")
 	venue := fs.String("venue", "", "only this venue")
 	var syms history.SymbolList
 	fs.Var(&syms, "symbol", "only these symbols (repeat or comma-separate)")
 	minUSD := fs.String("min-usd", "0", "only liquidations of at least this in both logs, e.g. the relay's threshold_usd (100k)")
-	window := fs.Duration("match-window", 0, "copies are one liquidation within this of each other (default relay.holysheep.match_window, 2s)")
+	window := fs.Duration("match-window", 0, "copies are one liquidation within this of each other (default relay.holysheep.match_window, 500ms)")
 	size := fs.String("match-size", "", "and within this in USD, same side (default relay.holysheep.match_size, 10%)")
 	agree := fs.String("match-agree", "", "copies differing by more in USD or price disagree (default relay.holysheep.match_agree, 1%)")
 	d := compare.DefaultTriggers()
@@ -73,8 +73,10 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 			return usage("from", err)
 		}
 	}
-	if o.To, err = history.ParseWhen(*to, now); err != nil {
-		return usage("to", err)
+	if *to != "" {
+		if o.To, err = history.ParseWhen(*to, now); err != nil {
+			return usage("to", err)
+		}
 	}
 	if *venue != "" {
 		v, ok := event.ParseVenue(*venue)

@@ -37,7 +37,9 @@ import (
 // brackets.
 type Options struct {
 	// From and To bound the period by receive time [From: the later of
-	// the two logs' first events; To: Now].
+	// the two logs' first events; To: Now, or when neither log is being
+	// written, the later of their last moments (last heartbeat or clean
+	// stop)].
 	From, To time.Time
 	// Venue and Symbols narrow the comparison [every venue and symbol].
 	Venue   event.Venue
@@ -105,18 +107,28 @@ func Run(a, b Log, o Options) (*Report, error) {
 	}
 	o.Prices = prices
 	var sides [2]*side
+	var stopped time.Time
+	running := false
 	for i, l := range [2]Log{a, b} {
 		info, err := l.Store.Info()
 		if err != nil {
 			return nil, fmt.Errorf("cannot read log %s: %w", l.Name, err)
 		}
 		sides[i] = &side{name: l.Name, info: info}
+		if prev, ok := l.Store.PreviousRun(); ok && !prev.Running {
+			stopped = later(stopped, prev.LastAlive)
+		} else {
+			running = true
+		}
 	}
 	if o.From.IsZero() {
 		o.From = later(sides[0].info.First, sides[1].info.First)
 	}
 	if o.To.IsZero() {
 		o.To = o.Now
+		if !running && stopped.After(o.From) {
+			o.To = stopped.Add(time.Nanosecond)
+		}
 	}
 	if !o.To.After(o.From) {
 		return nil, fmt.Errorf("cannot compare: the period %s to %s is empty", o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))

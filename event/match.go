@@ -25,7 +25,9 @@ import (
 //
 // When either notional is unknown (contract metadata missing) the USD is
 // not compared: copies on the same side within Window match, copies on
-// opposite sides do not.
+// opposite sides do not. A USD difference of up to a dollar is rounding (a
+// relay that reports cents), never a difference: the shares above are of
+// what exceeds it.
 //
 // A matched pair disagrees in its side, in its USD when the notionals
 // differ by more than Agree, and in its price when the prices do.
@@ -36,14 +38,16 @@ type MatchRule struct {
 }
 
 // DefaultMatchRule is the rule the pipeline and `liqbox compare` use unless
-// configured otherwise: 2 s, 10 %, 1 %. Two seconds cover a relay that
-// stamps its own time with its own lag; Binance sends at most one
-// liquidation per symbol per second, so two of its liquidations are rarely
-// both that close and that alike. One percent separates rounding from a
-// different figure (an order price taken for the fill price differs by
-// more).
+// configured otherwise: 500 ms, 10 %, 1 %. Binance sends at most one
+// liquidation per symbol per second, so within half a second a copy can
+// never be taken for the symbol's next or previous liquidation, even when
+// the relay's copy arrives before the venue's (the match then has only
+// other liquidations to choose from); half a second also covers a relay
+// that stamps its own time with the lag it advertises (under 50 ms). One
+// percent separates rounding from a different figure (an order price taken
+// for the fill price differs by more).
 func DefaultMatchRule() MatchRule {
-	return MatchRule{Window: 2 * time.Second, SizeTol: 0.10, Agree: 0.01}
+	return MatchRule{Window: 500 * time.Millisecond, SizeTol: 0.10, Agree: 0.01}
 }
 
 // Disagreement is the set of fields in which two copies of one liquidation
@@ -90,7 +94,7 @@ func (r MatchRule) Compare(a, b *Event) (same bool, d Disagreement, dist float64
 	known := a.NotionalKnown() && b.NotionalKnown()
 	usd := 0.0
 	if known {
-		usd = relDiff(a.Notional, b.Notional)
+		usd = usdDiff(a.Notional, b.Notional)
 	}
 	switch {
 	case a.Side == b.Side:
@@ -116,6 +120,16 @@ func (r MatchRule) Compare(a, b *Event) (same bool, d Disagreement, dist float64
 		dist++ // a same-side candidate as close is the likelier copy
 	}
 	return true, d, dist
+}
+
+// usdDiff is what exceeds a dollar of |x−y|, relative to the larger of two
+// USD sizes: a cent-rounded copy of a $0.30 liquidation is the same one.
+func usdDiff(x, y float64) float64 {
+	m := math.Max(math.Abs(x), math.Abs(y))
+	if m == 0 {
+		return 0
+	}
+	return math.Max(0, math.Abs(x-y)-1) / m
 }
 
 // relDiff is |x−y| relative to the larger magnitude; 0 when both are 0.

@@ -23,8 +23,8 @@ func TestMatchRule(t *testing.T) {
 		{"usd 20 % lower is another liquidation", func(e *Event) { e.Notional = 96000 }, false, nil},
 		{"side flipped, same size", func(e *Event) { e.Side = Short }, true, []string{"side"}},
 		{"side flipped and 5 % off is another liquidation", func(e *Event) { e.Side = Short; e.Notional = 114000 }, false, nil},
-		{"3 s apart", func(e *Event) { e.TimeMs += 3000 }, false, nil},
-		{"2 s apart", func(e *Event) { e.TimeMs -= 2000 }, true, nil},
+		{"600 ms apart", func(e *Event) { e.TimeMs += 600 }, false, nil},
+		{"500 ms apart", func(e *Event) { e.TimeMs -= 500 }, true, nil},
 		{"other symbol", func(e *Event) { e.Symbol = MakeSymbol("ETHUSDT") }, false, nil},
 		{"other venue", func(e *Event) { e.Venue = Bybit }, false, nil},
 		{"unknown notional matches on time and side", func(e *Event) { e.Notional, e.Basis = math.NaN(), BasisUnknown }, true, nil},
@@ -52,12 +52,36 @@ func TestMatchRule(t *testing.T) {
 	}
 }
 
+// TestMatchRoundingIsNoDifference: a dollar of difference is rounding, so
+// the cent-rounded copy of a small liquidation is the same one and agrees.
+func TestMatchRoundingIsNoDifference(t *testing.T) {
+	r := DefaultMatchRule()
+	for _, tc := range []struct {
+		a, b float64
+		same bool
+		d    []string
+	}{
+		{0.304, 0.30, true, nil},
+		{0.004, 0.01, true, nil},
+		{50, 48.5, true, nil},
+		{50, 47, true, []string{"usd"}},
+		{50, 40, false, nil},
+	} {
+		a := Event{Venue: BinanceUSDM, Symbol: MakeSymbol("PEPEUSDT"), Side: Short, TimeMs: 1, Price: 1e-5, Notional: tc.a, Basis: BasisLinear}
+		b := a
+		b.Notional = tc.b
+		if same, d, _ := r.Compare(&a, &b); same != tc.same || !slices.Equal(d.Fields(), tc.d) {
+			t.Errorf("$%v against $%v: same %v %v, want %v %v", tc.a, tc.b, same, d.Fields(), tc.same, tc.d)
+		}
+	}
+}
+
 func TestMatchPrefersTheCloserCopy(t *testing.T) {
 	r := DefaultMatchRule()
 	a := Event{Venue: Bybit, Symbol: MakeSymbol("SOLUSDT"), Side: Short, TimeMs: 1_700_000_000_000, Price: 150, Notional: 30000, Basis: BasisLinear}
 	near, far, flipped := a, a, a
 	near.TimeMs += 100
-	far.TimeMs += 1500
+	far.TimeMs += 450
 	flipped.Side = Long
 	_, _, dNear := r.Compare(&a, &near)
 	_, _, dFar := r.Compare(&a, &far)

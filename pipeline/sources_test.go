@@ -164,10 +164,11 @@ func TestWithoutCrossTheRelayCopyIsAlertedTwice(t *testing.T) {
 // and each copy matches once.
 func TestRelayMatchingTakesTheClosestCopy(t *testing.T) {
 	g := newCrossRig(&CrossSource{Rule: event.DefaultMatchRule()})
-	a := liq("BTCUSDT", 1_700_000_000_000, 60000, 1, 0)
-	b := liq("BTCUSDT", 1_700_000_001_000, 60000, 1.02, 0)
-	b.RecvNs = a.RecvNs + int64(time.Second)
-	// b's copy is within the window of both a and b, and its size within
+	a := bybitLiq("BTCUSDT", 1_700_000_000_000, 60000, 1)
+	b := bybitLiq("BTCUSDT", 1_700_000_000_300, 60000, 1.02)
+	b.RecvNs = a.RecvNs + int64(300*time.Millisecond)
+	// b's copy is within the window of both a and b (Bybit sends every
+	// liquidation, several a second on one symbol), and its size within
 	// 10 % of both: the closer candidate, b, is taken, and a's copy, 1.1 s
 	// late, then finds a.
 	bc, ac := relayCopy(b, 7, 30*time.Millisecond), relayCopy(a, 3, 1100*time.Millisecond)
@@ -175,7 +176,7 @@ func TestRelayMatchingTakesTheClosestCopy(t *testing.T) {
 	if n := len(g.rec.snapshot()); n != 2 {
 		t.Fatalf("sinks got %d events, want the two direct ones", n)
 	}
-	st := g.stats(t, event.BinanceUSDM)
+	st := g.stats(t, event.Bybit)
 	if st.First[event.SourceDirect] != 2 || st.USD != 0 || st.Side != 0 {
 		t.Fatalf("stats %+v: want two clean matches", st)
 	}
@@ -188,7 +189,7 @@ func TestRelayMatchingTakesTheClosestCopy(t *testing.T) {
 	if n := len(g.rec.snapshot()); n != 2 {
 		t.Fatalf("a resent relay copy was passed on (%d events)", n)
 	}
-	if st := g.stats(t, event.BinanceUSDM); st.First[event.SourceDirect]+st.First[event.SourceRelay] != 2 {
+	if st := g.stats(t, event.Bybit); st.First[event.SourceDirect]+st.First[event.SourceRelay] != 2 {
 		t.Fatalf("a resend counted as a race: %+v", st.First)
 	}
 }
@@ -259,5 +260,26 @@ func BenchmarkPipelineProcessCross(b *testing.B) {
 	}
 	if n != b.N {
 		b.Fatalf("sink saw %d of %d", n, b.N)
+	}
+}
+
+// TestRelayFirstIsNotTakenForThePreviousLiquidation: Binance sends at most
+// one liquidation per symbol a second. When the relay's copy of the next
+// one arrives before the venue's, the previous one (a second older, a like
+// size) is the only candidate; within the default window it is out of
+// reach, so the relay's copy is alerted first and the venue's later copy
+// matches it.
+func TestRelayFirstIsNotTakenForThePreviousLiquidation(t *testing.T) {
+	g := newCrossRig(&CrossSource{Rule: event.DefaultMatchRule()})
+	prev := liq("BTCUSDT", 1_700_000_000_000, 60000, 1, 0)
+	next := liq("BTCUSDT", 1_700_000_001_000, 60010, 1.01, 0)
+	next.RecvNs = prev.RecvNs + int64(time.Second)
+	g.push(prev, relayCopy(prev, 0, 30*time.Millisecond), relayCopy(next, 0, -20*time.Millisecond), next)
+	got := g.rec.snapshot()
+	if len(got) != 2 || got[1].Source() != event.SourceRelay {
+		t.Fatalf("sinks got %+v: want prev, then the relay's copy of next", got)
+	}
+	if st := g.stats(t, event.BinanceUSDM); st.First[event.SourceDirect] != 1 || st.First[event.SourceRelay] != 1 || st.USD != 0 {
+		t.Fatalf("stats %+v: want one race each way, no disagreement", st)
 	}
 }

@@ -16,7 +16,7 @@ func TestRelayConfig(t *testing.T) {
 	}
 	r := c.Relay
 	if r.Enabled || r.StreamURL != "wss://api.holysheep.ai/v1/ws/stream" || len(r.Exchanges) != 1 || r.Exchanges[0] != "binance" ||
-		len(r.Symbols) != 1 || r.Symbols[0] != "ALL" || r.ThresholdUSD != 100000 || r.MatchWindow != 2*time.Second ||
+		len(r.Symbols) != 1 || r.Symbols[0] != "ALL" || r.ThresholdUSD != 100000 || r.MatchWindow != 500*time.Millisecond ||
 		r.MatchSize != 0.10 || r.MatchAgree != 0.01 || r.Model != "" {
 		t.Fatalf("default relay settings %+v", r)
 	}
