@@ -30,97 +30,108 @@ type CrossSource struct {
 	MinUSD float64
 }
 
-// crossWays is the number of recent events remembered per bucket of
-// (venue, symbol); crossBuckets the number of buckets. A bucket holds the
-// last sixteen liquidations of its symbols at or above the relay's
-// threshold, seconds of even a cascade's worth on one symbol.
-const (
-	crossWays    = 16
-	crossBuckets = 1024
-)
+// crossWays is how many recent liquidations are remembered per venue and
+// symbol: every one the relay can have a copy of that arrived within its
+// lag. A cascade on one symbol brings dozens within a relay's tens of
+// milliseconds (the demo at 50× brings bursts of thirty): 128 leave room.
+const crossWays = 128
 
-// crossTable remembers recent events by (venue, symbol), from both
+// crossTable remembers recent events per venue and symbol, from both
 // sources, so that a copy arriving from the other source is recognised.
-// It never allocates after init; an entry older than keepNs, or matched
-// already, is free.
+// A symbol's ring is allocated when the symbol is first remembered (a
+// cold path: once per instrument and process); after that nothing
+// allocates. An entry older than keepNs, or matched already, is free.
 type crossTable struct {
 	rule   event.MatchRule
 	minUSD float64
 	keepNs int64
-	slots  []crossSlot
+	syms   map[crossKey]*crossRing
+	// probe is the candidate being compared, rebuilt from an entry: the
+	// rule compares events.
+	probe event.Event
 }
 
-type crossSlot struct {
-	ev      event.Event
-	used    bool
-	matched bool
+type crossKey struct {
+	venue event.Venue
+	sym   event.Symbol
+}
+
+// crossRing holds a symbol's latest entries in arrival order (so in
+// receive order): next is where the next one goes.
+type crossRing struct {
+	next int
+	e    [crossWays]crossEntry
+}
+
+// crossEntry is what the rule needs of a remembered event.
+type crossEntry struct {
+	timeMs, recvNs int64
+	price, usd     float64
+	side           event.Side
+	conn           uint8
+	known, used    bool
+	matched        bool
 }
 
 func newCrossTable(c *CrossSource) *crossTable {
 	keep := max(30*time.Second, 4*c.Rule.Window)
-	return &crossTable{rule: c.Rule, minUSD: c.MinUSD, keepNs: int64(keep), slots: make([]crossSlot, crossWays*crossBuckets)}
+	return &crossTable{rule: c.Rule, minUSD: c.MinUSD, keepNs: int64(keep), syms: map[crossKey]*crossRing{}}
 }
-
-// bucket returns the slots of ev's venue and symbol (FNV-1a over both).
-func (t *crossTable) bucket(ev *event.Event) []crossSlot {
-	h := uint64(fnvOffset) ^ uint64(ev.Venue)
-	h *= fnvPrime
-	for _, c := range ev.Symbol.Bytes() {
-		h = (h ^ uint64(c)) * fnvPrime
-	}
-	i := int(h%crossBuckets) * crossWays
-	return t.slots[i : i+crossWays]
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
 
 // match looks for the closest unmatched copy of ev from the other source;
 // when there is one it is marked matched and its receive time and source
-// returned with the fields the two disagree in.
+// returned with the fields the two disagree in. It walks the symbol's
+// ring from the newest entry back to the first one too old to matter.
 func (t *crossTable) match(ev *event.Event) (firstNs int64, first event.Source, d event.Disagreement, ok bool) {
-	b := t.bucket(ev)
-	src := ev.Source()
-	best, bestDist := -1, 0.0
-	var bestD event.Disagreement
-	for i := range b {
-		s := &b[i]
-		if !s.used || s.matched || ev.RecvNs-s.ev.RecvNs > t.keepNs || s.ev.Source() == src {
-			continue
-		}
-		same, dis, dist := t.rule.Compare(&s.ev, ev)
-		if same && (best < 0 || dist < bestDist) {
-			best, bestDist, bestD = i, dist, dis
-		}
-	}
-	if best < 0 {
+	r := t.syms[crossKey{ev.Venue, ev.Symbol}]
+	if r == nil {
 		return 0, 0, 0, false
 	}
-	b[best].matched = true
-	return b[best].ev.RecvNs, b[best].ev.Source(), bestD, true
+	src := ev.Source()
+	p := &t.probe
+	p.Venue, p.Symbol = ev.Venue, ev.Symbol
+	var best *crossEntry
+	bestDist := 0.0
+	var bestD event.Disagreement
+	for k := 1; k <= crossWays; k++ {
+		e := &r.e[(r.next-k+crossWays)%crossWays]
+		if !e.used || ev.RecvNs-e.recvNs > t.keepNs {
+			break
+		}
+		if e.matched || event.SourceOf(e.conn) == src {
+			continue
+		}
+		p.Side, p.TimeMs, p.Price, p.Notional, p.Basis = e.side, e.timeMs, e.price, e.usd, event.BasisUnknown
+		if e.known {
+			p.Basis = event.BasisLinear
+		}
+		same, dis, dist := t.rule.Compare(p, ev)
+		if same && (best == nil || dist < bestDist) {
+			best, bestDist, bestD = e, dist, dis
+		}
+	}
+	if best == nil {
+		return 0, 0, 0, false
+	}
+	best.matched = true
+	return best.recvNs, event.SourceOf(best.conn), bestD, true
 }
 
-// remember keeps ev for a copy from the other source to find: in a free
-// slot of its bucket, or over the oldest.
+// remember keeps ev for a copy from the other source to find, over the
+// symbol's oldest entry.
 func (t *crossTable) remember(ev *event.Event) {
 	if ev.Source() == event.SourceDirect && ev.NotionalKnown() && ev.Notional < t.minUSD {
 		return
 	}
-	b := t.bucket(ev)
-	victim := 0
-	for i := range b {
-		s := &b[i]
-		if !s.used || s.matched || ev.RecvNs-s.ev.RecvNs > t.keepNs {
-			victim = i
-			break
-		}
-		if s.ev.RecvNs < b[victim].ev.RecvNs {
-			victim = i
-		}
+	k := crossKey{ev.Venue, ev.Symbol}
+	r := t.syms[k]
+	if r == nil {
+		r = &crossRing{}
+		t.syms[k] = r
 	}
-	b[victim] = crossSlot{ev: *ev, used: true}
+	r.e[r.next] = crossEntry{timeMs: ev.TimeMs, recvNs: ev.RecvNs, price: ev.Price, usd: ev.Notional, side: ev.Side,
+		conn: ev.Conn, known: ev.NotionalKnown(), used: true}
+	r.next = (r.next + 1) % crossWays
 }
 
 // sourceStats are one venue's counts of the race between its own feed and
