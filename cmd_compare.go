@@ -28,7 +28,7 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", "", "config file: chats' default threshold (telegram.min_usd), the model and prices for the spend, the match rule (relay.holysheep)")
-	from := fs.String("from", "", "start: RFC 3339, a date, or relative (-2h); default the later of the two logs' first liquidations")
+	from := fs.String("from", "", "start: RFC 3339, a date, or relative (-2h); default the later of the two logs' first liquidations (less the match window)")
 	to := fs.String("to", "", "end (exclusive), same forms; default now, or when neither log is being written, the later of their last moments")
 	venue := fs.String("venue", "", "only this venue")
 	var syms history.SymbolList

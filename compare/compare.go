@@ -36,8 +36,8 @@ import (
 // Options select what is compared. Zero values take the defaults in
 // brackets.
 type Options struct {
-	// From and To bound the period by receive time [From: the later of
-	// the two logs' first events; To: Now, or when neither log is being
+	// From and To bound the period by receive time [From: a match window
+	// before the later of the two logs' first events; To: Now, or when neither log is being
 	// written, the later of their last moments (last heartbeat or clean
 	// stop)].
 	From, To time.Time
@@ -122,7 +122,10 @@ func Run(a, b Log, o Options) (*Report, error) {
 		}
 	}
 	if o.From.IsZero() {
-		o.From = later(sides[0].info.First, sides[1].info.First)
+		// A match window before the later start: the first liquidation of
+		// the box that started later is the copy of one the other box
+		// received a moment before.
+		o.From = later(sides[0].info.First, sides[1].info.First).Add(-o.Rule.Window)
 	}
 	if o.To.IsZero() {
 		o.To = o.Now
