@@ -209,6 +209,11 @@ func TestReadOnlyCommandsWhileRunning(t *testing.T) {
 	if _, _, err := runCLI(t, "backup", "--db", path, "--out", bk); err != nil {
 		t.Fatalf("backup while running: %v", err)
 	}
+	// The running log (its snapshot) against its backup: the same 60.
+	out, _, err = runCLI(t, "compare", "--from", from, "--to", to, path, bk)
+	if err != nil || !strings.Contains(out, "verdict: PROMOTE") || !strings.Contains(out, "(0 of 60, 0 during B's gaps)") {
+		t.Errorf("compare while running: %v\n%s", err, out)
+	}
 	if _, _, err := runCLI(t, "compact", "--db", path); err == nil {
 		t.Errorf("compact of a running log succeeded")
 	}

@@ -303,8 +303,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s for /metrics: %w", addr, err)
 	}
-	svc, err := service.New(service.Options{Config: cfg, Logger: service.NewLogger(o.Stderr, cfg),
-		Stdout: o.Stdout, Color: o.Color, Listener: ln, LLMKey: demoRelayKey})
+	so := service.Options{Config: cfg, Logger: service.NewLogger(o.Stderr, cfg), Stdout: o.Stdout, Color: o.Color, Listener: ln}
+	if o.Relay {
+		so.LLMKey = demoRelayKey // the relay's key; enrichment is off in the demo
+	}
+	svc, err := service.New(so)
 	if err != nil {
 		ln.Close()
 		return err
