@@ -286,7 +286,7 @@ func TestVersionOfAPlainBuild(t *testing.T) {
 // flags on stdout and succeed (exit 0); every flag that takes a value
 // names it (-config FILE, not -config string).
 func TestHelpIsOnStdout(t *testing.T) {
-	flagLine := regexp.MustCompile(`^  -[a-z-]+( [A-Z][A-Z0-9_]*)?$`)
+	flagLine := regexp.MustCompile(`^  -[a-z0-9-]+( [A-Z][A-Z0-9_]*)?$`)
 	for name := range commands {
 		for _, h := range []string{"-h", "--help"} {
 			out, errOut, err := runCLI(t, name, h)

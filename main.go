@@ -44,6 +44,7 @@ var commands = map[string]command{
 	"backtest": {cmdBacktest, "alerts a chat would have got at each threshold"},
 	"compact":  {cmdCompact, "rewrite the log compactly (offline)"},
 	"backup":   {cmdBackup, "consistent copy of the log, also while run runs"},
+	"compare":  {cmdCompare, "two logs side by side: missing, late, disagreeing; rollback triggers"},
 }
 
 // errUsage marks an error that is the caller's command line; main prints
@@ -60,6 +61,9 @@ func main() {
 	stop()
 	switch {
 	case err == nil:
+	case errors.Is(err, errRollback):
+		fmt.Fprintln(os.Stderr, "liqbox:", err)
+		os.Exit(3)
 	case errors.Is(err, errBadFlag):
 		os.Exit(2) // the flag package said what is wrong, with the flags
 	case errors.Is(err, errUsage):

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liqbox/liqbox/money"
 )
 
 // Price is what a model costs, in USD per million tokens. Input (prompt)
@@ -203,19 +203,43 @@ func buildReport(now time.Time, model string, prices map[string]Price, day, mont
 		DailyTokenCap: dailyCap, MonthlyUSDCap: monthlyCap,
 		OverBudget: overBudget(today, thisMonth, dailyCap, monthlyCap),
 	}
+	r.Others = OnOtherModels(thisMonth, model, prices)
+	return r
+}
+
+// OnOtherModels prices u's tokens on every model of prices but model,
+// cheapest first: what the same usage would have cost elsewhere.
+func OnOtherModels(u Usage, model string, prices map[string]Price) []ModelCost {
+	var out []ModelCost
 	for name, p := range prices {
 		if name == model {
 			continue
 		}
-		r.Others = append(r.Others, ModelCost{Model: name, USD: p.USD(thisMonth.PromptTokens, thisMonth.CompletionTokens), InputAssumed: p.InputAssumed})
+		out = append(out, ModelCost{Model: name, USD: p.USD(u.PromptTokens, u.CompletionTokens), InputAssumed: p.InputAssumed})
 	}
-	sort.Slice(r.Others, func(i, j int) bool {
-		if r.Others[i].USD != r.Others[j].USD {
-			return r.Others[i].USD < r.Others[j].USD
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].USD != out[j].USD {
+			return out[i].USD < out[j].USD
 		}
-		return r.Others[i].Model < r.Others[j].Model
+		return out[i].Model < out[j].Model
 	})
-	return r
+	return out
+}
+
+// UsageBetween sums the usage kv recorded on the UTC days from from's to
+// to's, both included: usage is kept per day, so a period is counted in
+// whole days.
+func UsageBetween(kv KV, from, to time.Time) (Usage, error) {
+	l := ledger{kv: kv}
+	var sum Usage
+	for d := from.UTC().Truncate(24 * time.Hour); !d.After(to.UTC()); d = d.Add(24 * time.Hour) {
+		u, err := l.loadLocked(dayKeyPrefix + dayOf(d))
+		if err != nil {
+			return sum, err
+		}
+		sum.add(u)
+	}
+	return sum, nil
 }
 
 // Text renders the report as plain text in lang ("en" or "vi"; anything
@@ -228,16 +252,16 @@ func (r CostReport) Text(lang string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, t.title+"\n", r.Model)
 	line := func(label, period string, u Usage) {
-		fmt.Fprintf(&b, t.usage+"\n", label, period, u.Requests, groupInt(u.PromptTokens), groupInt(u.CompletionTokens), money(u.USD))
+		fmt.Fprintf(&b, t.usage+"\n", label, period, u.Requests, money.Group(u.PromptTokens), money.Group(u.CompletionTokens), money.Spend(u.USD))
 	}
 	line(t.today, r.Day, r.Today)
 	line(t.month, r.Month, r.ThisMonth)
-	fmt.Fprintf(&b, t.projected+"\n", money(r.ProjectedUSD))
+	fmt.Fprintf(&b, t.projected+"\n", money.Spend(r.ProjectedUSD))
 	if r.DailyTokenCap > 0 {
-		fmt.Fprintf(&b, t.dailyCap+"\n", groupInt(r.Today.Tokens()), groupInt(r.DailyTokenCap))
+		fmt.Fprintf(&b, t.dailyCap+"\n", money.Group(r.Today.Tokens()), money.Group(r.DailyTokenCap))
 	}
 	if r.MonthlyUSDCap > 0 {
-		fmt.Fprintf(&b, t.monthlyCap+"\n", money(r.ThisMonth.USD), money(r.MonthlyUSDCap))
+		fmt.Fprintf(&b, t.monthlyCap+"\n", money.Spend(r.ThisMonth.USD), money.Spend(r.MonthlyUSDCap))
 	}
 	if r.OverBudget {
 		b.WriteString(t.over + "\n")
@@ -250,7 +274,7 @@ func (r CostReport) Text(lang string) string {
 			if o.InputAssumed {
 				mark, assumed = "*", true
 			}
-			fmt.Fprintf(&b, "  %s%s: %s\n", o.Model, mark, money(o.USD))
+			fmt.Fprintf(&b, "  %s%s: %s\n", o.Model, mark, money.Spend(o.USD))
 		}
 		if assumed {
 			b.WriteString(t.assumed + "\n")
@@ -286,35 +310,4 @@ var costWords = map[string]struct {
 		others:     "Cùng mức sử dụng tháng này trên các mô hình khác:",
 		assumed:    "* giá đầu vào là giả định (giá niêm yết của nhà cung cấp)",
 	},
-}
-
-// money prints USD with enough decimals that small LLM bills are not shown as $0.00.
-func money(v float64) string {
-	switch a := math.Abs(v); {
-	case a == 0:
-		return "$0"
-	case a < 0.01:
-		return "$" + strconv.FormatFloat(v, 'f', 6, 64)
-	case a < 100:
-		return "$" + strconv.FormatFloat(v, 'f', 4, 64)
-	}
-	return "$" + strconv.FormatFloat(v, 'f', 2, 64)
-}
-
-// groupInt prints n with thousands separators.
-func groupInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

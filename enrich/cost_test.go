@@ -131,3 +131,28 @@ func TestProjectMonthEarly(t *testing.T) {
 		t.Errorf("projection = %v, want %v", got, want)
 	}
 }
+
+// TestUsageBetween: a period's usage is the sum of its UTC days, each
+// counted once, both ends included.
+func TestUsageBetween(t *testing.T) {
+	kv := newKV()
+	l := ledger{kv: kv}
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	for i, u := range []Usage{{Requests: 1, PromptTokens: 100, CompletionTokens: 10, USD: 0.5},
+		{Requests: 2, PromptTokens: 200, CompletionTokens: 20, USD: 1}, {Requests: 4, PromptTokens: 400, CompletionTokens: 40, USD: 2}} {
+		if err := l.record(day.Add(time.Duration(i)*24*time.Hour+time.Hour), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := UsageBetween(kv, day.Add(23*time.Hour), day.Add(25*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (Usage{Requests: 3, PromptTokens: 300, CompletionTokens: 30, USD: 1.5}) {
+		t.Fatalf("the first two days: %+v", got)
+	}
+	others := OnOtherModels(got, "deepseek-v3.2", DefaultPrices())
+	if len(others) != len(DefaultPrices())-1 || others[0].USD > others[len(others)-1].USD {
+		t.Fatalf("other models %+v: want every other model, cheapest first", others)
+	}
+}

@@ -68,29 +68,15 @@ var (
 
 // Decode implements Decoder.
 func (d *BinanceDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error) {
-	s := view(frame)
-	n0 := len(dst)
 	var t *Table
 	if d.venue == event.BinanceCOINM {
 		t = d.inst.Load()
 	}
-	var bad error
-	i := ws(s, 0)
-	switch at(s, i) {
-	case '{':
-		dst, i, bad = d.payload(s, i, dst, t, recvNs, true)
-	case '[':
-		dst, i, bad = d.payloads(s, i, dst, t, recvNs)
-	default:
-		return dst, notAnObject(frame, s)
-	}
-	if i < 0 {
-		return dst[:n0], errNotJSON
-	}
-	if !atEnd(s, i) {
-		return dst[:n0], errTrailing
-	}
-	return dst, bad
+	return decodeFrame(frame, dst, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.payload(s, i, dst, t, recvNs, true)
+	}, func(s string, i int, dst []event.Event) ([]event.Event, int, error) {
+		return d.payloads(s, i, dst, t, recvNs)
+	})
 }
 
 // payloads decodes an array of payloads (defensively: Binance documents

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -464,7 +465,7 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 			s.decoded.Add(1)
 			m.decodeErrs.Inc()
 			if n, ok := s.decodeErrLog.Allow(now); ok {
-				sl.log.Warn("cannot decode frame", "err", err, "first_bytes", firstBytes(buf, 120),
+				sl.log.Warn("cannot decode frame", "err", err, "first_bytes", firstBytes(buf, 120, spec.Secret),
 					"suppressed", n)
 			}
 			return evs
@@ -505,7 +506,7 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		// the bad one and carry on with what decoded.
 		m.decodeErrs.Inc()
 		if n, ok := s.decodeErrLog.Allow(now); ok {
-			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120),
+			sl.log.Warn("cannot decode frame", "err", err, "kept", len(evs), "first_bytes", firstBytes(buf, 120, spec.Secret),
 				"suppressed", n)
 		}
 		if len(evs) == 0 {
@@ -526,7 +527,7 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 	c.markLive(now)
 	for i := range evs {
 		ev := &evs[i]
-		ev.Conn = uint8(sl.idx)
+		ev.Conn = spec.ConnBase + uint8(sl.idx)
 		if recvNs < c.backlogUntil && ev.TimeMs < c.started.UnixMilli() {
 			ev.Flags |= event.FlagBacklog
 			m.backlog.Inc()
@@ -561,7 +562,7 @@ func (c *conn) respond(frame []byte, now time.Time) {
 		}
 	}
 	if reconnect {
-		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80)})
+		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80, c.sl.s.spec.Secret)})
 	}
 }
 
@@ -576,7 +577,7 @@ func (c *conn) inspectControl(frame []byte, now time.Time) {
 	}
 	s.m.venueErrs.Inc()
 	if n, ok := s.venueErrLog.Allow(now); ok {
-		c.sl.log.Warn("venue replied with an error", "msg", msg, "suppressed", n)
+		c.sl.log.Warn("venue replied with an error", "msg", redact(msg, s.spec.Secret), "suppressed", n)
 	}
 }
 
@@ -598,12 +599,27 @@ func readAll(buf []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-// firstBytes returns a printable prefix of a bad frame for the log.
-func firstBytes(b []byte, n int) string {
+// firstBytes returns a printable prefix of a bad frame for the log, with
+// secret (when set) masked before the frame is cut, so no part of it shows.
+func firstBytes(b []byte, n int, secret string) string {
+	if secret != "" && bytes.Contains(b, []byte(secret)) {
+		b = bytes.ReplaceAll(b, []byte(secret), []byte(redacted))
+	}
 	if len(b) > n {
 		b = b[:n]
 	}
 	return string(bytes.ToValidUTF8(b, []byte("?")))
+}
+
+// redacted stands for a secret in what the stream logs.
+const redacted = "[redacted]"
+
+// redact masks secret (when set) in s.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, redacted)
 }
 
 // backoff spaces reconnect attempts. After reset (a connection proved

@@ -26,3 +26,31 @@ import "github.com/liqbox/liqbox/event"
 type Decoder interface {
 	Decode(dst []event.Event, frame []byte, recvNs int64) ([]event.Event, error)
 }
+
+// decodeFrame is the frame-level walk of a decoder whose frames are one
+// JSON object or an array of them: object decodes the object at i (the
+// frame itself), array the array at i. A frame that is neither, is not
+// JSON or has data after its value comes back as the frame-level error
+// with dst unchanged; otherwise the error is the walk's (the first bad
+// liquidation, the good ones kept).
+func decodeFrame(frame []byte, dst []event.Event, object, array elemFunc) ([]event.Event, error) {
+	s := view(frame)
+	n0 := len(dst)
+	var bad error
+	i := ws(s, 0)
+	switch at(s, i) {
+	case '{':
+		dst, i, bad = object(s, i, dst)
+	case '[':
+		dst, i, bad = array(s, i, dst)
+	default:
+		return dst, notAnObject(frame, s)
+	}
+	if i < 0 {
+		return dst[:n0], errNotJSON
+	}
+	if !atEnd(s, i) {
+		return dst[:n0], errTrailing
+	}
+	return dst, bad
+}

@@ -30,28 +30,32 @@ func fuzzDecode(f *testing.F, v event.Venue, file string) {
 	f.Add([]byte(""))
 	d := offlineDecoder(f, v)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		check := func(b []byte) {
-			prefix := []event.Event{{Seq: 42}}
-			got, err := d.Decode(prefix, b, fuzzRecvNs)
-			if len(got) == 0 || got[0].Seq != 42 {
-				t.Fatalf("dst's existing event was overwritten (err %v)", err)
-			}
-			if err != nil {
-				var de *DecodeError
-				if !errors.As(err, &de) || de.Error() == "" {
-					t.Fatalf("error %v is not a *DecodeError that says what is wrong", err)
-				}
-			}
-			for i := 1; i < len(got); i++ {
-				if msg := checkBounds(&got[i], v, fuzzRecvNs); msg != "" {
-					t.Fatalf("event %d %+v: %s", i, got[i], msg)
-				}
+		fuzzCheck(t, d, data, func(e *event.Event) string { return checkBounds(e, v, fuzzRecvNs) })
+	})
+}
+
+// fuzzCheck decodes data, and each half of it, with d: the call must not
+// panic, an error must leave what dst held untouched and be a DecodeError
+// that says what is wrong, and check must find nothing wrong with any
+// event returned.
+func fuzzCheck(t *testing.T, d Decoder, data []byte, check func(*event.Event) string) {
+	for _, b := range [][]byte{data, data[:len(data)/2], data[len(data)/2:]} {
+		got, err := d.Decode([]event.Event{{Seq: 42}}, b, fuzzRecvNs)
+		if len(got) == 0 || got[0].Seq != 42 {
+			t.Fatalf("dst's existing event was overwritten (err %v)", err)
+		}
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Error() == "" {
+				t.Fatalf("error %v is not a *DecodeError that says what is wrong", err)
 			}
 		}
-		check(data)
-		check(data[:len(data)/2])
-		check(data[len(data)/2:])
-	})
+		for i := 1; i < len(got); i++ {
+			if msg := check(&got[i]); msg != "" {
+				t.Fatalf("event %d %+v: %s", i, got[i], msg)
+			}
+		}
+	}
 }
 
 // checkBounds returns what is wrong with a decoded event, or "".

@@ -18,7 +18,7 @@ type Spec struct {
 	URL    string // full WebSocket URL including any stream path or query
 
 	// Header is sent with the WebSocket handshake (Gate's
-	// X-Gate-Size-Decimal). Nil: none.
+	// X-Gate-Size-Decimal, a relay's Authorization and X-Model). Nil: none.
 	Header http.Header
 
 	// Subscribe returns the text frames to send right after the handshake,
@@ -88,6 +88,15 @@ type Spec struct {
 	// what is not tied to a connection: `liqbox decode` and its
 	// ControlInspector.
 	NewConnDecoder func() Decoder
+
+	// Secret is what the peer must never see logged back: the relay's
+	// API key. Frame bytes the stream logs (a bad frame's first bytes, a
+	// peer's error message) have it masked. Empty for the venues.
+	Secret string
+	// ConnBase is the first event.Event.Conn of the stream's connections:
+	// 0 for a venue's own feed, event.ConnRelay for a relay, so that every
+	// event says which source delivered it.
+	ConnBase uint8
 }
 
 // Canary is a steady public stream of one or two liquid instruments

@@ -148,25 +148,41 @@ func (c Counts) Quantile(q float64) *float64 {
 // write exports the histogram as VictoriaMetrics writes a
 // PrometheusHistogram, with the help text on the # HELP line.
 func (h *Histogram) write(w io.Writer) {
+	writeMeta(w, h.name, h.help)
+	h.writeSeries(w, "")
+}
+
+// writeMeta writes a family's # HELP and # TYPE lines when metadata is
+// exposed.
+func writeMeta(w io.Writer, name, help string) {
 	var meta bytes.Buffer
-	metrics.WriteMetadataIfNeeded(&meta, h.name, "histogram")
+	metrics.WriteMetadataIfNeeded(&meta, name, "histogram")
 	if meta.Len() > 0 {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", h.name, h.help, h.name)
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	}
+}
+
+// writeSeries writes the buckets, sum and count, with labels (`k="v",…`,
+// or empty) before le.
+func (h *Histogram) writeSeries(w io.Writer, labels string) {
+	le, brace := "{le=", ""
+	if labels != "" {
+		le, brace = "{"+labels+",le=", "{"+labels+"}"
 	}
 	h.mu.Lock()
 	var cum uint64
 	for i, ub := range h.upper {
 		cum += h.counts[i]
-		fmt.Fprintf(w, "%s_bucket{le=\"%v\"} %d\n", h.name, ub, cum)
+		fmt.Fprintf(w, "%s_bucket%s\"%v\"} %d\n", h.name, le, ub, cum)
 	}
 	cum += h.counts[len(h.upper)]
 	sum := h.sum
 	h.mu.Unlock()
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n", h.name, cum)
+	fmt.Fprintf(w, "%s_bucket%s\"+Inf\"} %d\n", h.name, le, cum)
 	if float64(int64(sum)) == sum {
-		fmt.Fprintf(w, "%s_sum %d\n", h.name, int64(sum))
+		fmt.Fprintf(w, "%s_sum%s %d\n", h.name, brace, int64(sum))
 	} else {
-		fmt.Fprintf(w, "%s_sum %g\n", h.name, sum)
+		fmt.Fprintf(w, "%s_sum%s %g\n", h.name, brace, sum)
 	}
-	fmt.Fprintf(w, "%s_count %d\n", h.name, cum)
+	fmt.Fprintf(w, "%s_count%s %d\n", h.name, brace, cum)
 }

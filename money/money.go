@@ -117,3 +117,35 @@ func ParseUSD(s string) (float64, bool) {
 	}
 	return v, true
 }
+
+// Spend prints a USD spend (the LLM's) with enough decimals that a small
+// bill does not read $0.00: $0.000420, $1.2345, $123.45.
+func Spend(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "$0"
+	case a < 0.01:
+		return "$" + strconv.FormatFloat(v, 'f', 6, 64)
+	case a < 100:
+		return "$" + strconv.FormatFloat(v, 'f', 4, 64)
+	}
+	return "$" + strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// Group prints n with thousands separators: 1,234,567.
+func Group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

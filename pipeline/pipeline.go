@@ -47,7 +47,10 @@ type Options struct {
 	DedupSlots int
 	// Sinks get every new (non-duplicate) event, in this order. Put the
 	// alerting sinks first: the raw alert goes out before anything else.
-	Sinks   []Sink
+	Sinks []Sink
+	// Cross, when a relay runs beside the venues' own feeds, matches its
+	// copies to theirs (CrossSource); nil: only exact duplicates exist.
+	Cross   *CrossSource
 	Metrics *metrics.Set
 	Logger  *slog.Logger
 }
@@ -59,6 +62,9 @@ type Pipeline struct {
 	seq   atomic.Uint64
 	dedup dedupTable
 	m     pipeMetrics
+	// cross and srcs exist only with Options.Cross.
+	cross *crossTable
+	srcs  *sourceMetrics
 }
 
 type pipeMetrics struct {
@@ -110,6 +116,10 @@ func New(o Options) *Pipeline {
 	// connection (win).
 	metricdoc.Describe(set, `liqbox_redundancy_wins_total`, "Times a connection delivered an event first while a redundant one delivered it too.")
 	metricdoc.Describe(set, `liqbox_redundancy_lead_seconds_total`, "Total lead of the winning connection over the redundant one.")
+	if o.Cross != nil {
+		p.cross = newCrossTable(o.Cross)
+		p.srcs = newSourceMetrics(set, o.Cross.Venues)
+	}
 	return p
 }
 
@@ -173,9 +183,25 @@ func (p *Pipeline) process(ev *event.Event) {
 		if conn != ev.Conn && conn < 8 && ev.Conn < 8 {
 			p.win(ev.Venue, conn, float64(ev.RecvNs-first)/1e9)
 		}
+		// A relay copy with the venue's very fields is a race all the
+		// same (255 is a key seeded from the log: no race).
+		if p.srcs != nil && conn != 255 && event.SourceOf(conn) != ev.Source() {
+			p.srcs.observe(ev.Venue, event.SourceOf(conn), ev.RecvNs-first, 0)
+		}
 		return
 	}
 	p.dedup.insert(key, ev.RecvNs, ev.Conn)
+	if p.cross != nil {
+		// The other source's copy of a liquidation already handed on is
+		// a duplicate too; its exact key is remembered above, so a
+		// repeat of this copy is caught before it gets here.
+		if firstNs, first, d, ok := p.cross.match(ev); ok {
+			p.m.dups.Inc()
+			p.srcs.observe(ev.Venue, first, ev.RecvNs-firstNs, d)
+			return
+		}
+		p.cross.remember(ev)
+	}
 	ev.Seq = p.seq.Add(1)
 	p.m.events.Inc()
 	for _, s := range p.o.Sinks {

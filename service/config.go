@@ -36,6 +36,8 @@ type Config struct {
 	Telegram TelegramConfig
 	Enrich   EnrichConfig
 	Venues   map[event.Venue]*VenueSettings
+	// Relay is [relay.holysheep]: the HolySheep relay as one more source.
+	Relay RelaySettings
 
 	// origins says where each key ("venue.bitmex.conns") was last set,
 	// so that a rule across keys names the line of the one that is wrong.
@@ -152,6 +154,24 @@ type VenueSettings struct {
 	Canary        string
 	InverseCanary string
 	CanaryAfter   time.Duration
+}
+
+// RelaySettings is the [relay.holysheep] section (see ingest.RelayConfig
+// and pipeline.CrossSource for what each key does).
+type RelaySettings struct {
+	Enabled   bool
+	StreamURL string
+	// Model is the X-Model header; empty sends enrich.model.
+	Model        string
+	Exchanges    []string
+	Symbols      []string
+	ThresholdUSD float64
+	StaleAfter   time.Duration
+	// The match rule of a relay copy against the venue's own
+	// (event.MatchRule).
+	MatchWindow time.Duration
+	MatchSize   float64
+	MatchAgree  float64
 }
 
 // ConfigError names the line, key and value that are wrong.
@@ -321,7 +341,7 @@ func unquote(v string) (string, error) {
 
 func (c *Config) knownSection(s string) bool {
 	switch s {
-	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices":
+	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep":
 		return true
 	}
 	if name, ok := strings.CutPrefix(s, "venue."); ok {
@@ -513,6 +533,16 @@ var keys = []key{
 	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), span(1, 3600), "an alert older than this gets no analysis edit (the analysis stays in the log)"},
 	{"enrich.max_inflight", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), span(1, 8), "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), span(0, 1e6), "USD a UTC month (0: no cap)"},
+	{"relay.holysheep.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Relay.Enabled }), none, "read the HolySheep relay as one more source (needs HOLYSHEEP_API_KEY)"},
+	{"relay.holysheep.stream_url", wsKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.StreamURL }), none, "the relay's WebSocket endpoint"},
+	{"relay.holysheep.model", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.Model }), none, "the X-Model header (empty: enrich.model)"},
+	{"relay.holysheep.exchanges", relayExchangesKey, none, "the relay's exchanges to subscribe, comma-separated, one connection each (binance, bybit, okx, bitmex, deribit)"},
+	{"relay.holysheep.symbols", listKey(func(c *Config) *[]string { return &c.Relay.Symbols }), none, "symbols to subscribe, comma-separated, as the venue writes them (ALL: every one)"},
+	{"relay.holysheep.threshold_usd", usdKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Relay.ThresholdUSD }), span(0, 1e10), "the relay sends only liquidations of at least this"},
+	{"relay.holysheep.stale_after", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Relay.StaleAfter }), off(1, 3600), "a relay connection silent this long is dead (0: 60s)"},
+	{"relay.holysheep.match_window", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Relay.MatchWindow }), span(0.001, 60), "a relay copy and the venue's are one liquidation only if their times are this close"},
+	{"relay.holysheep.match_size", ratioKey(func(c *Config) *float64 { return &c.Relay.MatchSize }), span(0, 1), "and their USD sizes within this of each other (same side)"},
+	{"relay.holysheep.match_agree", ratioKey(func(c *Config) *float64 { return &c.Relay.MatchAgree }), span(0, 1), "copies differing by more in USD or price disagree (counted); a copy of the other side is one liquidation only within this"},
 }
 
 // keyIndex finds a key of the table by name.
@@ -566,7 +596,7 @@ func unknownKeyMsg(section, k string) string {
 // suggestSection is "; did you mean [general]?" for a section name one or
 // two edits from a known one.
 func suggestSection(s string) string {
-	names := []string{"general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices"}
+	names := []string{"general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep"}
 	for _, v := range event.Venues() {
 		names = append(names, "venue."+v.String())
 	}
@@ -851,7 +881,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	anyOn := false
+	anyOn := c.Relay.Enabled
 	var lastOff string
 	for _, v := range event.Venues() {
 		anyOn = anyOn || c.Venues[v].Enabled
@@ -861,7 +891,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	if !anyOn {
-		return c.errAt(lastOff, "no venue enabled: set enabled = true in at least one [venue.NAME] section")
+		return c.errAt(lastOff, "no venue enabled: set enabled = true in at least one [venue.NAME] section (or in [relay.holysheep])")
+	}
+	if c.Relay.Enabled && len(c.Relay.Exchanges) == 0 {
+		return c.errAt("relay.holysheep.enabled", "true but relay.holysheep.exchanges is empty: name the relay's exchanges, e.g. binance")
 	}
 	if bm := c.Venues[event.BitMEX]; bm.Enabled && bm.Conns > 1 {
 		// Its rows carry no time, so the copies a second connection brings
@@ -1109,4 +1142,56 @@ func setLang(dst *string, v string) error {
 	}
 	*dst = v
 	return nil
+}
+
+func listKey(f func(*Config) *[]string) field {
+	return field{set: func(c *Config, _ *VenueSettings, v string, _ rng) error {
+		*f(c) = splitList(v)
+		return nil
+	}}
+}
+
+// splitList reads a comma- or space-separated list.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+var relayExchangesKey = field{set: func(c *Config, _ *VenueSettings, v string, _ rng) error {
+	list := splitList(v)
+	for _, ex := range list {
+		if _, ok := ingest.RelayVenue(ex); !ok {
+			return fmt.Errorf("%q is not an exchange the relay forwards to a venue liqbox has (binance, bybit, okx, bitmex, deribit)", ex)
+		}
+	}
+	c.Relay.Exchanges = list
+	return nil
+}}
+
+func ratioKey(f func(*Config) *float64) field {
+	return field{set: func(c *Config, _ *VenueSettings, v string, r rng) error {
+		x, err := RatioSetting(v)
+		if err != nil {
+			return err
+		}
+		if !r.in(x) {
+			return fmt.Errorf("%q is outside %s", v, r.say(fmtNum))
+		}
+		*f(c) = x
+		return nil
+	}, get: func(c *Config, _ *VenueSettings) float64 { return *f(c) }, unit: fmtNum}
+}
+
+// RatioSetting reads a share as the config and the flags write it: a
+// percentage ("1%", "0.5 %") or a fraction ("0.01").
+func RatioSetting(v string) (float64, error) {
+	s := strings.TrimSpace(v)
+	div := 1.0
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		s, div = strings.TrimSpace(p), 100
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return 0, fmt.Errorf("%q is not a share such as 1%%, 0.5%% or 0.01", v)
+	}
+	return f / div, nil
 }

@@ -234,7 +234,7 @@ func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var hl Health
-	for v := range h.s.insts {
+	for _, v := range h.s.watchedVenues() {
 		since := h.s.started
 		if t := h.lastLive[v]; t.After(since) {
 			since = t

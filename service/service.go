@@ -101,7 +101,7 @@ type Service struct {
 
 	store   *store.Store
 	insts   map[event.Venue]*ingest.Instruments
-	streams []*ingest.Stream
+	streams []*ingest.Stream // the venues' own, then the relay's
 	pipe    *pipeline.Pipeline
 	casc    *cascade.Engine
 	bot     *telegram.Bot
@@ -167,6 +167,15 @@ func New(o Options) (*Service, error) {
 	}
 	waker := ring.NewWaker()
 	var rings []*ring.Ring
+	streamOpts := ingest.StreamOptions{
+		RingSize:  c.Pipeline.RingSize,
+		Waker:     waker,
+		Gaps:      gapLedger{st},
+		DownSince: downSince,
+		DownCause: downCause,
+		Metrics:   s.set,
+		Logger:    s.log.With("component", "ingest"),
+	}
 	for _, v := range c.EnabledVenues() {
 		vs := c.Venues[v]
 		vc := ingest.VenueConfig{
@@ -200,19 +209,21 @@ func New(o Options) (*Service, error) {
 			conns = ingest.DefaultConns(v)
 		}
 		for _, sp := range specs {
-			str := ingest.NewStream(sp, ingest.StreamOptions{
-				Conns:     conns,
-				RingSize:  c.Pipeline.RingSize,
-				Waker:     waker,
-				Gaps:      gapLedger{st},
-				DownSince: downSince,
-				DownCause: downCause,
-				Metrics:   s.set,
-				Logger:    s.log.With("component", "ingest"),
-			})
+			so := streamOpts
+			so.Conns = conns
+			str := ingest.NewStream(sp, so)
 			s.streams = append(s.streams, str)
 			rings = append(rings, str.Rings()...)
 		}
+	}
+	relay, cross, err := s.newRelay(o.LLMKey, streamOpts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, str := range relay {
+		s.streams = append(s.streams, str)
+		rings = append(rings, str.Rings()...)
 	}
 
 	s.stages = newStageMetrics(s.set)
@@ -323,6 +334,7 @@ func New(o Options) (*Service, error) {
 		StartSeq:    st.LastSeq(),
 		DedupWindow: c.Pipeline.DedupWindow,
 		Sinks:       sinks,
+		Cross:       cross,
 		Metrics:     s.set,
 		Logger:      s.log,
 	})

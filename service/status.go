@@ -49,6 +49,9 @@ type State struct {
 	Enrich   enrich.Status
 	Telegram bool // the bot runs
 	Shadow   bool
+	// Sources is each relayed venue's race between its own feed and the
+	// relay (none without the relay).
+	Sources []SourceState
 }
 
 // VenueState is one venue, over all its streams.
@@ -165,6 +168,7 @@ func (s *Service) State(now time.Time) State {
 		Shadow:   s.cfg.Telegram.Shadow || s.o.Shadow,
 	}
 	st.Enrichment = st.Enrich.String()
+	st.Sources = s.sourceStates()
 	st.Health = s.http.verdict(now, st.Decode)
 	byVenue := map[string]int{}
 	for _, str := range s.streams {
@@ -214,7 +218,8 @@ func (s *Service) Status() telegram.StatusReport {
 	st := s.State(time.Now())
 	r := telegram.StatusReport{Version: st.Version, Uptime: st.Uptime,
 		RingDepth: st.RingDepth, RingCap: st.RingCap, RingDrops: st.RingDrops,
-		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich}
+		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich,
+		Sources: sourcesStatus(st.Sources)}
 	for _, v := range st.Venues {
 		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Live,
 			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})
@@ -268,6 +273,7 @@ type StatusJSON struct {
 	Enrichment     string         `json:"enrichment"`
 	Telegram       bool           `json:"telegram_enabled"`
 	Shadow         bool           `json:"shadow"`
+	Sources        []SourceJSON   `json:"sources"`
 }
 
 // VenueJSON is one row of /api/status's "venues".
@@ -341,6 +347,7 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		LastSeq:   st.LastSeq,
 		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		Enrichment: st.Enrichment, Telegram: st.Telegram, Shadow: st.Shadow,
+		Sources: sourcesJSON(st.Sources),
 	}
 	for _, cs := range st.Conns {
 		c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,

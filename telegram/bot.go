@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -292,22 +291,9 @@ func (b *Bot) defaults() *settings {
 
 func (b *Bot) loadChats() error {
 	err := b.o.KV.ForEach(bucketChats, func(k, v []byte) error {
-		id, err := strconv.ParseInt(string(k), 10, 64)
+		id, s, err := decodeSettings(k, v, b.defaults())
 		if err != nil {
-			return fmt.Errorf("cannot parse chat id %q: %w", k, err)
-		}
-		s := b.defaults()
-		if err := json.Unmarshal(v, s); err != nil {
-			return fmt.Errorf("cannot decode settings of chat %d: %w", id, err)
-		}
-		if s.Mutes == nil {
-			s.Mutes = map[string]int64{}
-		}
-		if _, ok := languages[s.Lang]; !ok {
-			s.Lang = b.o.Lang
-		}
-		if s.MinUSD <= 0 {
-			s.MinUSD = b.o.MinUSD
+			return err
 		}
 		s.pruneMutes(time.Now())
 		c := b.newChat(id)

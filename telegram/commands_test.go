@@ -267,6 +267,8 @@ func (langStatus) Status() StatusReport {
 	r.Enrich = enrichLine{}
 	r.Blind = []GapStatus{{Venue: "okx", Stream: "liquidation-orders", Cause: "stale", Start: time.Now().Add(-time.Minute), For: time.Minute}}
 	r.Decode = []DecodeStatus{{Venue: "okx", Stream: "liquidation-orders", Errors: 12, Frames: 118, Ratio: 12.0 / 118}}
+	r.Sources = []SourceStatus{{Venue: "binance-usdm", DirectFirst: 97, RelayFirst: 3, DirectLeadP50: 41 * time.Millisecond,
+		DirectLeadP99: 180 * time.Millisecond, RelayLeadP50: 4 * time.Millisecond, RelayLeadP99: -1, Side: 1, USD: 2}}
 	return r
 }
 

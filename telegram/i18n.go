@@ -93,6 +93,7 @@ type texts struct {
 	StatusNoFrame  string
 	StatusBlind    string // %s venue, %s stream, %s start (UTC), %s so far, %s cause
 	StatusDecode   string // %s venue, %s stream, %d failed, %d frames, %.1f percent
+	StatusSource   string // %s venue, %d direct first, %s its p50, %s p99, %d relay first, %s p50, %s p99, %d side, %d usd, %d price disagreements
 	StatusRing     string // %d depth, %d cap, %d drops
 	StatusDisk     string // %s used, %s limit
 	StatusEnrich   string // %s: the enrichment line, when only an English summary is known

@@ -107,6 +107,7 @@ func init() {
 		StatusNoFrame:  "%s: %d/%d connections, no frame yet, %d gaps in 24 h",
 		StatusBlind:    "⚠️ %s %s blind since %s UTC, %s so far (%s)",
 		StatusDecode:   "⚠️ %s %s: %d of %d frames failed to decode in the last minute (%.1f %%)",
+		StatusSource:   "⚡ %s relay race: direct first %d (lead p50 %s, p99 %s), relay first %d (p50 %s, p99 %s); disagreed side %d, usd %d, price %d",
 		StatusRing:     "Ring: %d/%d, %d dropped",
 		StatusDisk:     "Disk: %s used, limit %s",
 		StatusEnrich:   "Enrichment: %s",

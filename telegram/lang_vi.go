@@ -107,6 +107,7 @@ func init() {
 		StatusNoFrame:  "%s: %d/%d kết nối, chưa có khung nào, %d lần gián đoạn trong 24 giờ",
 		StatusBlind:    "⚠️ %s %s mất tín hiệu từ %s UTC, đã %s (%s)",
 		StatusDecode:   "⚠️ %s %s: %d/%d khung không giải mã được trong phút qua (%.1f %%)",
+		StatusSource:   "⚡ %s so với relay: trực tiếp đến trước %d (dẫn p50 %s, p99 %s), relay đến trước %d (p50 %s, p99 %s); lệch chiều %d, usd %d, giá %d",
 		StatusRing:     "Hàng đợi: %d/%d, bỏ %d",
 		StatusDisk:     "Ổ đĩa: dùng %s, giới hạn %s",
 		StatusEnrich:   "Phân tích: %s",

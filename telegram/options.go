@@ -96,6 +96,18 @@ type DecodeStatus struct {
 	Ratio          float64
 }
 
+// SourceStatus is one venue's race between its own feed and the relay:
+// the liquidations both delivered, by which was first, the first one's
+// lead (p50, p99; negative while it was never first) and the copies that
+// disagreed, by field.
+type SourceStatus struct {
+	Venue                        string
+	DirectFirst, RelayFirst      uint64
+	DirectLeadP50, DirectLeadP99 time.Duration
+	RelayLeadP50, RelayLeadP99   time.Duration
+	Side, USD, Price             uint64
+}
+
 // StatusReport is what /status shows. main fills it from the components.
 type StatusReport struct {
 	Venues []VenueStatus
@@ -123,6 +135,8 @@ type StatusReport struct {
 	ClockBound  time.Duration
 	Version     string
 	Uptime      time.Duration
+	// Sources is each relayed venue's race (empty without the relay).
+	Sources []SourceStatus
 }
 
 // Localized is a text its source writes in each language the bot speaks

@@ -193,6 +193,10 @@ func (b *Bot) statusCmd(t *texts) string {
 	for _, d := range st.Decode {
 		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusDecode, d.Venue, d.Stream, d.Errors, d.Frames, 100*d.Ratio)))
 	}
+	for _, r := range st.Sources {
+		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusSource, r.Venue, r.DirectFirst, leadName(r.DirectLeadP50), leadName(r.DirectLeadP99),
+			r.RelayFirst, leadName(r.RelayLeadP50), leadName(r.RelayLeadP99), r.Side, r.USD, r.Price)))
+	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusRing, st.RingDepth, st.RingCap, st.RingDrops)))
 	limit := "–"
 	if st.DiskLimit > 0 {
@@ -213,6 +217,20 @@ func (b *Bot) statusCmd(t *texts) string {
 	}
 	sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVersion, st.Version, st.Uptime.Round(time.Second))))
 	return sb.String()
+}
+
+// leadName prints a lead to the millisecond below a second; "–" when
+// unknown (negative).
+func leadName(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "–"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func bytesName(n int64) string {

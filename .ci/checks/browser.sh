@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Loads the status page of a running `liqbox demo` in Debian's headless
-# chromium: asserts that live liquidation rows, the venue state and the
-# stage latencies were rendered from the JSON API, and saves a screenshot
+# Loads the status page of a running `liqbox demo --relay` in Debian's
+# headless chromium: asserts that live liquidation rows, the venue state,
+# the stage latencies and the race of the direct feed against the relay
+# were rendered from the JSON API, and saves a screenshot
 # to $CI_ARTIFACTS (or /tmp) for a human to look at.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,7 @@ mkdir -p "$out"
 
 go build -o "$work/liqbox" .
 port=$(free_port)
-"$work/liqbox" demo --duration 60s --speed 50 --listen "127.0.0.1:$port" --min-usd 1k >"$work/demo.out" 2>"$work/demo.err" &
+"$work/liqbox" demo --duration 60s --speed 50 --relay --listen "127.0.0.1:$port" --min-usd 1k >"$work/demo.out" 2>"$work/demo.err" &
 pid=$!
 url="http://127.0.0.1:$port/"
 
@@ -48,6 +49,8 @@ fail=0
 grep -q '<td class="state-live">live</td>' "$work/dom.html" || { echo "venue state not rendered as live" >&2; fail=1; }
 grep -q '>exchange to receive<' "$work/dom.html" || { echo "stage latencies not rendered" >&2; fail=1; }
 grep -q 'class="badge ok">healthy<' "$work/dom.html" || { echo "health badge not rendered as healthy" >&2; fail=1; }
+grep -q '<section id="sources-section">' "$work/dom.html" && grep -qE '<tr><td>binance-usdm</td><td class="num">[1-9]' "$work/dom.html" ||
+  { echo "the race of the direct feed against the relay not rendered" >&2; fail=1; }
 if [ "$fail" -ne 0 ]; then cp "$work/dom.html" "$out/liqbox-status-dom.html"; echo "DOM saved to $out/liqbox-status-dom.html" >&2; exit 1; fi
 
 chrome --screenshot="$out/liqbox-status.png" "$url" >/dev/null
