@@ -66,3 +66,7 @@ func appendJSONString(dst, s []byte) []byte {
 	}
 	return append(dst, '"')
 }
+
+// AppendJSONString appends s as a JSON string: quotes and backslashes
+// escaped, control bytes as \u00XX, everything else as it is.
+func AppendJSONString(dst, s []byte) []byte { return appendJSONString(dst, s) }
