@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/bus"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/event"
@@ -33,6 +34,7 @@ type Config struct {
 	Store    StoreConfig
 	Telegram TelegramConfig
 	Enrich   EnrichConfig
+	Bus      bus.Config
 	Venues   map[event.Venue]*VenueSettings
 }
 
@@ -256,7 +258,7 @@ func unquote(v string) (string, error) {
 
 func (c *Config) knownSection(s string) bool {
 	switch s {
-	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices":
+	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "bus":
 		return true
 	}
 	if name, ok := strings.CutPrefix(s, "venue."); ok {
@@ -381,6 +383,23 @@ var keys = []key{
 	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), 1, 3600, "an alert older than this gets no analysis edit (the analysis stays in the log)"},
 	{"enrich.max_inflight", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), 1, 8, "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), 0, 1e6, "USD a UTC month (0: no cap)"},
+	{"bus.url", busURLKey, 0, inf, "NATS server URLs, comma-separated (empty: no bus); a password in them is never shown"},
+	{"bus.box_name", boxNameKey, 0, inf, "this box's name on the bus (empty: the host name)"},
+	{"bus.publish", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.Publish }), 0, inf, "publish every event and gap the log commits"},
+	{"bus.consume", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.Consume }), 0, inf, "read the stream as one more source of the pipeline"},
+	{"bus.stream", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Stream }), 0, inf, "JetStream stream name"},
+	{"bus.subject", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Subject }), 0, inf, "subject prefix: <subject>.events.<venue>, <subject>.gaps.<venue>"},
+	{"bus.consumer", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Consumer }), 0, inf, "durable consumer name (empty: liqbox-<box name>)"},
+	{"bus.creds", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Creds }), 0, inf, "NATS credentials file, mode 0600"},
+	{"bus.tls", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.TLS }), 0, inf, "require TLS and verify the server's certificate"},
+	{"bus.tls_ca", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.TLSCA }), 0, inf, "PEM file of the CA that signed the server's certificate (implies tls)"},
+	{"bus.create_stream", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.CreateStream }), 0, inf, "create the stream with the limits below when it does not exist"},
+	{"bus.replicas", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Bus.Replicas }), 1, 5, "copies of a created stream in a NATS cluster"},
+	{"bus.max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.MaxAge }), 60, inf, "a created stream drops messages older than this"},
+	{"bus.max_bytes", bytesKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Bus.MaxBytes }), 1 << 20, inf, "and its oldest messages beyond this size"},
+	{"bus.duplicates", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.Duplicates }), 1, 86400, "a created stream's de-duplication window by message id"},
+	{"bus.max_inflight", intKey(func(c *Config, _ *VenueSettings) *int { return &c.Bus.MaxInFlight }), 1, 1 << 16, "publishes awaiting JetStream's acknowledgement at once"},
+	{"bus.alert_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.AlertMaxAge }), 0.1, bus.MaxAlertAge.Seconds(), "an event that reaches this box later than this after its edge box received it is backlog (never alerted)"},
 }
 
 // keyIndex finds a key of the table by name.
@@ -514,6 +533,26 @@ func shadowChatKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
 	return nil
 }
 
+func busURLKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	if v != "" {
+		if _, err := bus.NewRedactor(v); err != nil {
+			return err // never repeats the URL: it may hold a password
+		}
+	}
+	c.Bus.URL = v
+	return nil
+}
+
+func boxNameKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
+	if v != "" {
+		if err := bus.CheckBoxName(v); err != nil {
+			return err
+		}
+	}
+	c.Bus.BoxName = v
+	return nil
+}
+
 func modelKey(c *Config, _ *VenueSettings, v string, _, _ float64) error {
 	if v == "" {
 		return errors.New("must not be empty")
@@ -547,8 +586,11 @@ func (c *Config) validate() error {
 	for _, vs := range c.Venues {
 		any = any || vs.Enabled
 	}
-	if !any {
-		return errors.New("config: no venue enabled: set enabled = true in at least one [venue.NAME] section")
+	if !any && !(c.Bus.URL != "" && c.Bus.Consume) {
+		return errors.New("config: no venue enabled: set enabled = true in at least one [venue.NAME] section (or consume the bus: bus.url and bus.consume)")
+	}
+	if err := c.validateBus(); err != nil {
+		return err
 	}
 	if bm := c.Venues[event.BitMEX]; bm.Enabled && bm.Conns > 1 {
 		// Its rows carry no time, so the copies a second connection brings
@@ -562,6 +604,26 @@ func (c *Config) validate() error {
 		if _, ok := enrich.DefaultPrices()[c.Enrich.Model]; !ok {
 			return fmt.Errorf("config: enrich.model %q has no price: add it under [enrich.prices] as input/output USD per million tokens", c.Enrich.Model)
 		}
+	}
+	return nil
+}
+
+// validateBus checks the [bus] names as the box will use them (defaults
+// filled, the host name as box name when none is set).
+func (c *Config) validateBus() error {
+	b := c.Bus
+	if b.URL == "" {
+		return nil
+	}
+	if !b.Publish && !b.Consume {
+		return nil
+	}
+	if b.BoxName == "" {
+		b.BoxName = HostBoxName()
+	}
+	b.Defaults()
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }

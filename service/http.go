@@ -185,6 +185,7 @@ func (h *httpServer) health(now time.Time) []string {
 				v, d.Round(time.Second), h.grace))
 		}
 	}
+	problems = append(problems, h.s.busHealth(now, h.grace)...)
 	sort.Strings(problems)
 	return problems
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/buildinfo"
+	"github.com/liqbox/liqbox/bus"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/store"
@@ -44,6 +45,8 @@ type State struct {
 	Enrich   enrich.Status
 	Telegram bool // the bot runs
 	Shadow   bool
+	// Bus is the bus's state; nil when the box uses no bus.
+	Bus *bus.Status
 }
 
 // VenueState is one venue, over all its streams.
@@ -112,6 +115,7 @@ func (s *Service) State(now time.Time) State {
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
 		st.ClockKnown, st.ClockOffset = true, off
 	}
+	st.Bus = s.BusStatus(now)
 	return st
 }
 
@@ -121,6 +125,9 @@ func (s *Service) Status() telegram.StatusReport {
 	r := telegram.StatusReport{Version: st.Version, Uptime: st.Uptime,
 		RingDepth: st.RingDepth, RingCap: st.RingCap, RingDrops: st.RingDrops,
 		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich}
+	if st.Bus != nil {
+		r.Bus = st.Bus
+	}
 	for _, v := range st.Venues {
 		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Connected,
 			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})
@@ -160,6 +167,7 @@ type StatusJSON struct {
 	Enrichment     string         `json:"enrichment"`
 	Telegram       bool           `json:"telegram_enabled"`
 	Shadow         bool           `json:"shadow"`
+	Bus            *BusJSON       `json:"bus,omitempty"`
 }
 
 // VenueJSON is one row of /api/status's "venues".
@@ -259,6 +267,10 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 	}
 	for _, p := range out.HealthProblems {
 		out.Warnings = append(out.Warnings, "unhealthy: "+p)
+	}
+	if st.Bus != nil {
+		out.Bus = newBusJSON(st.Bus)
+		out.Warnings = append(out.Warnings, st.Bus.Problems()...)
 	}
 	return out
 }
