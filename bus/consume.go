@@ -257,8 +257,13 @@ func (k *Consumer) session(ctx context.Context, js jetstream.JetStream) error {
 	// Messages delivered before this session and not acknowledged will be
 	// delivered again; the fifo of the old session is void.
 	k.fifo, k.known = k.fifo[:0], 0
-	k.lastSeqSeen = 0
 	k.infoFails = 0
+	// Messages the stream removed (its limits) after the last one this
+	// consumer was given show as a jump in stream sequence numbers.
+	k.lastSeqSeen = 0
+	if in := cons.CachedInfo(); in != nil {
+		k.lastSeqSeen = in.Delivered.Stream
+	}
 	if err := k.info(ctx, cons); err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/liqbox/liqbox/bus/bustest"
@@ -424,4 +426,88 @@ func testCA(t *testing.T, dir string) (string, *tls.Config) {
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600)
 	return caFile, &tls.Config{MinVersion: tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}}
+}
+
+// TestRefusedPublishIsNotCheckpointed: events JetStream refuses (here a
+// stream full of messages that discards new ones) stay behind the
+// checkpoint, retried, and are stored once the stream takes them again,
+// also across a restart of the publisher.
+func TestRefusedPublishIsNotCheckpointed(t *testing.T) {
+	srv := natsServer(t)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := jetstream.StreamConfig{Name: "LIQBOX", Subjects: []string{"liqbox.events.>", "liqbox.gaps.>"},
+		MaxMsgs: 10, Discard: jetstream.DiscardNew, Duplicates: 2 * time.Minute}
+	stream, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "edge.db")
+	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true, path: path})
+	now := time.Now()
+	edge.appendN(1, 20, func(i int) time.Time { return now.Add(time.Duration(i) * time.Microsecond) })
+	waitFor(t, 10*time.Second, "refusals", func() bool { return edge.pub.Status(time.Now()).Errors >= 2 })
+	if cp := edge.pub.Status(time.Now()).Checkpoint; cp != 10 {
+		t.Fatalf("checkpoint %d with 10 events stored", cp)
+	}
+	edge.stop()
+	if cp, _ := edgeCheckpoint(t, path); cp != 10 {
+		t.Fatalf("checkpoint in the log %d with 10 events stored", cp)
+	}
+	cfg.MaxMsgs = -1
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	edge = startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true, path: path})
+	waitFor(t, 10*time.Second, "all stored", func() bool { return edge.pub.Status(time.Now()).Checkpoint == 20 })
+	in, err := stream.Info(ctx)
+	if err != nil || in.State.Msgs != 20 {
+		t.Fatalf("the stream holds %v messages (%v), want 20", in.State.Msgs, err)
+	}
+}
+
+func edgeCheckpoint(t *testing.T, path string) (uint64, bool) {
+	st, err := store.Open(path, store.Options{Metrics: metrics.NewSet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return st.LookupCheckpoint("bus:LIQBOX")
+}
+
+// TestStreamLimitsLoseOldestCounted: a stream that keeps only its newest
+// messages drops what a central box away too long had not read; the box
+// counts and logs the loss when it is back (the edge box's log keeps the
+// events).
+func TestStreamLimitsLoseOldestCounted(t *testing.T) {
+	srv := natsServer(t)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LIQBOX",
+		Subjects: []string{"liqbox.events.>", "liqbox.gaps.>"}, MaxMsgs: 10, Discard: jetstream.DiscardOld}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "central.db")
+	central := startBox(t, boxOpts{name: "central", url: srv.URL(), consume: true, path: path})
+	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true})
+	edge.appendN(1, 5, func(int) time.Time { return time.Now() })
+	waitFor(t, 10*time.Second, "first events", func() bool { return central.st.Durable() >= 5 })
+	waitFor(t, 10*time.Second, "acknowledged", func() bool { return central.cons.Status(time.Now()).AckPending == 0 })
+	central.stop()
+	edge.appendN(6, 50, func(int) time.Time { return time.Now() })
+	waitFor(t, 10*time.Second, "published", func() bool { return edge.pub.Status(time.Now()).Checkpoint == 55 })
+	central = startBox(t, boxOpts{name: "central", url: srv.URL(), consume: true, path: path})
+	waitFor(t, 10*time.Second, "the stream's 10", func() bool { return central.st.Durable() >= 15 })
+	if n := central.cons.Status(time.Now()).Lost; n != 40 {
+		t.Errorf("lost counted %d, want the 40 the stream dropped", n)
+	}
 }
