@@ -27,7 +27,7 @@ import (
 
 const busChat int64 = 777001
 
-func startNATS(t *testing.T) *bustest.Server {
+func startNATS(t testing.TB) *bustest.Server {
 	t.Helper()
 	metrics.ExposeMetadata(true) // as the command line does for every command
 	srv, err := bustest.Start(bustest.Options{Dir: t.TempDir()})
@@ -40,7 +40,7 @@ func startNATS(t *testing.T) *bustest.Server {
 
 // startEdge is an edge box publishing to natsURL; with exchange set it
 // reads that loopback exchange instead of its own.
-func startEdge(t *testing.T, natsURL, name, exchange string, logs io.Writer) *loadtest.Rig {
+func startEdge(t testing.TB, natsURL, name, exchange string, logs io.Writer) *loadtest.Rig {
 	t.Helper()
 	r, err := loadtest.StartRig(context.Background(), loadtest.RigOptions{Dir: t.TempDir(), Edit: func(c *service.Config, o *service.Options) {
 		c.Bus.URL, c.Bus.BoxName, c.Bus.Publish = natsURL, name, true
@@ -61,7 +61,7 @@ func startEdge(t *testing.T, natsURL, name, exchange string, logs io.Writer) *lo
 
 // startCentral is a central box: no venue of its own, the bus as its one
 // source, alerting busChat at tg from $10k at test-short limits.
-func startCentral(t *testing.T, natsURL, dir string, tg *telegramtest.Server, edit func(*service.Config)) *loadtest.Rig {
+func startCentral(t testing.TB, natsURL, dir string, tg *telegramtest.Server, edit func(*service.Config)) *loadtest.Rig {
 	t.Helper()
 	r, err := loadtest.StartRig(context.Background(), loadtest.RigOptions{Dir: dir, Edit: func(c *service.Config, o *service.Options) {
 		for _, vs := range c.Venues {
@@ -85,7 +85,7 @@ func startCentral(t *testing.T, natsURL, dir string, tg *telegramtest.Server, ed
 	return r
 }
 
-func newBotAPI(t *testing.T) *telegramtest.Server {
+func newBotAPI(t testing.TB) *telegramtest.Server {
 	t.Helper()
 	tg, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {
@@ -234,7 +234,7 @@ func TestCentralCatchUpAlertsNothingOld(t *testing.T) {
 	}
 }
 
-func waitUp(t *testing.T, r *loadtest.Rig) {
+func waitUp(t testing.TB, r *loadtest.Rig) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
