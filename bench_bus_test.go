@@ -42,7 +42,8 @@ func BenchmarkBusEdgeOverhead(b *testing.B) {
 			name = "publish"
 		}
 		name += strconv.Itoa(k / 2)
-		cpu, anon, hwm, events := edgeRun(b, bin, filepath.Join(dir, name), nats.URL(), publish)
+		idle, cpu, anon, hwm, events := edgeRun(b, bin, filepath.Join(dir, name), nats.URL(), publish)
+		b.ReportMetric(idle*100, name+"-idle-cpu-%")
 		b.ReportMetric(cpu*100, name+"-cpu-%")
 		b.ReportMetric(float64(anon)/(1<<20), name+"-rssanon-MiB")
 		b.ReportMetric(float64(hwm)/(1<<20), name+"-vmhwm-MiB")
@@ -51,9 +52,9 @@ func BenchmarkBusEdgeOverhead(b *testing.B) {
 }
 
 // edgeRun runs the edge box for the measurement and returns its CPU share
-// of one core over the feed, its peak private memory and VmHWM, and the
-// events its log holds.
-func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (cpu float64, anon, hwm int64, events int) {
+// of one core over 10 s idle (connected, no liquidation) and over the feed,
+// its peak private memory and VmHWM, and the events its log holds.
+func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (idle, cpu float64, anon, hwm int64, events int) {
 	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
 	if err != nil {
 		b.Fatal(err)
@@ -92,6 +93,9 @@ func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (cpu float64,
 	time.Sleep(time.Second) // settle after start
 	pid := cmd.Process.Pid
 	c0, t0 := procCPU(pid), time.Now()
+	time.Sleep(10 * time.Second)
+	idle = (procCPU(pid) - c0).Seconds() / time.Since(t0).Seconds()
+	c0, t0 = procCPU(pid), time.Now()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -130,7 +134,7 @@ func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (cpu float64,
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	events = len(logIDs(b, filepath.Join(dir, "liqbox.db")))
-	return cpuUsed.Seconds() / wall.Seconds(), anon, hwm, events
+	return idle, cpuUsed.Seconds() / wall.Seconds(), anon, hwm, events
 }
 
 // procCPU is a process's user plus system CPU time.

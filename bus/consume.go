@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liqbox/liqbox/event"
@@ -268,7 +267,15 @@ func (k *Consumer) session(ctx context.Context, js jetstream.JetStream) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		msg, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		// Short waits while acknowledgements are due, so the last ones of
+		// a burst go out soon; long ones when idle.
+		wait := time.Second
+		if len(k.fifo) > 0 {
+			wait = 50 * time.Millisecond
+		}
+		nctx, cancel := context.WithTimeout(ctx, wait)
+		msg, err := it.Next(jetstream.NextContext(nctx))
+		cancel()
 		now := time.Now()
 		switch {
 		case err == nil:
@@ -276,7 +283,7 @@ func (k *Consumer) session(ctx context.Context, js jetstream.JetStream) error {
 				return err
 			}
 			k.setUp(true, now)
-		case errors.Is(err, nats.ErrTimeout):
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		case errors.Is(err, jetstream.ErrNoHeartbeat):
 			k.setUp(false, now.Add(-2*heartbeat))
 		case ctx.Err() != nil:

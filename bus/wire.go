@@ -20,7 +20,7 @@ import (
 // The wire format, version 1: each message is one JSON object, UTF-8, no
 // newline, so any consumer (`nats sub`, jq, a notebook) reads it without
 // liqbox's code. JSON rather than the log's binary record: at liquidation
-// rates the size (about 330 bytes against 80) and the encoding (about a
+// rates the size (about 265 bytes against 55) and the encoding (under a
 // microsecond) cost nothing that matters, and a consumer that is not
 // liqbox needs no spec of ours to read it. Numbers are written in the
 // shortest form that reads back as the same float64, so a liquidation's
@@ -325,8 +325,9 @@ func AppendGap(dst []byte, box string, g store.Gap) []byte {
 	return append(dst, b...)
 }
 
-// maxGapText bounds a remote gap's stream and cause, as the ledger does.
-const maxGapText = 200
+// maxGapText bounds a remote gap's stream and cause: with the box's name
+// in front, a remote stream still fits the ledger's 256 bytes.
+const maxGapText = 190
 
 // DecodeGap reads a gap message and returns it with the publishing box.
 // It refuses another version, a venue liqbox does not know, a stream or

@@ -30,11 +30,20 @@ import (
 //
 //	go test -run XXX -bench BenchmarkBusFrameToAlert -benchtime 200x ./service
 func BenchmarkBusFrameToAlert(b *testing.B) {
+	// The bus publishes what the edge box's log has committed: its group
+	// commit (store.batch_delay, then the fsync) is on this path.
+	for _, delay := range []time.Duration{5 * time.Millisecond, time.Millisecond} {
+		b.Run("edge-batch-delay-"+delay.String(), func(b *testing.B) { benchFrameToAlert(b, delay) })
+	}
+}
+
+func benchFrameToAlert(b *testing.B, batchDelay time.Duration) {
 	nats := startNATS(b)
 	central := newLatencyBotAPI(b)
 	local := newLatencyBotAPI(b)
 	edge, err := loadtest.StartRig(context.Background(), loadtest.RigOptions{Dir: b.TempDir(), Edit: func(c *service.Config, o *service.Options) {
 		c.Bus.URL, c.Bus.BoxName, c.Bus.Publish = nats.URL(), "tokyo-1", true
+		c.Store.BatchDelay = batchDelay
 		c.Telegram.APIURL = local.srv.URL()
 		c.Telegram.Chats, c.Telegram.MinUSD = []int64{busChat}, 10000
 		c.Telegram.Limits.PerChat, c.Telegram.Limits.Global = time.Millisecond, time.Millisecond
