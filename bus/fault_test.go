@@ -23,8 +23,11 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/liqbox/liqbox/bus/bustest"
@@ -509,5 +512,73 @@ func TestStreamLimitsLoseOldestCounted(t *testing.T) {
 	waitFor(t, 10*time.Second, "the stream's 10", func() bool { return central.st.Durable() >= 15 })
 	if n := central.cons.Status(time.Now()).Lost; n != 40 {
 		t.Errorf("lost counted %d, want the 40 the stream dropped", n)
+	}
+}
+
+// TestCredsFileAuthenticates: against a server in operator mode (JWT
+// accounts, as `nsc` sets up), the box connects and publishes with a 0600
+// creds file, and is refused without one.
+func TestCredsFileAuthenticates(t *testing.T) {
+	opKP, _ := nkeys.CreateOperator()
+	opPub, _ := opKP.PublicKey()
+	sysKP, _ := nkeys.CreateAccount()
+	sysPub, _ := sysKP.PublicKey()
+	sysJWT, err := jwt.NewAccountClaims(sysPub).Encode(opKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opClaims := jwt.NewOperatorClaims(opPub)
+	opClaims.SystemAccount = sysPub
+	opJWT, err := opClaims.Encode(opKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opClaims, _ = jwt.DecodeOperatorClaims(opJWT)
+	accKP, _ := nkeys.CreateAccount()
+	accPub, _ := accKP.PublicKey()
+	acc := jwt.NewAccountClaims(accPub)
+	acc.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+	accJWT, err := acc.Encode(opKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKP, _ := nkeys.CreateUser()
+	userPub, _ := userKP.PublicKey()
+	userSeed, _ := userKP.Seed()
+	userJWT, err := jwt.NewUserClaims(userPub).Encode(accKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := jwt.FormatUserConfig(userJWT, userSeed)
+	credsFile := filepath.Join(t.TempDir(), "edge.creds")
+	if err := os.WriteFile(credsFile, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resolver := &server.MemAccResolver{}
+	resolver.Store(accPub, accJWT)
+	resolver.Store(sysPub, sysJWT)
+	srv, err := bustest.Start(bustest.Options{Dir: t.TempDir(), Configure: func(o *server.Options) {
+		o.TrustedOperators = []*jwt.OperatorClaims{opClaims}
+		o.AccountResolver = resolver
+		o.SystemAccount = sysPub
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+
+	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true, edit: func(c *Config) { c.Creds = credsFile }})
+	edge.appendN(1, 10, func(int) time.Time { return time.Now() })
+	waitFor(t, 10*time.Second, "published with the creds", func() bool { return edge.pub.Status(time.Now()).Checkpoint == 10 })
+
+	anon, err := Dial(Config{URL: srv.URL(), BoxName: "b", Publish: true}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := newGroup(t).run("anonymous", anon.Run)
+	time.Sleep(time.Second)
+	stop()
+	if anon.Connected() || !strings.Contains(strings.ToLower(anon.LastError()), "authorization") {
+		t.Errorf("connected without creds (%v), error %q", anon.Connected(), anon.LastError())
 	}
 }

@@ -99,6 +99,9 @@ func (s *Service) openBus() {
 	if b == nil {
 		return
 	}
+	bc := b.conn.Config()
+	s.log.Info("joining the bus", "url", b.conn.Redactor().URL(), "box", bc.BoxName, "stream", bc.Stream,
+		"publish", b.pub != nil, "consume", b.cons != nil)
 	s.start(s.busSt, "bus", b.conn.Run)
 	if b.cons != nil {
 		s.start(s.ingestSt, "bus consumer", b.cons.Run)
