@@ -64,7 +64,7 @@ type Consumer struct {
 	lastInfo    time.Time
 	lastSave    time.Time
 
-	// mu guards remotes, up, downSince and lastErr (Status reads them).
+	// mu guards remotes, boxes, up, downSince and lastErr (Status reads them).
 	mu        sync.Mutex
 	remotes   map[remoteKey]*remote
 	boxes     map[string]*boxMetrics
@@ -633,7 +633,7 @@ func (k *Consumer) addGap(g store.Gap) {
 // predecessor's content is committed in the log.
 func (k *Consumer) ack() {
 	if len(k.fifo) == 0 {
-		k.saveFifo()
+		k.shrinkFifo()
 		return
 	}
 	h := k.ring.Consumed()
@@ -663,8 +663,8 @@ func (k *Consumer) ack() {
 	k.known -= n
 }
 
-// saveFifo releases a fifo grown large in a burst.
-func (k *Consumer) saveFifo() {
+// shrinkFifo releases a fifo grown large in a burst.
+func (k *Consumer) shrinkFifo() {
 	if cap(k.fifo) > 1<<16 {
 		k.fifo = nil
 	}
