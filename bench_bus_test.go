@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,16 +12,15 @@ import (
 
 	"github.com/liqbox/liqbox/bus/bustest"
 	"github.com/liqbox/liqbox/demo"
-	"github.com/liqbox/liqbox/ingest/ingesttest"
-	"github.com/liqbox/liqbox/loadtest"
 )
 
 // BenchmarkBusEdgeOverhead is what publishing costs an edge box: the real
 // binary (`liqbox run`, fsync on) fed 2,000 liquidations a second for 20 s
 // by a loopback exchange, without the bus and publishing to a loopback
-// nats-server, twice each, interleaved. The child's own CPU time (/proc/PID/stat) and
-// memory (RssAnon sampled every 100 ms, VmHWM) are measured; the exchange,
-// the Bot API and the nats-server run in this process and are not counted.
+// nats-server, twice each, interleaved. The child's own CPU time
+// (/proc/PID/stat) and memory (RssAnon sampled every 100 ms, VmHWM) are
+// measured; the exchange, the Bot API and the nats-server run in this
+// process and are not counted.
 //
 //	go test -run XXX -bench BenchmarkBusEdgeOverhead -benchtime 1x .
 func BenchmarkBusEdgeOverhead(b *testing.B) {
@@ -55,16 +51,7 @@ func BenchmarkBusEdgeOverhead(b *testing.B) {
 // of one core over 10 s idle (connected, no liquidation) and over the feed,
 // its peak private memory and VmHWM, and the events its log holds.
 func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (idle, cpu float64, anon, hwm int64, events int) {
-	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ex.Close()
-	bot, err := loadtest.NewBotAPI()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bot.Close()
+	ex, bot := loopbackPeers(b)
 	// No alert reaches the Bot API (every event is far below the chat's
 	// threshold): the box's work is the feed, the log and the bus.
 	conf := strings.Replace(childConfig(dir, ex.URL("/market/stream?streams=!forceOrder@arr"), bot.URL()),
@@ -74,22 +61,11 @@ func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (idle, cpu fl
 	}
 	cfgPath := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".conf")
 	os.WriteFile(cfgPath, []byte(conf), 0o600)
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd := runChild(b, bin, cfgPath, dir+".log", ex)
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := ex.WaitClients(ctx, 1); err != nil {
-		b.Fatalf("the edge box did not connect: %v\n%s", err, out.String())
-	}
 	time.Sleep(time.Second) // settle after start
 	pid := cmd.Process.Pid
 	c0, t0 := procCPU(pid), time.Now()

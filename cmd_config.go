@@ -28,9 +28,10 @@ func cmdConfig(_ context.Context, a *app, args []string) error {
 		for _, v := range cfg.EnabledVenues() {
 			venues = append(venues, v.String())
 		}
-		fmt.Fprintf(a.stdout, "%s: ok\n  venues: %s\n  log: %s\n  http: %s\n  telegram: %s\n  enrichment: %s (%s)\n",
+		fmt.Fprintf(a.stdout, "%s: ok\n  venues: %s\n  log: %s\n  http: %s\n  telegram: %s\n  enrichment: %s (%s)\n  bus: %s\n",
 			args[1], strings.Join(venues, ", "), cfg.StorePath(), cfg.HTTP.Listen,
-			onOff(cfg.Telegram.Enabled, "needs TELEGRAM_BOT_TOKEN"), onOff(cfg.Enrich.Enabled, "needs HOLYSHEEP_API_KEY"), cfg.Enrich.Model)
+			onOff(cfg.Telegram.Enabled, "needs TELEGRAM_BOT_TOKEN"), onOff(cfg.Enrich.Enabled, "needs HOLYSHEEP_API_KEY"), cfg.Enrich.Model,
+			cfg.BusSummary())
 		return nil
 	}
 	return fmt.Errorf("%w: unknown config subcommand %q (init, check)", errUsage, args[0])

@@ -40,16 +40,7 @@ func TestFaultsBusSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nats.Stop()
-	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
-	bot, err := loadtest.NewBotAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bot.Close()
+	ex, bot := loopbackPeers(t)
 
 	central, err := loadtest.StartRig(context.Background(), loadtest.RigOptions{Dir: filepath.Join(dir, "central"),
 		Edit: func(c *service.Config, o *service.Options) {
@@ -88,23 +79,7 @@ func TestFaultsBusSIGKILL(t *testing.T) {
 
 	start := func(k int) (*exec.Cmd, string) {
 		logPath := filepath.Join(dir, "edge"+strconv.Itoa(k)+".log")
-		stderr, _ := os.Create(logPath)
-		cmd := exec.Command(bin, "run", "--config", cfgPath)
-		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := ex.WaitClients(wctx, 1)
-		wcancel()
-		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("edge %d did not connect: %v\n%s", k, err, b)
-		}
-		return cmd, logPath
+		return runChild(t, bin, cfgPath, logPath, ex), logPath
 	}
 	waitGone := func() {
 		for i := 0; i < 200 && ex.Clients() > 0; i++ {
@@ -212,4 +187,47 @@ func TestBinaryLinksNoServer(t *testing.T) {
 	if !strings.Contains(string(out), "github.com/nats-io/nats.go") {
 		t.Fatal("the binary does not link nats.go: is the bus wired?")
 	}
+}
+
+// loopbackPeers starts a loopback Binance USD-M exchange and Bot API for a
+// child `liqbox run`, closed when the test ends.
+func loopbackPeers(tb testing.TB) (*ingesttest.Loopback, *loadtest.BotAPI) {
+	tb.Helper()
+	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ex.Close() })
+	bot, err := loadtest.NewBotAPI()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(bot.Close)
+	return ex, bot
+}
+
+// runChild starts `liqbox run --config cfgPath` with its output in logPath
+// and waits until it has connected to ex.
+func runChild(tb testing.TB, bin, cfgPath, logPath string, ex *ingesttest.Loopback) *exec.Cmd {
+	tb.Helper()
+	out, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ex.WaitClients(ctx, 1); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b, _ := os.ReadFile(logPath)
+		tb.Fatalf("liqbox run did not connect: %v\n%s", err, b)
+	}
+	return cmd
 }

@@ -63,7 +63,7 @@ func Dial(cfg Config, o Options) (*Conn, error) {
 	}
 	red, err := NewRedactor(cfg.URL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bus.url: %w", err)
 	}
 	c := &Conn{cfg: cfg, red: red, set: o.Metrics, changed: make(chan struct{})}
 	c.log = o.Logger.With("url", red.URL())
@@ -326,12 +326,12 @@ func NewRedactor(urls string) (*Redactor, error) {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
 			// The error would repeat the URL: say only what is wrong.
-			return nil, errors.New("bus.url: not a list of nats://host:port URLs")
+			return nil, errors.New("not a list of nats://host:port URLs")
 		}
 		switch u.Scheme {
 		case "nats", "tls":
 		default:
-			return nil, fmt.Errorf("bus.url: scheme %q: want nats:// or tls://", u.Scheme)
+			return nil, fmt.Errorf("scheme %q: want nats:// or tls://", u.Scheme)
 		}
 		if u.User != nil {
 			if p, ok := u.User.Password(); ok {

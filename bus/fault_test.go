@@ -437,19 +437,10 @@ func testCA(t *testing.T, dir string) (string, *tls.Config) {
 // also across a restart of the publisher.
 func TestRefusedPublishIsNotCheckpointed(t *testing.T) {
 	srv := natsServer(t)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "LIQBOX", Subjects: []string{"liqbox.events.>", "liqbox.gaps.>"},
 		MaxMsgs: 10, Discard: jetstream.DiscardNew, Duplicates: 2 * time.Minute}
-	stream, err := js.CreateStream(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, stream := createStream(t, srv.URL(), cfg)
 	path := filepath.Join(t.TempDir(), "edge.db")
 	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true, path: path})
 	now := time.Now()
@@ -489,16 +480,8 @@ func edgeCheckpoint(t *testing.T, path string) (uint64, bool) {
 // events).
 func TestStreamLimitsLoseOldestCounted(t *testing.T) {
 	srv := natsServer(t)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LIQBOX",
-		Subjects: []string{"liqbox.events.>", "liqbox.gaps.>"}, MaxMsgs: 10, Discard: jetstream.DiscardOld}); err != nil {
-		t.Fatal(err)
-	}
+	createStream(t, srv.URL(), jetstream.StreamConfig{Name: "LIQBOX",
+		Subjects: []string{"liqbox.events.>", "liqbox.gaps.>"}, MaxMsgs: 10, Discard: jetstream.DiscardOld})
 	path := filepath.Join(t.TempDir(), "central.db")
 	central := startBox(t, boxOpts{name: "central", url: srv.URL(), consume: true, path: path})
 	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true})
@@ -581,4 +564,24 @@ func TestCredsFileAuthenticates(t *testing.T) {
 	if anon.Connected() || !strings.Contains(strings.ToLower(anon.LastError()), "authorization") {
 		t.Errorf("connected without creds (%v), error %q", anon.Connected(), anon.LastError())
 	}
+}
+
+// createStream makes the stream as an operator would, before any box, over
+// a connection of the test's.
+func createStream(t *testing.T, url string, cfg jetstream.StreamConfig) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.CreateStream(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, st
 }

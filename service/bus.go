@@ -54,6 +54,32 @@ func (s *Service) newBus(c *Config, waker *ring.Waker) (*busParts, error) {
 	return b, nil
 }
 
+// BusSummary says in one line what the box does on the bus, for `liqbox
+// config check`: "off", or its roles, name, stream and servers (any
+// password in them redacted).
+func (c *Config) BusSummary() string {
+	b := c.Bus
+	if b.URL == "" || !b.Publish && !b.Consume {
+		return "off"
+	}
+	var roles []string
+	if b.Publish {
+		roles = append(roles, "publish")
+	}
+	if b.Consume {
+		roles = append(roles, "consume")
+	}
+	box := b.BoxName
+	if box == "" {
+		box = HostBoxName() + " (the host name)"
+	}
+	url := "?"
+	if r, err := bus.NewRedactor(b.URL); err == nil {
+		url = r.URL()
+	}
+	return strings.Join(roles, " and ") + " as " + box + ", stream " + b.Stream + " on " + url
+}
+
 // HostBoxName is the default bus.box_name: the host name, with any
 // character a box name cannot hold replaced by '-'.
 func HostBoxName() string {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -332,4 +333,42 @@ func scrape(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestBusConfig: the [bus] keys go through the one key table: a box that
+// consumes needs no venue of its own, a bad URL is named without its
+// password, a bad box name is refused, and config check summarises the
+// bus with the password redacted.
+func TestBusConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := dir + "/liqbox.conf"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	allOff := "[venue.binance-usdm]\nenabled = false\n[venue.binance-coinm]\nenabled = false\n[venue.bybit]\nenabled = false\n[venue.okx]\nenabled = false\n[venue.bitmex]\nenabled = false\n"
+	c, err := service.LoadConfig(write(allOff + "[bus]\nurl = nats://u:s3cr3t-pw@10.0.0.1:4222\nconsume = true\nbox_name = central\n"))
+	if err != nil {
+		t.Fatalf("a consuming box without venues: %v", err)
+	}
+	if sum := c.BusSummary(); sum != "consume as central, stream LIQBOX on nats://u:REDACTED@10.0.0.1:4222" {
+		t.Errorf("summary %q", sum)
+	}
+	if _, err := service.LoadConfig(write(allOff + "[bus]\nurl = nats://10.0.0.1:4222\npublish = true\n")); err == nil {
+		t.Error("a box with no venue that only publishes was accepted")
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"[bus]\nurl = nats://u:s3cr3t-pw@[::1\n", "bus.url: not a list"},
+		{"[bus]\nurl = http://u:s3cr3t-pw@host:80\n", `scheme "http"`},
+		{"[bus]\nbox_name = tokyo 1\n", "bus.box_name"},
+		{"[bus]\nalert_max_age = 2m\n", "bus.alert_max_age"},
+		{"[bus]\nurl = nats://h:4222\nconsume = true\nconsumer = a.b\n", "bus.consumer"},
+	} {
+		_, err := service.LoadConfig(write(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%q: %v, want an error naming %s without the password", tc.body, err, tc.want)
+		}
+	}
 }
