@@ -46,11 +46,11 @@ func cmdConfig(_ context.Context, a *app, args []string) error {
 			venues = append(venues, v.String())
 		}
 		// build/install.sh reads the address from the "  http: " line.
-		fmt.Fprintf(a.stdout, "%s: ok\n  venues: %s\n  log: %s\n  http: %s\n  telegram: %s\n  enrichment: %s (%s)\n",
+		fmt.Fprintf(a.stdout, "%s: ok\n  venues: %s\n  log: %s\n  http: %s\n  telegram: %s\n  enrichment: %s (%s)\n  bus: %s\n",
 			args[1], strings.Join(venues, ", "), cfg.StorePath(), cfg.HTTP.Listen,
 			secretState(cfg.Telegram.Enabled, token, "token", service.BotTokenEnv, "telegram.token_file", "alerts go to the terminal and the log only"),
 			secretState(cfg.Enrich.Enabled, key, "key", service.LLMKeyEnv, "enrich.api_key_file", "every alert gets the rule-based read"),
-			cfg.Enrich.Model)
+			cfg.Enrich.Model, cfg.BusSummary())
 		return nil
 	}
 	return fmt.Errorf("%w: unknown config subcommand %q (init, check)", errUsage, args[0])

@@ -23,7 +23,7 @@ import (
 )
 
 // buildLiqbox compiles the binary into dir once per test.
-func buildLiqbox(t *testing.T, dir string) string {
+func buildLiqbox(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "liqbox")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -71,7 +71,7 @@ enabled = false
 
 // logIDs opens the log read-only and returns each event's id (carried in
 // its quantity) in sequence order, failing on a sequence gap or repeat.
-func logIDs(t *testing.T, path string) []int {
+func logIDs(t testing.TB, path string) []int {
 	t.Helper()
 	st, err := store.Open(path, store.Options{ReadOnly: true, Metrics: metrics.NewSet()})
 	if err != nil {

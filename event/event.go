@@ -206,7 +206,15 @@ const (
 	FlagBacklog Flags = 1 << iota
 	// FlagReplay marks an event re-delivered from the log after a restart.
 	FlagReplay
+	// FlagRemote marks an event another box logged and published on the
+	// bus: this box took it from the bus, not from an exchange. Persisted,
+	// so a box that both consumes and publishes never publishes it again.
+	FlagRemote
 )
+
+// ConnRemote is the Conn of an event that came from the bus: no
+// connection of this box delivered it, so redundancy counts leave it out.
+const ConnRemote uint8 = 255
 
 // NotionalKnown reports whether Notional holds a real figure: a basis this
 // binary knows and a finite, non-negative value. An infinite or negative figure

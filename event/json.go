@@ -58,8 +58,11 @@ func AppendFloat(dst []byte, f float64) []byte {
 
 // AppendJSONString appends s as a JSON string, escaped as AppendJSON
 // escapes the symbol, for other text a JSON writer carries (an analysis).
-// It copies s once: for cold paths.
+// It copies s once: for cold paths (AppendJSONBytes takes bytes as they are).
 func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, []byte(s)) }
+
+// AppendJSONBytes is AppendJSONString for bytes, without the copy.
+func AppendJSONBytes(dst, s []byte) []byte { return appendJSONString(dst, s) }
 
 // appendJSONString writes s as a JSON string that is valid UTF-8 and
 // carries no byte a terminal acts on: C0 and C1 controls and DEL are

@@ -188,5 +188,8 @@ func flagNames(f event.Flags) string {
 	if f&event.FlagReplay != 0 {
 		names = append(names, "replay")
 	}
+	if f&event.FlagRemote != 0 {
+		names = append(names, "remote")
+	}
 	return strings.Join(names, "|")
 }

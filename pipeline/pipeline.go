@@ -133,7 +133,7 @@ func (p *Pipeline) LastSeq() uint64 { return p.seq.Load() }
 // SeedDedup remembers an event identity seen before a restart, so that the
 // same liquidation arriving again is not alerted twice. Call before Run.
 func (p *Pipeline) SeedDedup(key uint64, seenNs int64) {
-	p.dedup.insert(key, seenNs, 255)
+	p.dedup.insert(key, seenNs, event.ConnRemote)
 }
 
 // Run drains the rings until ctx is cancelled, then drains what is left
@@ -176,7 +176,11 @@ func (p *Pipeline) drainOnce() int {
 
 func (p *Pipeline) process(ev *event.Event) {
 	start := time.Now().UnixNano()
-	p.m.ringWait.Update(float64(start-ev.RecvNs) / 1e9)
+	if ev.Flags&event.FlagRemote == 0 {
+		// A remote event's receive time is its edge box's: its wait would
+		// be the bus's transit, not this ring's.
+		p.m.ringWait.Update(float64(start-ev.RecvNs) / 1e9)
+	}
 	key := ev.Key()
 	if first, conn, dup := p.dedup.seen(key, ev.RecvNs); dup {
 		p.m.dups.Inc()

@@ -70,6 +70,11 @@ func (r *Ring) Len() int {
 	return int(t - h)
 }
 
+// Consumed is how many events the consumer has released (Pop, PopBatch,
+// Advance) since New: the n-th push has been handled once Consumed ≥ n.
+// Safe from any goroutine.
+func (r *Ring) Consumed() uint64 { return r.head.Load() }
+
 // Drops is how many pushes found the ring full.
 func (r *Ring) Drops() uint64 { return r.drops.Load() }
 

@@ -38,6 +38,15 @@ func TestPushPopOrderAndFull(t *testing.T) {
 	if r.Pop(&ev) {
 		t.Fatal("pop from an empty ring succeeded")
 	}
+	if r.Consumed() != 8 {
+		t.Fatalf("Consumed = %d after 8 pops, want 8", r.Consumed())
+	}
+	r.Push(&ev)
+	r.Push(&ev)
+	r.Advance(len(r.Peek()))
+	if r.Consumed() != 10 {
+		t.Fatalf("Consumed = %d after Advance, want 10", r.Consumed())
+	}
 }
 
 // TestStress pushes millions of events from several producers through a

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/bus"
 	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/enrich"
@@ -38,6 +39,8 @@ type Config struct {
 	Venues   map[event.Venue]*VenueSettings
 	// Relay is [relay.holysheep]: the HolySheep relay as one more source.
 	Relay RelaySettings
+	// Bus is [bus]: NATS JetStream between boxes.
+	Bus bus.Config
 
 	// origins says where each key ("venue.bitmex.conns") was last set,
 	// so that a rule across keys names the line of the one that is wrong.
@@ -341,7 +344,7 @@ func unquote(v string) (string, error) {
 
 func (c *Config) knownSection(s string) bool {
 	switch s {
-	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep":
+	case "general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep", "bus":
 		return true
 	}
 	if name, ok := strings.CutPrefix(s, "venue."); ok {
@@ -462,6 +465,8 @@ const (
 
 // The keys whose setters are functions of their own.
 var (
+	busURLKey     = field{set: setBusURL}
+	boxNameKey    = field{set: setBoxName}
 	listenKey     = field{set: setListen}
 	hostsKey      = field{set: setHosts}
 	shadowChatKey = field{set: setShadowChat}
@@ -533,6 +538,23 @@ var keys = []key{
 	{"enrich.analysis_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Enrich.AnalysisMaxAge }), span(1, 3600), "an alert older than this gets no analysis edit (the analysis stays in the log)"},
 	{"enrich.max_inflight", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Enrich.MaxInFlight }), span(1, 8), "LLM requests out at once"},
 	{"enrich.monthly_usd_cap", floatKey(func(c *Config, _ *VenueSettings) *float64 { return &c.Enrich.MonthlyUSDCap }), span(0, 1e6), "USD a UTC month (0: no cap)"},
+	{"bus.url", busURLKey, none, "NATS server URLs, comma-separated (empty: no bus); a password in them is never shown"},
+	{"bus.box_name", boxNameKey, none, "this box's name on the bus (empty: the host name)"},
+	{"bus.publish", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.Publish }), none, "publish every event and gap the log commits"},
+	{"bus.consume", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.Consume }), none, "read the stream as one more source of the pipeline"},
+	{"bus.stream", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Stream }), none, "JetStream stream name"},
+	{"bus.subject", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Subject }), none, "subject prefix: <subject>.events.<venue>, <subject>.gaps.<venue>"},
+	{"bus.consumer", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Consumer }), none, "durable consumer name (empty: liqbox-<box name>)"},
+	{"bus.creds", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.Creds }), none, "NATS credentials file, mode 0600"},
+	{"bus.tls", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.TLS }), none, "require TLS and verify the server's certificate"},
+	{"bus.tls_ca", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Bus.TLSCA }), none, "PEM file of the CA that signed the server's certificate (implies tls)"},
+	{"bus.create_stream", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Bus.CreateStream }), none, "create the stream with the limits below when it does not exist"},
+	{"bus.replicas", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Bus.Replicas }), span(1, 5), "copies of a created stream in a NATS cluster"},
+	{"bus.max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.MaxAge }), span(60, 3650*day), "a created stream drops messages older than this"},
+	{"bus.max_bytes", bytesKey(func(c *Config, _ *VenueSettings) *int64 { return &c.Bus.MaxBytes }), span(mib, 64*tib), "and its oldest messages beyond this size"},
+	{"bus.duplicates", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.Duplicates }), span(1, day), "a created stream's de-duplication window by message id"},
+	{"bus.max_inflight", countKey(func(c *Config, _ *VenueSettings) *int { return &c.Bus.MaxInFlight }), span(1, 1<<16), "publishes awaiting JetStream's acknowledgement at once"},
+	{"bus.alert_max_age", durKey(func(c *Config, _ *VenueSettings) *time.Duration { return &c.Bus.AlertMaxAge }), span(0.1, bus.MaxAlertAge.Seconds()), "an event that reaches this box later than this after its edge box received it is backlog (never alerted)"},
 	{"relay.holysheep.enabled", boolKey(func(c *Config, _ *VenueSettings) *bool { return &c.Relay.Enabled }), none, "read the HolySheep relay as one more source (needs HOLYSHEEP_API_KEY)"},
 	{"relay.holysheep.stream_url", wsKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.StreamURL }), none, "the relay's WebSocket endpoint"},
 	{"relay.holysheep.model", strKey(func(c *Config, _ *VenueSettings) *string { return &c.Relay.Model }), none, "the X-Model header (empty: enrich.model)"},
@@ -596,7 +618,7 @@ func unknownKeyMsg(section, k string) string {
 // suggestSection is "; did you mean [general]?" for a section name one or
 // two edits from a known one.
 func suggestSection(s string) string {
-	names := []string{"general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep"}
+	names := []string{"general", "http", "pipeline", "alerts", "store", "telegram", "telegram.limits", "enrich", "enrich.prices", "relay.holysheep", "bus"}
 	for _, v := range event.Venues() {
 		names = append(names, "venue."+v.String())
 	}
@@ -830,6 +852,26 @@ func setShadowChat(c *Config, _ *VenueSettings, v string, _ rng) error {
 	return nil
 }
 
+func setBusURL(c *Config, _ *VenueSettings, v string, _ rng) error {
+	if v != "" {
+		if _, err := bus.NewRedactor(v); err != nil {
+			return err // never repeats the URL: it may hold a password
+		}
+	}
+	c.Bus.URL = v
+	return nil
+}
+
+func setBoxName(c *Config, _ *VenueSettings, v string, _ rng) error {
+	if v != "" {
+		if err := bus.CheckBoxName(v); err != nil {
+			return err
+		}
+	}
+	c.Bus.BoxName = v
+	return nil
+}
+
 func setModel(c *Config, _ *VenueSettings, v string, _ rng) error {
 	if v == "" {
 		return errors.New("must not be empty")
@@ -881,7 +923,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	anyOn := c.Relay.Enabled
+	anyOn := c.Relay.Enabled || (c.Bus.URL != "" && c.Bus.Consume)
 	var lastOff string
 	for _, v := range event.Venues() {
 		anyOn = anyOn || c.Venues[v].Enabled
@@ -891,10 +933,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	if !anyOn {
-		return c.errAt(lastOff, "no venue enabled: set enabled = true in at least one [venue.NAME] section (or in [relay.holysheep])")
+		return c.errAt(lastOff, "no venue enabled: set enabled = true in at least one [venue.NAME] section (or in [relay.holysheep], or consume the bus: bus.url and bus.consume)")
 	}
 	if c.Relay.Enabled && len(c.Relay.Exchanges) == 0 {
 		return c.errAt("relay.holysheep.enabled", "true but relay.holysheep.exchanges is empty: name the relay's exchanges, e.g. binance")
+	}
+	if err := c.validateBus(); err != nil {
+		return err
 	}
 	if bm := c.Venues[event.BitMEX]; bm.Enabled && bm.Conns > 1 {
 		// Its rows carry no time, so the copies a second connection brings
@@ -946,6 +991,23 @@ func (c *Config) errAt(key, msg string) error {
 		o.file = embeddedName
 	}
 	return &ConfigError{File: o.file, Line: o.line, Key: key, Msg: msg}
+}
+
+// validateBus checks the [bus] names as the box will use them (defaults
+// filled, the host name as box name when none is set).
+func (c *Config) validateBus() error {
+	b := c.Bus
+	if b.URL == "" || (!b.Publish && !b.Consume) {
+		return nil
+	}
+	if b.BoxName == "" {
+		b.BoxName = HostBoxName()
+	}
+	b.Defaults()
+	if err := b.Validate(); err != nil {
+		return c.errAt("bus.url", err.Error())
+	}
+	return nil
 }
 
 // EnabledVenues lists the enabled venues in a stable order.

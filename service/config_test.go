@@ -395,7 +395,7 @@ func boundValue(k key, f float64) string {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
 	for _, d := range []string{"clock_warn", "dedup_window", "batch_delay", "retention_age", "redeliver_max_age",
-		"heartbeat", "stale_after", "canary_after", "refresh_every", "per_chat", "group_window", "global", "timeout", "window", "max_age"} {
+		"heartbeat", "stale_after", "canary_after", "refresh_every", "per_chat", "group_window", "global", "timeout", "window", "max_age", "duplicates"} {
 		if strings.HasSuffix(k.name, d) {
 			return time.Duration(f * 1e9).String()
 		}

@@ -252,6 +252,7 @@ func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 			hl.Degraded = append(hl.Degraded, d.problem())
 		}
 	}
+	hl.Failed = append(hl.Failed, h.s.busHealth(now, h.grace)...)
 	sort.Strings(hl.Failed)
 	sort.Strings(hl.Degraded)
 	return hl

@@ -193,7 +193,7 @@ func (s *Service) watchdog(ctx context.Context, sd *sdNotifier) error {
 					n += r.Len()
 				}
 			}
-			return n
+			return n + s.bus.waiting()
 		},
 		progress: s.pipe.LastSeq,
 	}

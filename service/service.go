@@ -111,13 +111,14 @@ type Service struct {
 	minutes *usdMinutes
 	stages  *stageMetrics
 	http    *httpServer
+	bus     *busParts // nil without [bus]
 
 	// Lifetime: stages in data-flow order, their errors, systemd.
-	storeSt, sinkSt, pipeSt, ingestSt, httpSt *stage
-	errs                                      chan error
-	failErr                                   error
-	sd                                        *sdNotifier
-	opened, closed                            bool
+	storeSt, sinkSt, pipeSt, ingestSt, httpSt, busSt *stage
+	errs                                             chan error
+	failErr                                          error
+	sd                                               *sdNotifier
+	opened, closed                                   bool
 }
 
 // New opens the log and builds every component; nothing runs yet.
@@ -225,6 +226,13 @@ func New(o Options) (*Service, error) {
 		s.streams = append(s.streams, str)
 		rings = append(rings, str.Rings()...)
 	}
+
+	// The bus: the consumer is one more source of the pipeline.
+	if s.bus, err = s.newBus(c, waker); err != nil {
+		st.Close()
+		return nil, err
+	}
+	rings = append(rings, s.bus.rings()...)
 
 	s.stages = newStageMetrics(s.set)
 	s.recent = newRecentSink(500)
@@ -411,6 +419,7 @@ func (s *Service) Open() error {
 	}
 	s.storeSt, s.sinkSt = &stage{name: "store"}, &stage{name: "sinks"}
 	s.pipeSt, s.ingestSt, s.httpSt = &stage{name: "pipeline"}, &stage{name: "ingest"}, &stage{name: "http"}
+	s.busSt = &stage{name: "bus"}
 
 	s.start(s.storeSt, "store", s.store.Run)
 	s.redeliver()
@@ -429,6 +438,7 @@ func (s *Service) Open() error {
 	for _, str := range s.streams {
 		s.start(s.ingestSt, "ingest "+str.Spec().Venue.String(), str.Run)
 	}
+	s.openBus()
 	s.start(s.httpSt, "http", s.http.serve)
 	s.log.Info("liqbox is running", "version", buildinfo.Version(), "venues", len(s.insts), "streams", len(s.streams),
 		"http", s.http.addr(), "log", s.store.Path(), "last_seq", s.pipe.LastSeq())
@@ -447,9 +457,10 @@ func (s *Service) Open() error {
 func (s *Service) Failed() <-chan error { return s.errs }
 
 // Close stops every component in reverse order of the data flow so that
-// nothing in flight is lost: ingest first, then the pipeline drains its
-// rings, then the sinks, then HTTP, then the store flushes its last batch
-// and the log is closed. Each step is timed in the log. It returns the
+// nothing in flight is lost: ingest (and the bus consumer) first, then the
+// pipeline drains its rings, then the sinks (the bus publisher with them),
+// then the bus connection, HTTP, then the store flushes its last batch and
+// the log is closed. Each step is timed in the log. It returns the
 // first component failure, or the error closing the log.
 func (s *Service) Close() error {
 	if s.closed {
@@ -465,7 +476,7 @@ func (s *Service) Close() error {
 	if s.sd != nil {
 		s.sd.stop()
 	}
-	for _, st := range []*stage{s.ingestSt, s.pipeSt, s.sinkSt, s.httpSt, s.storeSt} {
+	for _, st := range []*stage{s.ingestSt, s.pipeSt, s.sinkSt, s.busSt, s.httpSt, s.storeSt} {
 		if st == nil || st.cancel == nil {
 			continue
 		}

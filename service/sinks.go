@@ -381,7 +381,9 @@ const clockWindowNs = int64(5 * time.Minute)
 
 // Offer implements pipeline.Sink.
 func (s *stageMetrics) Offer(ev *event.Event) {
-	if ev.Flags&event.FlagBacklog != 0 || ev.TimeMs <= 0 {
+	// A remote event's receive time is another box's clock: it says
+	// nothing of this box's offset.
+	if ev.Flags&(event.FlagBacklog|event.FlagRemote) != 0 || ev.TimeMs <= 0 {
 		return
 	}
 	d := float64(ev.RecvNs-ev.TimeMs*1e6) / 1e9

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/buildinfo"
+	"github.com/liqbox/liqbox/bus"
 	"github.com/liqbox/liqbox/enrich"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/store"
@@ -52,6 +53,8 @@ type State struct {
 	// Sources is each relayed venue's race between its own feed and the
 	// relay (none without the relay).
 	Sources []SourceState
+	// Bus is the bus's state; nil when the box uses no bus.
+	Bus *bus.Status
 }
 
 // VenueState is one venue, over all its streams.
@@ -210,6 +213,7 @@ func (s *Service) State(now time.Time) State {
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
 		st.ClockKnown, st.ClockOffset = true, off
 	}
+	st.Bus = s.BusStatus(now)
 	return st
 }
 
@@ -220,6 +224,9 @@ func (s *Service) Status() telegram.StatusReport {
 		RingDepth: st.RingDepth, RingCap: st.RingCap, RingDrops: st.RingDrops,
 		DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit, Enrichment: st.Enrichment, Enrich: st.Enrich,
 		Sources: sourcesStatus(st.Sources)}
+	if st.Bus != nil {
+		r.Bus = st.Bus
+	}
 	for _, v := range st.Venues {
 		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Live,
 			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})
@@ -274,6 +281,7 @@ type StatusJSON struct {
 	Telegram       bool           `json:"telegram_enabled"`
 	Shadow         bool           `json:"shadow"`
 	Sources        []SourceJSON   `json:"sources"`
+	Bus            *BusJSON       `json:"bus,omitempty"`
 }
 
 // VenueJSON is one row of /api/status's "venues".
@@ -401,6 +409,10 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 	}
 	for _, p := range st.Health.Failed {
 		out.Warnings = append(out.Warnings, "unhealthy: "+p)
+	}
+	if st.Bus != nil {
+		out.Bus = newBusJSON(st.Bus)
+		out.Warnings = append(out.Warnings, st.Bus.Problems()...)
 	}
 	for _, p := range st.Health.Degraded {
 		out.Warnings = append(out.Warnings, "degraded: "+p)

@@ -103,7 +103,7 @@ const (
 	maxMarket = event.Inverse
 	maxSide   = event.Short
 	maxBasis  = event.BasisContractValue
-	knownFlag = event.FlagBacklog | event.FlagReplay
+	knownFlag = event.FlagBacklog | event.FlagReplay | event.FlagRemote
 )
 
 // checkEvent holds a decoded event to what every reader may rely on:

@@ -152,12 +152,20 @@ type Store struct {
 	snapPath string
 	srv      *snapshotServer
 
-	// qmu guards the queue ring: qbuf, qhead, qlen.
-	qmu   sync.Mutex
-	qbuf  []event.Event
-	qhead int
-	qlen  int
-	wake  chan struct{} // cap 1: Append nudges the writer
+	// qmu guards the queue ring: qbuf, qhead, qlen; and highRecv, the
+	// latest receive time appended (HighRecvNs).
+	qmu      sync.Mutex
+	qbuf     []event.Event
+	qhead    int
+	qlen     int
+	highRecv int64
+	wake     chan struct{} // cap 1: Append nudges the writer
+
+	// commits counts successful commits; cmu guards commitCh, closed at
+	// the next one (Committed).
+	commits  atomic.Uint64
+	cmu      sync.Mutex
+	commitCh chan struct{}
 
 	// amu guards acks and ackDirty, the checkpoints not yet persisted.
 	amu      sync.Mutex
@@ -497,10 +505,11 @@ func (s *Store) checkSchemaReadOnly() error {
 func (s *Store) load() error {
 	return s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketEvents); b != nil {
-			if k, _ := b.Cursor().Last(); len(k) == seqKeyLen {
+			if k, v := b.Cursor().Last(); len(k) == seqKeyLen {
 				seq := binary.BigEndian.Uint64(k)
 				s.lastSeq.Store(seq)
 				s.durable.Store(seq)
+				s.highRecv, _ = recordRecvNs(v)
 			}
 		}
 		if b := tx.Bucket(bucketCheckpoints); b != nil {

@@ -151,20 +151,20 @@ func TestRecordRoundTrip(t *testing.T) {
 // a USD figure is read as unknown.
 func TestRecordValues(t *testing.T) {
 	for name, mutate := range map[string]func(*event.Event){
-		"seq 0":          func(e *event.Event) { e.Seq = 0 },
-		"recv 1970":      func(e *event.Event) { e.RecvNs = -1 },
-		"exchange 1970":  func(e *event.Event) { e.TimeMs = 0 },
-		"price NaN":      func(e *event.Event) { e.Price = math.NaN() },
-		"price Inf":      func(e *event.Event) { e.Price = math.Inf(1) },
-		"qty negative":   func(e *event.Event) { e.Qty = -1 },
-		"venue unknown":  func(e *event.Event) { e.Venue = event.VenueUnknown },
-		"venue future":   func(e *event.Event) { e.Venue = 200 },
-		"side":           func(e *event.Event) { e.Side = maxSide + 1 },
-		"market":         func(e *event.Event) { e.Market = maxMarket + 1 },
-		"basis":          func(e *event.Event) { e.Basis = maxBasis + 1 },
-		"flags":          func(e *event.Event) { e.Flags = 0x80 },
-		"symbol ESC":     func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\x1b[2J") },
-		"symbol LF":      func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\nETH") },
+		"seq 0":         func(e *event.Event) { e.Seq = 0 },
+		"recv 1970":     func(e *event.Event) { e.RecvNs = -1 },
+		"exchange 1970": func(e *event.Event) { e.TimeMs = 0 },
+		"price NaN":     func(e *event.Event) { e.Price = math.NaN() },
+		"price Inf":     func(e *event.Event) { e.Price = math.Inf(1) },
+		"qty negative":  func(e *event.Event) { e.Qty = -1 },
+		"venue unknown": func(e *event.Event) { e.Venue = event.VenueUnknown },
+		"venue future":  func(e *event.Event) { e.Venue = 200 },
+		"side":          func(e *event.Event) { e.Side = maxSide + 1 },
+		"market":        func(e *event.Event) { e.Market = maxMarket + 1 },
+		"basis":         func(e *event.Event) { e.Basis = maxBasis + 1 },
+		"flags":         func(e *event.Event) { e.Flags = 0x80 },
+		"symbol ESC":    func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\x1b[2J") },
+		"symbol LF":     func(e *event.Event) { e.Symbol = event.MakeSymbol("BTC\nETH") },
 	} {
 		ev := mkEvent(5, t0)
 		mutate(&ev)

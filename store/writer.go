@@ -33,6 +33,9 @@ func (s *Store) Append(ev *event.Event) bool {
 	s.qbuf[i] = *ev
 	s.qlen++
 	n := s.qlen
+	if ev.RecvNs > s.highRecv {
+		s.highRecv = ev.RecvNs
+	}
 	s.qmu.Unlock()
 	s.lastSeq.Store(ev.Seq)
 	s.m.appended.Inc()
@@ -370,6 +373,7 @@ func (s *Store) commit(w *writer) error {
 	s.clearAcks(w)
 	s.clearSide()
 	w.batch = w.batch[:0]
+	s.signalCommit()
 	return nil
 }
 

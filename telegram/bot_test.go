@@ -442,8 +442,14 @@ type fakeStatus struct{}
 func (fakeStatus) Status() StatusReport {
 	return StatusReport{Venues: []VenueStatus{{Venue: "binance-usdm", Connections: 2, Configured: 2, LastFrame: 120 * time.Millisecond}},
 		RingDepth: 3, RingCap: 4096, DiskBytes: 5 << 20, Enrichment: "ok", Version: "v0.1.0", Uptime: time.Hour,
-		ClockKnown: true, ClockOffset: 412 * time.Millisecond, ClockWarn: true, ClockBound: 250 * time.Millisecond}
+		ClockKnown: true, ClockOffset: 412 * time.Millisecond, ClockWarn: true, ClockBound: 250 * time.Millisecond,
+		Bus: fakeLocalized{"en": "Bus: connected to nats://h:4222 as <tokyo-1>"}}
 }
+
+// fakeLocalized is a text per language.
+type fakeLocalized map[string]string
+
+func (f fakeLocalized) Text(lang string) string { return f[lang] }
 
 type fakeCost struct{}
 
@@ -481,7 +487,8 @@ func TestHistoryCommands(t *testing.T) {
 		t.Errorf("/top 1h lacks the largest: %s", got)
 	}
 	if got := h.command(owner, 4, "/status"); !strings.Contains(got, "binance-usdm: 2/2 connections, last frame 120ms ago") || !strings.Contains(got, "5.0 MiB") ||
-		!strings.Contains(got, "Clock offset vs exchanges: 412ms, over the 250ms bound") {
+		!strings.Contains(got, "Clock offset vs exchanges: 412ms, over the 250ms bound") ||
+		!strings.Contains(got, "Bus: connected to nats://h:4222 as &lt;tokyo-1&gt;") {
 		t.Errorf("/status = %s", got)
 	}
 	if got := h.command(owner, 4, "/cost"); !strings.Contains(got, "&lt;model&gt;") {

@@ -71,4 +71,6 @@ func (f ChatFilter) MinUSD() float64 { return f.s.MinUSD }
 
 // Accepts reports whether the chat's filters let ev through. Mutes are
 // not applied: they are temporary and the log does not say since when.
-func (f ChatFilter) Accepts(ev *event.Event) bool { return f.s.accepts(ev, math.MaxInt64, &lazyAsset{}) }
+func (f ChatFilter) Accepts(ev *event.Event) bool {
+	return f.s.accepts(ev, math.MaxInt64, &lazyAsset{})
+}

@@ -126,6 +126,9 @@ type StatusReport struct {
 	// Enrichment is an English one-line summary, shown as it is when
 	// Enrich is nil.
 	Enrichment string
+	// Bus is the bus's lines (connection, publish and consume lag, remote
+	// boxes) in the chat's language; nil when the box uses no bus.
+	Bus Localized
 	// ClockOffset is the estimate of the box clock's offset from the
 	// exchanges (plus network latency); Known is false before any event.
 	// ClockWarn is set when it exceeds the configured bound ClockBound.

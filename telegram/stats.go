@@ -208,6 +208,9 @@ func (b *Bot) statusCmd(t *texts) string {
 	} else if st.Enrichment != "" {
 		sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusEnrich, st.Enrichment)))
 	}
+	if st.Bus != nil {
+		sb.WriteString("\n" + escape(st.Bus.Text(t.Code)))
+	}
 	if st.ClockKnown {
 		f := t.StatusClock
 		if st.ClockWarn {
