@@ -82,6 +82,10 @@ type Observer struct {
 	// Analysed is called for every analysis the enrichment stage
 	// delivers, after Telegram, the terminal and the status feed got it.
 	Analysed func(a event.Analysis)
+	// Telegram is told what the bot's requests carried, by message id
+	// (see telegram.Observer): with a loopback Bot API's arrival times,
+	// the latency where the user is.
+	Telegram telegram.Observer
 }
 
 // Service is the running box: every component, wired.
@@ -221,6 +225,7 @@ func New(o Options) (*Service, error) {
 			Shadow:            c.Telegram.Shadow || o.Shadow,
 			ShadowChat:        c.Telegram.ShadowChat,
 			Limits:            c.Telegram.Limits,
+			Observer:          o.Observer.Telegram,
 			QueueSize:         c.Telegram.QueueSize,
 			MetricsChatLabels: c.Telegram.MetricsChatLabels,
 			AnalysisMaxAge:    c.Enrich.AnalysisMaxAge,

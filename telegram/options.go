@@ -209,6 +209,9 @@ type Options struct {
 	// for getUpdates, 15 s for the rest).
 	RequestTimeout time.Duration
 
+	// Observer is told what reached Telegram (optional).
+	Observer Observer
+
 	KV KV
 	// AsyncKV persists the message ids of alerts awaiting their analysis,
 	// after the send and without waiting (optional: without it analyses
@@ -226,6 +229,26 @@ type Options struct {
 	Cost     CostSource
 	Metrics  *metrics.Set
 	Logger   *slog.Logger
+}
+
+// Observer hands what Telegram accepted to a load test or a test as
+// objects: the message id of each request, which a loopback Bot API saw
+// arrive, and the events it carried, so latency is measured at the Bot
+// API without reading any text. Every func may be nil; each is called on
+// the chat's goroutine right after Telegram answered the request, and must
+// return at once. Slices and pointers are valid only during the call.
+type Observer struct {
+	// Alert: message msgID carries the raw alert ev on its own.
+	Alert func(chat int64, msgID int, ev *event.Event)
+	// Digest: the cascade digest msgID was sent (edit false) or edited
+	// (edit true) to fold in evs, the alerts this request added; it now
+	// counts count alerts (those folded at a full queue included, which
+	// evs does not list).
+	Digest func(chat int64, msgID int, edit bool, count int, evs []event.Event)
+	// Analyses: the analyses of the alerts seqs reached the chat, by an
+	// edit of their alert's message msgID (edit true, one seq) or in the
+	// reply msgID (edit false, one or more seqs).
+	Analyses func(chat int64, msgID int, edit bool, seqs []uint64)
 }
 
 // Errors returned by New.

@@ -213,6 +213,9 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	r.b.m.sent.Inc()
 	r.b.m.limitWait.Update(f.wait.Seconds())
 	r.measure(ev)
+	if obs := r.b.o.Observer.Alert; obs != nil {
+		obs(r.c.id, msg.MessageID, ev)
+	}
 	r.c.aw.sent(r.b, r.c, &sentAlert{msgID: msg.MessageID, ev: *ev, facts: f, text: text})
 	r.shift(1)
 }
@@ -281,6 +284,7 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 		r.b.m.handoff.UpdateDuration(time.Unix(0, r.pending[len(r.pending)-1].RecvNs))
 	}
 	var err error
+	edit := d.msgID != 0
 	if d.msgID == 0 {
 		p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML)
 		p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
@@ -318,6 +322,9 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 		if r.pending[i].Seq > last {
 			last = r.pending[i].Seq
 		}
+	}
+	if obs := r.b.o.Observer.Digest; obs != nil {
+		obs(r.c.id, d.msgID, edit, d.count, r.pending)
 	}
 	r.dg = &d
 	r.shift(len(r.pending))
