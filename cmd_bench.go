@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
 )
@@ -14,26 +15,31 @@ import (
 func cmdBench(ctx context.Context, a *app, args []string) error {
 	fs := a.flags()
 	var o loadtest.Options
-	fs.IntVar(&o.Rate, "rate", 2000, "frames per second (steady pattern, and before/after a burst)")
-	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "length of the steady run")
-	fs.StringVar(&o.Pattern, "pattern", "steady", "steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other)")
+	fs.IntVar(&o.Rate, "rate", 0, "frames per second: the steady and mix rate, the rate before a burst, the sparse pattern's background (default 2000, sparse 500)")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "length of the steady, mix or sparse run")
+	fs.StringVar(&o.Pattern, "pattern", "steady", "steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all five venues: 40% Binance USD-M, 15% each other) | sparse (background below every threshold, one --large-usd liquidation every 1-3 s, enrichment on)")
 	fs.IntVar(&o.BurstRate, "burst-rate", 50000, "frames per second during the burst")
 	fs.DurationVar(&o.BurstFor, "burst-for", 10*time.Second, "length of the burst")
 	fs.DurationVar(&o.Soak, "soak", 0, "soak for this long at --rate with enrichment against a loopback LLM, sampling memory")
 	fs.DurationVar(&o.SampleEvery, "sample-every", 10*time.Second, "soak sampling period")
 	fs.IntVar(&o.Conns, "conns", 2, "redundant connections to the loopback exchange (every frame arrives that many times; in the mix, Binance USD-M's, the other venues keep one)")
-	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold")
+	tgMin := fs.String("tg-min-usd", "100k", "the chat's alert threshold (and enrichment's)")
+	large := fs.String("large-usd", "600k", "the sparse pattern's large liquidation")
+	fs.DurationVar(&o.LLMDelay, "llm-delay", enrichtest.DefaultDelay, "how long the loopback LLM takes to answer (sparse and soak)")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the log (default: a temporary one, deleted after)")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := o.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
 	var err error
 	if o.TGMinUSD, err = service.USDSetting(*tgMin); err != nil {
 		return fmt.Errorf("%w: --tg-min-usd: %v", errUsage, err)
+	}
+	if o.LargeUSD, err = service.USDSetting(*large); err != nil {
+		return fmt.Errorf("%w: --large-usd: %v", errUsage, err)
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)

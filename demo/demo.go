@@ -27,19 +27,12 @@ import (
 	"github.com/liqbox/liqbox/service"
 )
 
-// Row is one recorded liquidation: the fields of a forceOrder "o".
-type Row struct {
-	Symbol, Side, Qty, Price, AvgPrice, LastQty, FilledQty string
-	// Pair is COIN-M's "ps" (BTCUSD for BTCUSD_PERP); empty means the
-	// symbol itself, as USD-M sends.
-	Pair   string
-	TimeMs int64
-}
-
-// Session is one recording, in time order.
+// Session is one recording, in time order: each row is a recorded
+// forceOrder's liquidation, with its recorded exchange time, as
+// ingesttest's Binance encoder takes it.
 type Session struct {
 	Name string
-	Rows []Row
+	Rows []ingesttest.Liquidation
 }
 
 // LoadSample reads the embedded recordings. The recorders stripped "USDT"
@@ -81,9 +74,17 @@ func LoadSample() ([]Session, error) {
 			if ap == "None" || ap == "" {
 				ap = "0"
 			}
-			s.Rows = append(s.Rows, Row{
-				Symbol: sym, Side: rec[1], Qty: rec[4], Price: rec[5], AvgPrice: ap,
-				LastQty: rec[8], FilledQty: rec[9], TimeMs: t,
+			// "S" is the order's side: a SELL closes a long.
+			side := event.Long
+			switch rec[1] {
+			case "BUY":
+				side = event.Short
+			case "SELL":
+			default:
+				return nil, fmt.Errorf("sample %s row %d: bad side %q", f, i+1, rec[1])
+			}
+			s.Rows = append(s.Rows, ingesttest.Liquidation{
+				Symbol: sym, Side: side, Qty: rec[4], Price: rec[5], AvgPrice: ap, TimeMs: t,
 			})
 		}
 		sort.SliceStable(s.Rows, func(i, j int) bool { return s.Rows[i].TimeMs < s.Rows[j].TimeMs })
@@ -114,7 +115,9 @@ func Play(ctx context.Context, ex *ingesttest.Loopback, sessions []Session, spee
 					}
 				}
 				prev = row.TimeMs
-				ex.Broadcast(AppendFrame(nil, row, time.Now().UnixMilli()))
+				l := *row
+				l.TimeMs = time.Now().UnixMilli() // replayed at "now", not in 2024
+				ex.Broadcast(ingesttest.AppendBinance(nil, &l))
 				sent++
 			}
 			if !sleepCtx(ctx, time.Duration(float64(2*time.Second)/speed)) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // errNoSample is returned when the embedded sample has no rows.
@@ -14,7 +16,7 @@ var errNoSample = errors.New("the embedded sample has no liquidations")
 // row's identity are skipped once at load, so two frames sent in the same
 // millisecond are never the same liquidation to the pipeline's dedup.
 type frameSource struct {
-	rows []demo.Row
+	rows []ingesttest.Liquidation
 	i    int
 }
 
@@ -23,11 +25,15 @@ func newFrameSource() (*frameSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[[5]string]bool{}
+	type ident struct {
+		sym, qty, price, avg string
+		side                 event.Side
+	}
+	seen := map[ident]bool{}
 	fs := &frameSource{}
 	for _, s := range sessions {
 		for _, r := range s.Rows {
-			k := [5]string{r.Symbol, r.Side, r.Qty, r.Price, r.AvgPrice}
+			k := ident{r.Symbol, r.Qty, r.Price, r.AvgPrice, r.Side}
 			if seen[k] {
 				continue
 			}
@@ -42,14 +48,15 @@ func newFrameSource() (*frameSource, error) {
 }
 
 // next returns the next frame, freshly allocated (the loopback exchange
-// keeps it until every client has been sent it), and its row.
-func (f *frameSource) next(nowMs int64) ([]byte, *demo.Row) {
-	r := &f.rows[f.i]
+// keeps it until every client has been sent it), stamped nowMs.
+func (f *frameSource) next(nowMs int64) []byte {
+	l := f.rows[f.i]
 	f.i++
 	if f.i == len(f.rows) {
 		f.i = 0
 	}
-	return demo.AppendFrame(make([]byte, 0, 320), r, nowMs), r
+	l.TimeMs = nowMs
+	return ingesttest.AppendBinance(make([]byte, 0, 320), &l)
 }
 
 // SampleFrames returns one frame of each distinct sample liquidation, all
@@ -61,7 +68,7 @@ func SampleFrames(tMs int64) ([][]byte, error) {
 	}
 	frames := make([][]byte, len(src.rows))
 	for i := range frames {
-		frames[i], _ = src.next(tMs)
+		frames[i] = src.next(tMs)
 	}
 	return frames, nil
 }

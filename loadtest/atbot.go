@@ -1,0 +1,261 @@
+package loadtest
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/telegram"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
+)
+
+// atBotAPI measures where the user is: it records every message request
+// the loopback Bot API accepted, with its arrival time (telegramtest's
+// OnRequest), and what the bot says each of its requests carried
+// (service.Observer.Telegram), and joins the two by message id. No text is
+// read: the alert's receive stamp comes with the event the bot hands over.
+type atBotAPI struct {
+	mu       sync.Mutex // guards everything below
+	reqs     []botReq
+	alerts   []sentAlert
+	digests  []sentDigest
+	analyses []sentAnalyses
+	late     int // analyses made after the edit age (Analysed with Late)
+}
+
+// botReq is one message request the Bot API answered with success.
+type botReq struct {
+	method string
+	chat   int64
+	msgID  int
+	at     time.Time
+}
+
+type sentAlert struct {
+	chat   int64
+	msgID  int
+	seq    uint64
+	recvNs int64
+	replay bool
+}
+
+type sentDigest struct {
+	chat   int64
+	msgID  int
+	edit   bool
+	count  int // the digest's total after this request
+	folded int // alerts this request added, overflow not counted
+}
+
+type sentAnalyses struct {
+	chat  int64
+	msgID int
+	edit  bool
+	seqs  []uint64
+}
+
+func newAtBotAPI() *atBotAPI {
+	return &atBotAPI{reqs: make([]botReq, 0, 1<<12), alerts: make([]sentAlert, 0, 1<<10)}
+}
+
+// request is the Bot API's OnRequest hook.
+func (w *atBotAPI) request(r telegramtest.Request) {
+	if r.Status != http.StatusOK || (r.Method != "sendMessage" && r.Method != "editMessageText" && r.Method != "sendPhoto") {
+		return
+	}
+	w.mu.Lock()
+	w.reqs = append(w.reqs, botReq{method: r.Method, chat: r.Chat, msgID: r.MsgID, at: r.At})
+	w.mu.Unlock()
+}
+
+// observer is the service's telegram.Observer.
+func (w *atBotAPI) observer() telegram.Observer {
+	return telegram.Observer{
+		Alert: func(chat int64, msgID int, ev *event.Event) {
+			w.mu.Lock()
+			w.alerts = append(w.alerts, sentAlert{chat: chat, msgID: msgID, seq: ev.Seq, recvNs: ev.RecvNs,
+				replay: ev.Flags&event.FlagReplay != 0})
+			w.mu.Unlock()
+		},
+		Digest: func(chat int64, msgID int, edit bool, count int, evs []event.Event) {
+			w.mu.Lock()
+			w.digests = append(w.digests, sentDigest{chat: chat, msgID: msgID, edit: edit, count: count, folded: len(evs)})
+			w.mu.Unlock()
+		},
+		Analyses: func(chat int64, msgID int, edit bool, seqs []uint64) {
+			w.mu.Lock()
+			w.analyses = append(w.analyses, sentAnalyses{chat: chat, msgID: msgID, edit: edit, seqs: slices.Clone(seqs)})
+			w.mu.Unlock()
+		},
+	}
+}
+
+// analysed is the service's Observer.Analysed hook.
+func (w *atBotAPI) analysed(a event.Analysis) {
+	if a.Late {
+		w.mu.Lock()
+		w.late++
+		w.mu.Unlock()
+	}
+}
+
+// requests is how many message requests have arrived so far.
+func (w *atBotAPI) requests() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.reqs)
+}
+
+// reqKind is what a request to the chat was, as the bot's hooks tell.
+type reqKind uint8
+
+const (
+	kindOther    reqKind = iota // a command's reply, a digest's closing edit
+	kindAlert                   // a raw alert on its own
+	kindDigest                  // a cascade digest sent or updated with new alerts
+	kindAnalysis                // an analysis edit or reply
+)
+
+// atBotReport is what atBotAPI measured, per alert.
+type atBotReport struct {
+	alerts   int             // raw alerts sent on their own (live, not replayed)
+	seen     int             // of those, seen arriving at the Bot API
+	toBot    []time.Duration // receive → sendMessage arriving, every alert seen
+	atOnce   []time.Duration // the same, alerts that waited behind no other message
+	analysed int             // alerts whose analysis arrived
+	toAnn    []time.Duration // receive → the analysis's request arriving
+	edits    int             // analysis edits
+	replies  int             // analysis replies (one or several analyses)
+	combined int             // of those, replies that carried several
+	late     int             // analyses made too late for the chat
+	// Alerts that waited behind another message of their chat: one
+	// arrived at the Bot API after the alert was received and before the
+	// alert's own request did.
+	waited, waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
+	digestMsgs                                                     int       // digest requests carrying new alerts
+	digestCount                                                    int       // the largest count a digest reached
+	digestAt                                                       time.Time // arrival of the first request that carried that count
+}
+
+// report joins the requests with the hooks.
+func (w *atBotAPI) report() atBotReport {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Handlers record concurrently: order by arrival, so that what came
+	// before an alert's request is what precedes it here.
+	slices.SortStableFunc(w.reqs, func(a, b botReq) int { return a.at.Compare(b.at) })
+	type key struct {
+		chat  int64
+		msgID int
+	}
+	// The n-th request for a message id with a method is the n-th the bot
+	// made (it makes them one after another per chat).
+	type mkey struct {
+		key
+		method string
+	}
+	byMsg := map[mkey][]int{} // → indexes into w.reqs, in arrival order
+	for i, r := range w.reqs {
+		k := mkey{key{r.chat, r.msgID}, r.method}
+		byMsg[k] = append(byMsg[k], i)
+	}
+	kind := make([]reqKind, len(w.reqs))
+	mark := func(k mkey, n int, kd reqKind) (int, bool) {
+		is := byMsg[k]
+		if n >= len(is) {
+			return 0, false
+		}
+		kind[is[n]] = kd
+		return is[n], true
+	}
+	var rep atBotReport
+	rep.late = w.late
+	alertReq := map[key]int{} // alert message → its request
+	recv := map[uint64]int64{}
+	for _, a := range w.alerts {
+		if a.replay {
+			continue
+		}
+		rep.alerts++
+		recv[a.seq] = a.recvNs
+		if i, ok := mark(mkey{key{a.chat, a.msgID}, "sendMessage"}, 0, kindAlert); ok {
+			alertReq[key{a.chat, a.msgID}] = i
+		}
+	}
+	sends := map[mkey]int{}
+	for _, d := range w.digests {
+		m := "sendMessage"
+		if d.edit {
+			m = "editMessageText"
+		}
+		k := mkey{key{d.chat, d.msgID}, m}
+		i, ok := mark(k, sends[k], kindDigest)
+		sends[k]++
+		if !ok {
+			continue
+		}
+		rep.digestMsgs++
+		if d.count > rep.digestCount {
+			rep.digestCount, rep.digestAt = d.count, w.reqs[i].at
+		}
+	}
+	for _, a := range w.analyses {
+		m := "sendMessage"
+		if a.edit {
+			m = "editMessageText"
+			rep.edits++
+		} else {
+			rep.replies++
+			if len(a.seqs) > 1 {
+				rep.combined++
+			}
+		}
+		k := mkey{key{a.chat, a.msgID}, m}
+		i, ok := mark(k, sends[k], kindAnalysis)
+		sends[k]++
+		if !ok {
+			continue
+		}
+		for _, s := range a.seqs {
+			if r, ok := recv[s]; ok {
+				rep.analysed++
+				rep.toAnn = append(rep.toAnn, w.reqs[i].at.Sub(time.Unix(0, r)))
+			}
+		}
+	}
+	for _, a := range w.alerts {
+		i, ok := alertReq[key{a.chat, a.msgID}]
+		if !ok || a.replay {
+			continue
+		}
+		rep.seen++
+		at := w.reqs[i].at
+		from := time.Unix(0, a.recvNs)
+		d := at.Sub(from)
+		rep.toBot = append(rep.toBot, d)
+		// Look back from the alert's own request to its receipt.
+		var behind [kindAnalysis + 1]bool
+		for j := i - 1; j >= 0 && w.reqs[j].at.After(from); j-- {
+			if w.reqs[j].chat == a.chat {
+				behind[kind[j]] = true
+			}
+		}
+		if behind != [len(behind)]bool{} {
+			rep.waited++
+		} else {
+			rep.atOnce = append(rep.atOnce, d)
+		}
+		count := func(b bool, n *int) {
+			if b {
+				*n++
+			}
+		}
+		count(behind[kindAlert], &rep.waitedAlert)
+		count(behind[kindDigest], &rep.waitedDigest)
+		count(behind[kindAnalysis], &rep.waitedAnalysis)
+		count(behind[kindOther], &rep.waitedOther)
+	}
+	return rep
+}
