@@ -38,6 +38,7 @@ type sentAlert struct {
 	msgID  int
 	seq    uint64
 	recvNs int64
+	built  time.Time // request handed to the HTTP client
 	replay bool
 }
 
@@ -73,10 +74,10 @@ func (w *atBotAPI) request(r telegramtest.Request) {
 // observer is the service's telegram.Observer.
 func (w *atBotAPI) observer() telegram.Observer {
 	return telegram.Observer{
-		Alert: func(chat int64, msgID int, ev *event.Event) {
+		Alert: func(chat int64, msgID int, ev *event.Event, built time.Time) {
 			w.mu.Lock()
 			w.alerts = append(w.alerts, sentAlert{chat: chat, msgID: msgID, seq: ev.Seq, recvNs: ev.RecvNs,
-				replay: ev.Flags&event.FlagReplay != 0})
+				built: built, replay: ev.Flags&event.FlagReplay != 0})
 			w.mu.Unlock()
 		},
 		Digest: func(chat int64, msgID int, edit bool, count int, evs []event.Event) {
@@ -123,6 +124,7 @@ type atBotReport struct {
 	alerts   int             // raw alerts sent on their own (live, not replayed)
 	seen     int             // of those, seen arriving at the Bot API
 	toBot    []time.Duration // receive → sendMessage arriving, every alert seen
+	toClient []time.Duration // of those, receive → request handed to the HTTP client: the box's own part
 	atOnce   []time.Duration // the same, alerts that waited behind no other message
 	analysed int             // alerts whose analysis arrived
 	toAnn    []time.Duration // receive → the analysis's request arriving
@@ -235,6 +237,7 @@ func (w *atBotAPI) report() atBotReport {
 		from := time.Unix(0, a.recvNs)
 		d := at.Sub(from)
 		rep.toBot = append(rep.toBot, d)
+		rep.toClient = append(rep.toClient, a.built.Sub(from))
 		// Look back from the alert's own request to its receipt.
 		var behind [kindAnalysis + 1]bool
 		for j := i - 1; j >= 0 && w.reqs[j].at.After(from); j-- {

@@ -620,6 +620,7 @@ func (r *Result) Print(w io.Writer) {
 	}
 	p("at the Bot API    receive → sendMessage arriving, %d of %d alerts sent alone: %s", b.seen, b.alerts, quantiles(b.toBot))
 	p("                  of which %d waited behind no other message of the chat: %s", len(b.atOnce), quantiles(b.atOnce))
+	p("                  the box's part, receive → request handed to the HTTP client: %s", quantiles(b.toClient))
 	p("waited behind     %d alerts behind another message of their chat (behind an alert %d, a digest %d, an analysis %d, other %d)",
 		b.waited, b.waitedAlert, b.waitedDigest, b.waitedAnalysis, b.waitedOther)
 	if o.enriched() {

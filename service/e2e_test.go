@@ -119,7 +119,7 @@ func newAlertLog() *alertLog {
 
 func (l *alertLog) hook(o *service.Options) {
 	o.Observer.Telegram = telegram.Observer{
-		Alert: func(_ int64, msgID int, ev *event.Event) {
+		Alert: func(_ int64, msgID int, ev *event.Event, _ time.Time) {
 			l.mu.Lock()
 			l.recv[msgID] = ev.RecvNs
 			l.seqs = append(l.seqs, ev.Seq)

@@ -238,8 +238,10 @@ type Options struct {
 // the chat's goroutine right after Telegram answered the request, and must
 // return at once. Slices and pointers are valid only during the call.
 type Observer struct {
-	// Alert: message msgID carries the raw alert ev on its own.
-	Alert func(chat int64, msgID int, ev *event.Event)
+	// Alert: message msgID carries the raw alert ev on its own; built is
+	// when its request was handed to the HTTP client (ev.RecvNs to built
+	// is the box's own part of the alert's latency).
+	Alert func(chat int64, msgID int, ev *event.Event, built time.Time)
 	// Digest: the cascade digest msgID was sent (edit false) or edited
 	// (edit true) to fold in evs, the alerts this request added; it now
 	// counts count alerts (those folded at a full queue included, which

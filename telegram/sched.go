@@ -198,7 +198,8 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	text := string(r.buf)
 	p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML).WithReplyMarkup(r.b.markup(ev, t))
 	p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
-	r.b.m.handoff.UpdateDuration(time.Unix(0, ev.RecvNs))
+	built := time.Now()
+	r.b.m.handoff.Update(built.Sub(time.Unix(0, ev.RecvNs)).Seconds())
 	msg, err := r.b.sendMessage(ctx, r.c.id, p)
 	if err != nil {
 		switch r.b.classify(ctx, r.c, err, &r.backoff) {
@@ -214,7 +215,7 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	r.b.m.limitWait.Update(f.wait.Seconds())
 	r.measure(ev)
 	if obs := r.b.o.Observer.Alert; obs != nil {
-		obs(r.c.id, msg.MessageID, ev)
+		obs(r.c.id, msg.MessageID, ev, built)
 	}
 	r.c.aw.sent(r.b, r.c, &sentAlert{msgID: msg.MessageID, ev: *ev, facts: f, text: text})
 	r.shift(1)
