@@ -17,6 +17,8 @@ import (
 // (service.Observer.Telegram), and joins the two by message id. No text is
 // read: the alert's receive stamp comes with the event the bot hands over.
 type atBotAPI struct {
+	probe chan<- time.Time // gets the arrival of each floor probe, if set
+
 	mu       sync.Mutex // guards everything below
 	reqs     []botReq
 	alerts   []sentAlert
@@ -63,6 +65,13 @@ func newAtBotAPI() *atBotAPI {
 
 // request is the Bot API's OnRequest hook.
 func (w *atBotAPI) request(r telegramtest.Request) {
+	if r.Method == probeMethod && w.probe != nil {
+		select {
+		case w.probe <- r.At:
+		default:
+		}
+		return
+	}
 	if r.Status != http.StatusOK || (r.Method != "sendMessage" && r.Method != "editMessageText" && r.Method != "sendPhoto") {
 		return
 	}

@@ -127,9 +127,10 @@ type Result struct {
 	onBox      []time.Duration // every event the terminal prints: receive → sink goroutine formats it
 	// bot is what reached the loopback Bot API, per alert: the headline.
 	bot                atBotReport
-	large              int           // the sparse pattern's large liquidations sent
-	tgMessages         int           // message requests the Bot API accepted
-	digestLag          time.Duration // burst end → last digest update
+	large              int             // the sparse pattern's large liquidations sent
+	floor              []time.Duration // the sparse pattern's HTTP floor (httpFloor)
+	tgMessages         int             // message requests the Bot API accepted
+	digestLag          time.Duration   // burst end → last digest update
 	digestCount        int
 	tgEnqueued         float64
 	tgSingle           float64
@@ -313,9 +314,17 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	case mix:
 		r.sent += emitMix(ctx, rig.mix, msrc, o.Rate, o.Duration)
 	case sparse:
+		floor := newHTTPFloor(rig.Bot.URL())
+		watch.probe = floor.arrived
+		pctx, stopProbe := context.WithCancel(ctx)
+		probed := make(chan struct{})
+		go func() { defer close(probed); floor.run(pctx) }()
 		var large int64
 		large, r.sent = emitSparse(ctx, ex, src, o)
 		r.large = int(large)
+		stopProbe()
+		<-probed
+		r.floor = floor.samples
 	case o.Pattern == "burst":
 		r.sent += emit(ctx, ex, src, o.Rate, 2*time.Second)
 		r.sent += emit(ctx, ex, src, o.BurstRate, o.BurstFor)
@@ -621,6 +630,9 @@ func (r *Result) Print(w io.Writer) {
 	p("at the Bot API    receive → sendMessage arriving, %d of %d alerts sent alone: %s", b.seen, b.alerts, quantiles(b.toBot))
 	p("                  of which %d waited behind no other message of the chat: %s", len(b.atOnce), quantiles(b.atOnce))
 	p("                  the box's part, receive → request handed to the HTTP client: %s", quantiles(b.toClient))
+	if len(r.floor) > 0 {
+		p("                  the floor, a bare POST from an idle goroutine (net/http, as the bot) to its arrival, %d probes: %s", len(r.floor), quantiles(r.floor))
+	}
 	p("waited behind     %d alerts behind another message of their chat (behind an alert %d, a digest %d, an analysis %d, other %d)",
 		b.waited, b.waitedAlert, b.waitedDigest, b.waitedAnalysis, b.waitedOther)
 	if o.enriched() {

@@ -1,13 +1,18 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // The sparse pattern is what a trader's chat usually sees: a steady
@@ -102,5 +107,59 @@ func (r *Result) judgeSparse(miss func(string, ...any)) {
 	}
 	if p := pct(b.toAnn, 95); p > sparseAnalP95 {
 		miss("analysis p95 %v > %v", p, sparseAnalP95)
+	}
+}
+
+// probeMethod is the Bot API method of the floor probe: the loopback Bot
+// API answers it as it answers any method it does not know.
+const probeMethod = "benchProbe"
+
+// httpFloor measures, while the sparse pattern runs, what one request costs
+// from a goroutine that was idle to its arrival at the same loopback Bot
+// API, with the HTTP client the bot uses (net/http, a Transport of its
+// own) and a message-sized body: the floor under the headline that no code
+// of the box can lower, at this moment's load. arrived gets the Bot API's
+// arrival time of each probe (atBotAPI.request forwards it).
+type httpFloor struct {
+	url     string
+	arrived chan time.Time
+	samples []time.Duration
+}
+
+func newHTTPFloor(botURL string) *httpFloor {
+	return &httpFloor{url: botURL + "/bot" + telegramtest.Token + "/" + probeMethod, arrived: make(chan time.Time, 1)}
+}
+
+// run probes every 0.7 to 1.3 s until ctx ends.
+func (f *httpFloor) run(ctx context.Context) {
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	body := []byte(`{"chat_id":1,"parse_mode":"HTML","text":"` + strings.Repeat("x", 300) + `"}`)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for {
+		t := time.NewTimer(700*time.Millisecond + time.Duration(rng.Int64N(int64(600*time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		select {
+		case at := <-f.arrived:
+			f.samples = append(f.samples, at.Sub(t0))
+		case <-time.After(time.Second):
+		}
 	}
 }
