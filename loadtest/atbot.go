@@ -142,8 +142,8 @@ type atBotReport struct {
 	combined int             // of those, replies that carried several
 	late     int             // analyses made too late for the chat
 	// Alerts that waited behind another message of their chat: one
-	// arrived at the Bot API after the alert was received and before the
-	// alert's own request did.
+	// reached the Bot API after the alert was received and before the
+	// alert's request left the box (was handed to the HTTP client).
 	waited, waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
 	digestMsgs                                                     int       // digest requests carrying new alerts
 	digestCount                                                    int       // the largest count a digest reached
@@ -247,10 +247,13 @@ func (w *atBotAPI) report() atBotReport {
 		d := at.Sub(from)
 		rep.toBot = append(rep.toBot, d)
 		rep.toClient = append(rep.toClient, a.built.Sub(from))
-		// Look back from the alert's own request to its receipt.
+		// Look back from the alert's own request to its receipt: what
+		// reached the Bot API while the alert was still on the box
+		// (received, not yet handed to the HTTP client) went before it.
+		// What arrived while both were in flight did not hold it up.
 		var behind [kindAnalysis + 1]bool
 		for j := i - 1; j >= 0 && w.reqs[j].at.After(from); j-- {
-			if w.reqs[j].chat == a.chat {
+			if w.reqs[j].chat == a.chat && !w.reqs[j].at.After(a.built) {
 				behind[kind[j]] = true
 			}
 		}
