@@ -135,16 +135,24 @@ func (l *alertLog) hook(o *service.Options) {
 	}
 }
 
-// atBotAPI is how long after its receipt the alert in req arrived.
+// atBotAPI is how long after its receipt the alert in req arrived. The
+// bot tells of a message once Telegram's answer is back, a moment after the
+// Bot API recorded the request.
 func (l *alertLog) atBotAPI(t *testing.T, req telegramtest.Request) time.Duration {
 	t.Helper()
-	l.mu.Lock()
-	recv, ok := l.recv[req.MsgID]
-	l.mu.Unlock()
-	if !ok {
-		t.Fatalf("message %d is no alert the bot says it sent", req.MsgID)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		recv, ok := l.recv[req.MsgID]
+		l.mu.Unlock()
+		if ok {
+			return req.At.Sub(time.Unix(0, recv))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %d is no alert the bot says it sent", req.MsgID)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return req.At.Sub(time.Unix(0, recv))
 }
 
 // large is the i-th $600K liquidation of a test (its price sets it apart).
