@@ -143,11 +143,14 @@ type atBotReport struct {
 	late     int             // analyses made too late for the chat
 	// Alerts that waited behind another message of their chat: one
 	// reached the Bot API after the alert was received and before the
-	// alert's request left the box (was handed to the HTTP client).
-	waited, waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
-	digestMsgs                                                     int       // digest requests carrying new alerts
-	digestCount                                                    int       // the largest count a digest reached
-	digestAt                                                       time.Time // arrival of the first request that carried that count
+	// alert's request left the box (was handed to the HTTP client). By
+	// what they waited behind (an alert may count under several).
+	waited                                                 int
+	waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
+
+	digestMsgs  int       // digest requests carrying new alerts
+	digestCount int       // the largest count a digest reached
+	digestAt    time.Time // arrival of the first request that carried that count
 }
 
 // report joins the requests with the hooks.
