@@ -258,3 +258,36 @@ func TestEveryAlertAnalysedEndToEnd(t *testing.T) {
 		t.Errorf("%d analyses were made too late for the chat", late)
 	}
 }
+
+// TestStatusOfABusyStreamHasItsLastFrame: /status on a box whose stream
+// carries a frame every millisecond says how old the last frame is. State
+// takes its moment first and reads the connections after, so a frame that
+// arrives in between is younger than that moment; it read as "no frame
+// yet" (seen as a user: 200 frames a second, /status said no frame yet).
+func TestStatusOfABusyStreamHasItsLastFrame(t *testing.T) {
+	b := startBox(t, nil)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			l := liq("DOGEUSDT", "SELL", strconv.Itoa(1000+i), "0.1")
+			l.TimeMs = time.Now().UnixMilli()
+			b.Exchange.Broadcast(ingesttest.AppendBinance(nil, &l))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	b.waitSeq(10, 5*time.Second)
+	for i := 0; i < 200; i++ {
+		st := b.Service.State(time.Now())
+		if v := st.Venues[0]; v.LastFrame < 0 {
+			t.Fatalf("state %d: %s has %d connections and frames flowing, yet no last frame (%v)", i, v.Venue, v.Connected, v.LastFrame)
+		}
+	}
+}

@@ -89,7 +89,9 @@ func (s *Service) State(now time.Time) State {
 				vs.Connected++
 			}
 			if !cs.LastFrame.IsZero() {
-				age := now.Sub(cs.LastFrame)
+				// A frame that came after now is as fresh as it gets, not
+				// "none yet" (which a negative age means).
+				age := max(now.Sub(cs.LastFrame), 0)
 				if vs.LastFrame < 0 || age < vs.LastFrame {
 					vs.LastFrame = age
 				}
