@@ -219,7 +219,7 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
 			Frames: cs.Frames, Connects: cs.Reconnect, RTTMs: float64(cs.RTT) / 1e6}
 		if !cs.LastFrame.IsZero() {
-			age := now.Sub(cs.LastFrame).Seconds()
+			age := max(now.Sub(cs.LastFrame), 0).Seconds()
 			c.LastFrameS = &age
 		}
 		if !cs.Since.IsZero() {
