@@ -24,7 +24,8 @@ type atBotAPI struct {
 	alerts   []sentAlert
 	digests  []sentDigest
 	analyses []sentAnalyses
-	late     int // analyses made after the edit age (Analysed with Late)
+	late     int                  // analyses made after the edit age (Analysed with Late)
+	made     map[uint64]time.Time // when the enrichment stage delivered each analysis
 }
 
 // botReq is one message request the Bot API answered with success.
@@ -60,7 +61,7 @@ type sentAnalyses struct {
 }
 
 func newAtBotAPI() *atBotAPI {
-	return &atBotAPI{reqs: make([]botReq, 0, 1<<12), alerts: make([]sentAlert, 0, 1<<10)}
+	return &atBotAPI{reqs: make([]botReq, 0, 1<<12), alerts: make([]sentAlert, 0, 1<<10), made: map[uint64]time.Time{}}
 }
 
 // request is the Bot API's OnRequest hook.
@@ -104,11 +105,15 @@ func (w *atBotAPI) observer() telegram.Observer {
 
 // analysed is the service's Observer.Analysed hook.
 func (w *atBotAPI) analysed(a event.Analysis) {
+	now := time.Now()
+	w.mu.Lock()
 	if a.Late {
-		w.mu.Lock()
 		w.late++
-		w.mu.Unlock()
 	}
+	if _, ok := w.made[a.Seq]; !ok {
+		w.made[a.Seq] = now
+	}
+	w.mu.Unlock()
 }
 
 // requests is how many message requests have arrived so far.
@@ -137,6 +142,7 @@ type atBotReport struct {
 	atOnce   []time.Duration // the same, alerts that waited behind no other message
 	analysed int             // alerts whose analysis arrived
 	toAnn    []time.Duration // receive → the analysis's request arriving
+	toMade   []time.Duration // receive → the enrichment stage delivering the analysis (the rest is the chat's budget)
 	edits    int             // analysis edits
 	replies  int             // analysis replies (one or several analyses)
 	combined int             // of those, replies that carried several
@@ -236,6 +242,9 @@ func (w *atBotAPI) report() atBotReport {
 			if r, ok := recv[s]; ok {
 				rep.analysed++
 				rep.toAnn = append(rep.toAnn, w.reqs[i].at.Sub(time.Unix(0, r)))
+				if m, ok := w.made[s]; ok {
+					rep.toMade = append(rep.toMade, m.Sub(time.Unix(0, r)))
+				}
 			}
 		}
 	}

@@ -638,6 +638,7 @@ func (r *Result) Print(w io.Writer) {
 	if o.enriched() {
 		p("analyses          receive → the edit or reply carrying it arriving, %d of %d alerts: %s", b.analysed, b.alerts,
 			quantilesAt(b.toAnn, 50, 95, 99, 100))
+		p("                  of that, receive → the analysis made (the rest waits for the chat's budget): %s", quantilesAt(b.toMade, 50, 95, 99, 100))
 		p("                  %d edits, %d replies (%d combined), %d made after the edit age, %.0f too old for the chat; LLM answered %d",
 			b.edits, b.replies, b.combined, b.late, r.tgTooOld, r.llmAnswered)
 	}
