@@ -18,6 +18,9 @@ import (
 // read: the alert's receive stamp comes with the event the bot hands over.
 type atBotAPI struct {
 	probe chan<- time.Time // gets the arrival of each floor probe, if set
+	// budgetSpan is how far back a chat's messages can have spent the
+	// budget an alert waited for: Limits.Burst × Limits.PerChat.
+	budgetSpan time.Duration
 
 	mu       sync.Mutex // guards everything below
 	reqs     []botReq
@@ -37,12 +40,13 @@ type botReq struct {
 }
 
 type sentAlert struct {
-	chat   int64
-	msgID  int
-	seq    uint64
-	recvNs int64
-	built  time.Time // request handed to the HTTP client
-	replay bool
+	chat      int64
+	msgID     int
+	seq       uint64
+	recvNs    int64
+	built     time.Time     // request handed to the HTTP client
+	limitWait time.Duration // waited for Telegram's limits, spent by earlier messages
+	replay    bool
 }
 
 type sentDigest struct {
@@ -84,10 +88,10 @@ func (w *atBotAPI) request(r telegramtest.Request) {
 // observer is the service's telegram.Observer.
 func (w *atBotAPI) observer() telegram.Observer {
 	return telegram.Observer{
-		Alert: func(chat int64, msgID int, ev *event.Event, built time.Time) {
+		Alert: func(a telegram.AlertSent) {
 			w.mu.Lock()
-			w.alerts = append(w.alerts, sentAlert{chat: chat, msgID: msgID, seq: ev.Seq, recvNs: ev.RecvNs,
-				built: built, replay: ev.Flags&event.FlagReplay != 0})
+			w.alerts = append(w.alerts, sentAlert{chat: a.Chat, msgID: a.MsgID, seq: a.Event.Seq, recvNs: a.Event.RecvNs,
+				built: a.Built, limitWait: a.LimitWait, replay: a.Event.Flags&event.FlagReplay != 0})
 			w.mu.Unlock()
 		},
 		Digest: func(chat int64, msgID int, edit bool, count int, evs []event.Event) {
@@ -149,8 +153,10 @@ type atBotReport struct {
 	late     int             // analyses made too late for the chat
 	// Alerts that waited behind another message of their chat: one
 	// reached the Bot API after the alert was received and before the
-	// alert's request left the box (was handed to the HTTP client). By
-	// what they waited behind (an alert may count under several).
+	// alert's request left the box (was handed to the HTTP client), or
+	// the alert waited for Telegram's limits, which the chat's messages of
+	// the budget window before it spent. By what they waited behind (an
+	// alert may count under several).
 	waited                                                 int
 	waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
 
@@ -259,15 +265,24 @@ func (w *atBotAPI) report() atBotReport {
 		d := at.Sub(from)
 		rep.toBot = append(rep.toBot, d)
 		rep.toClient = append(rep.toClient, a.built.Sub(from))
-		// Look back from the alert's own request to its receipt: what
-		// reached the Bot API while the alert was still on the box
-		// (received, not yet handed to the HTTP client) went before it.
-		// What arrived while both were in flight did not hold it up.
+		// Look back from the alert's own request: what reached the Bot
+		// API while the alert was still on the box (received, not yet
+		// handed to the HTTP client) went before it; what arrived while
+		// both were in flight did not hold it up. An alert that waited for
+		// Telegram's limits waited for the budget the chat's messages of
+		// the last budget window spent, even before it arrived.
 		var behind [kindAnalysis + 1]bool
-		for j := i - 1; j >= 0 && w.reqs[j].at.After(from); j-- {
+		since := from
+		if a.limitWait > 0 {
+			since = a.built.Add(-w.budgetSpan)
+		}
+		for j := i - 1; j >= 0 && w.reqs[j].at.After(since); j-- {
 			if w.reqs[j].chat == a.chat && !w.reqs[j].at.After(a.built) {
 				behind[kind[j]] = true
 			}
+		}
+		if a.limitWait > 0 && behind == [len(behind)]bool{} {
+			behind[kindOther] = true // spent by what the bench cannot see
 		}
 		if behind != [len(behind)]bool{} {
 			rep.waited++

@@ -272,6 +272,8 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 			so.Observer.Printed = lat.printed
 			so.Observer.Analysed = watch.analysed
 			so.Observer.Telegram = watch.observer()
+			l := c.Telegram.Limits
+			watch.budgetSpan = time.Duration(max(l.Burst, 1)) * l.PerChat
 		}})
 	if err != nil {
 		return nil, err

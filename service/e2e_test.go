@@ -119,10 +119,10 @@ func newAlertLog() *alertLog {
 
 func (l *alertLog) hook(o *service.Options) {
 	o.Observer.Telegram = telegram.Observer{
-		Alert: func(_ int64, msgID int, ev *event.Event, _ time.Time) {
+		Alert: func(a telegram.AlertSent) {
 			l.mu.Lock()
-			l.recv[msgID] = ev.RecvNs
-			l.seqs = append(l.seqs, ev.Seq)
+			l.recv[a.MsgID] = a.Event.RecvNs
+			l.seqs = append(l.seqs, a.Event.Seq)
 			l.mu.Unlock()
 		},
 		Analyses: func(_ int64, _ int, _ bool, seqs []uint64) {

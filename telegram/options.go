@@ -238,10 +238,8 @@ type Options struct {
 // the chat's goroutine right after Telegram answered the request, and must
 // return at once. Slices and pointers are valid only during the call.
 type Observer struct {
-	// Alert: message msgID carries the raw alert ev on its own; built is
-	// when its request was handed to the HTTP client (ev.RecvNs to built
-	// is the box's own part of the alert's latency).
-	Alert func(chat int64, msgID int, ev *event.Event, built time.Time)
+	// Alert: a raw alert went on its own (see AlertSent).
+	Alert func(AlertSent)
 	// Digest: the cascade digest msgID was sent (edit false) or edited
 	// (edit true) to fold in evs, the alerts this request added; it now
 	// counts count alerts (those folded at a full queue included, which
@@ -251,6 +249,21 @@ type Observer struct {
 	// edit of their alert's message msgID (edit true, one seq) or in the
 	// reply msgID (edit false, one or more seqs).
 	Analyses func(chat int64, msgID int, edit bool, seqs []uint64)
+}
+
+// AlertSent is what Observer.Alert is told of a raw alert Telegram
+// accepted.
+type AlertSent struct {
+	Chat  int64
+	MsgID int
+	Event *event.Event // valid only during the call
+	// Built is when the request was handed to the HTTP client: Event.RecvNs
+	// to Built is the box's own part of the alert's latency.
+	Built time.Time
+	// LimitWait is how long the alert waited for Telegram's limits after
+	// it arrived (what its "⏳" line shows), spent by the chat's earlier
+	// messages.
+	LimitWait time.Duration
 }
 
 // Errors returned by New.

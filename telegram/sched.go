@@ -215,7 +215,7 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	r.b.m.limitWait.Update(f.wait.Seconds())
 	r.measure(ev)
 	if obs := r.b.o.Observer.Alert; obs != nil {
-		obs(r.c.id, msg.MessageID, ev, built)
+		obs(AlertSent{Chat: r.c.id, MsgID: msg.MessageID, Event: ev, Built: built, LimitWait: f.wait})
 	}
 	r.c.aw.sent(r.b, r.c, &sentAlert{msgID: msg.MessageID, ev: *ev, facts: f, text: text})
 	r.shift(1)
