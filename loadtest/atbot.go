@@ -158,6 +158,7 @@ type atBotReport struct {
 	// the budget window before it spent. By what they waited behind (an
 	// alert may count under several).
 	waited                                                 int
+	limited                                                int // of those, alerts that waited for Telegram's limits
 	waitedAlert, waitedDigest, waitedAnalysis, waitedOther int
 
 	digestMsgs  int       // digest requests carrying new alerts
@@ -280,6 +281,9 @@ func (w *atBotAPI) report() atBotReport {
 			if w.reqs[j].chat == a.chat && !w.reqs[j].at.After(a.built) {
 				behind[kind[j]] = true
 			}
+		}
+		if a.limitWait > 0 {
+			rep.limited++
 		}
 		if a.limitWait > 0 && behind == [len(behind)]bool{} {
 			behind[kindOther] = true // spent by what the bench cannot see

@@ -635,8 +635,8 @@ func (r *Result) Print(w io.Writer) {
 	if len(r.floor) > 0 {
 		p("                  the floor, a bare POST from an idle goroutine (net/http, as the bot) to its arrival, %d probes: %s", len(r.floor), quantiles(r.floor))
 	}
-	p("waited behind     %d alerts behind another message of their chat (behind an alert %d, a digest %d, an analysis %d, other %d)",
-		b.waited, b.waitedAlert, b.waitedDigest, b.waitedAnalysis, b.waitedOther)
+	p("waited behind     %d alerts behind another message of their chat, %d of them for Telegram's limits (sent in the window: an alert %d, a digest %d, an analysis %d, other %d)",
+		b.waited, b.limited, b.waitedAlert, b.waitedDigest, b.waitedAnalysis, b.waitedOther)
 	if o.enriched() {
 		p("analyses          receive → the edit or reply carrying it arriving, %d of %d alerts: %s", b.analysed, b.alerts,
 			quantilesAt(b.toAnn, 50, 95, 99, 100))
