@@ -111,20 +111,21 @@ func (o Options) expectedEvents() int {
 
 // Result is what a bench run measured.
 type Result struct {
-	o          Options
-	sent       int64
-	elapsed    time.Duration
-	logged     int
-	lastSeq    uint64
-	seqOK      bool
-	ringDrops  uint64
-	storeDrops float64
-	tgDrops    float64 // analyses dropped from a chat's queue
-	tgFolded   float64 // alerts counted straight into a digest (queue full)
-	tgTooOld   float64 // analyses too old for the chat
-	termDrops  float64
-	slowKicks  bool
-	onBox      []time.Duration // every event the terminal prints: receive → sink goroutine formats it
+	o                         Options
+	sent                      int64
+	elapsed                   time.Duration
+	logged                    int
+	lastSeq                   uint64
+	seqOK                     bool
+	ringDrops                 uint64
+	storeDrops                float64
+	decoded, decodeErrs, dups float64 // every connection's events, decode errors, copies dedup dropped
+	tgDrops                   float64 // analyses dropped from a chat's queue
+	tgFolded                  float64 // alerts counted straight into a digest (queue full)
+	tgTooOld                  float64 // analyses too old for the chat
+	termDrops                 float64
+	slowKicks                 bool
+	onBox                     []time.Duration // every event the terminal prints: receive → sink goroutine formats it
 	// bot is what reached the loopback Bot API, per alert: the headline.
 	bot                atBotReport
 	large              int             // the sparse pattern's large liquidations sent
@@ -384,6 +385,9 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	set := svc.Metrics()
 	r.lastSeq = svc.LastSeq() - startSeq
 	r.storeDrops = CounterSum(set, "liqbox_store_dropped_total")
+	r.decoded = CounterSum(set, "liqbox_ingest_events_total")
+	r.decodeErrs = CounterSum(set, "liqbox_ingest_decode_errors_total")
+	r.dups = CounterSum(set, "liqbox_pipeline_duplicates_total")
 	r.tgDrops = CounterSum(set, "liqbox_telegram_dropped_total")
 	r.tgTooOld = CounterSum(set, `liqbox_telegram_dropped_total{reason="analysis_too_old"}`)
 	r.tgFolded = CounterSum(set, "liqbox_telegram_overflow_folded_total")
@@ -623,6 +627,7 @@ func (r *Result) Print(w io.Writer) {
 	p("")
 	p("frames sent       %d distinct (each to %d connections) in %v: %.0f ev/s", r.sent, o.Conns, r.elapsed.Round(time.Millisecond), float64(r.sent)/r.elapsed.Seconds())
 	p("pipeline          %d sequenced; log holds %d, sequence consecutive: %v", r.lastSeq, r.logged, r.seqOK)
+	p("ingest            %.0f events decoded over every connection, %.0f decode errors; %.0f copies dropped as duplicates", r.decoded, r.decodeErrs, r.dups)
 	p("drops             ring %d, store %.0f, terminal %.0f; slow-reader kicks: %v", r.ringDrops, r.storeDrops, r.termDrops, r.slowKicks)
 	p("                  telegram: %.0f alerts folded into the digest at a full queue (counted, not lost), %.0f analyses dropped (alerts inside a digest are not edited)", r.tgFolded, r.tgDrops)
 	b := &r.bot

@@ -13,10 +13,14 @@ var errNoSample = errors.New("the embedded sample has no liquidations")
 
 // frameSource cycles the embedded real Binance liquidations as combined-
 // stream frames stamped with the current time. Rows that repeat another
-// row's identity are skipped once at load, so two frames sent in the same
-// millisecond are never the same liquidation to the pipeline's dedup.
+// row's identity are skipped once at load, and a row sent again within the
+// millisecond it was last stamped with (a sender catching up after a stall
+// goes round the whole sample in one millisecond at burst rates) is stamped
+// a millisecond later, so no two frames are ever the same liquidation to
+// the pipeline's dedup.
 type frameSource struct {
 	rows []ingesttest.Liquidation
+	last []int64 // the exchange time each row was last sent with
 	i    int
 }
 
@@ -44,6 +48,7 @@ func newFrameSource() (*frameSource, error) {
 	if len(fs.rows) == 0 {
 		return nil, errNoSample
 	}
+	fs.last = make([]int64, len(fs.rows))
 	return fs, nil
 }
 
@@ -51,11 +56,12 @@ func newFrameSource() (*frameSource, error) {
 // keeps it until every client has been sent it), stamped nowMs.
 func (f *frameSource) next(nowMs int64) []byte {
 	l := f.rows[f.i]
+	l.TimeMs = max(nowMs, f.last[f.i]+1)
+	f.last[f.i] = l.TimeMs
 	f.i++
 	if f.i == len(f.rows) {
 		f.i = 0
 	}
-	l.TimeMs = nowMs
 	return ingesttest.AppendBinance(make([]byte, 0, 320), &l)
 }
 

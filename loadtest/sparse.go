@@ -35,7 +35,7 @@ func (f *frameSource) below(usd float64) {
 			keep = append(keep, r)
 		}
 	}
-	f.rows, f.i = keep, 0
+	f.rows, f.last, f.i = keep, f.last[:len(keep)], 0
 }
 
 // emitSparse sends o.Rate background frames a second for o.Duration and,
