@@ -488,7 +488,7 @@ func (m *mixResult) tally(ev *event.Event) {
 
 // print writes the per-venue table of a mix run.
 func (m *mixResult) print(p func(string, ...any)) {
-	p("per venue         %-14s %8s %9s %8s %7s %7s %7s  %s", "venue", "sent", "decoded*", "logged", "long", "short", "no-USD", "on-box p50 / p99")
+	p("per venue         %-14s %8s %9s %8s %7s %7s %7s  %s", "venue", "sent", "decoded*", "logged", "long", "short", "no-USD", "terminal p50 / p99")
 	for _, v := range m.venues {
 		p("                  %-14s %8d %9.0f %8d %7d %7d %7d  %v / %v", v.venue, v.sent, v.decoded, v.logged, v.long, v.short, v.unknownUSD,
 			pct(v.onBox, 50), pct(v.onBox, 99))
