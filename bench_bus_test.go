@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/bus/bustest"
-	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // BenchmarkBusEdgeOverhead is what publishing costs an edge box: the real
@@ -95,8 +96,7 @@ func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (idle, cpu fl
 		<-tk.C
 		for j := 0; j < rate/1000; j++ {
 			q := strconv.Itoa(i + 1)
-			ex.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "ETHUSDT", Side: "SELL", Qty: q, Price: "3000",
-				AvgPrice: "3000", LastQty: q, FilledQty: q}, base+int64(i)))
+			ex.Broadcast(ingesttest.AppendBinance(nil, &ingesttest.Liquidation{Symbol: "ETHUSDT", Side: event.Long, Qty: q, Price: "3000", AvgPrice: "3000", TimeMs: base + int64(i)}))
 			i++
 		}
 	}
@@ -109,7 +109,7 @@ func edgeRun(b *testing.B, bin, dir, natsURL string, publish bool) (idle, cpu fl
 	time.Sleep(500 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
-	events = len(logIDs(b, filepath.Join(dir, "liqbox.db")))
+	events = len(logEvents(b, filepath.Join(dir, "liqbox.db")))
 	return idle, cpuUsed.Seconds() / wall.Seconds(), anon, hwm, events
 }
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/store"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 func TestReplayToTelegramGoesOnlyToTheShadowChat(t *testing.T) {
@@ -41,7 +41,7 @@ func TestReplayToTelegramGoesOnlyToTheShadowChat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	api, err := loadtest.NewBotAPI()
+	api, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +62,12 @@ global = 1ms
 		t.Fatalf("replay --telegram: %v\n%s", err, errOut.String())
 	}
 	var texts []string
-	for _, m := range api.Messages() {
+	for _, m := range api.Delivered() {
 		texts = append(texts, m.Text)
+		// A replayed alert is not news: it says so, with its age.
+		if !strings.HasPrefix(m.Text, "♻️ <b>Replayed from the log</b> · 10 min ") {
+			t.Errorf("a replayed alert is not marked as such:\n%s", m.Text)
+		}
 	}
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{"BTCUSDT", "ETHUSDT", "LONG"} {
@@ -71,7 +75,7 @@ global = 1ms
 			t.Errorf("Telegram did not get %q; got:\n%s", want, all)
 		}
 	}
-	for _, c := range api.Calls() {
+	for _, c := range api.Requests("") {
 		if c.Chat != 0 && c.Chat != 42 {
 			t.Errorf("replay wrote to chat %d; only the shadow chat 42 may get it", c.Chat)
 		}
@@ -86,7 +90,7 @@ global = 1ms
 // current to its final summary.
 func TestReplayToTelegramSendsCascades(t *testing.T) {
 	path := cascadeLog(t)
-	api, err := loadtest.NewBotAPI()
+	api, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +105,7 @@ func TestReplayToTelegramSendsCascades(t *testing.T) {
 	}
 	var sends, edits int
 	var last string
-	for _, m := range api.Messages() {
+	for _, m := range api.Delivered() {
 		if !strings.Contains(m.Text, "Cascade · BTC") {
 			continue
 		}

@@ -16,12 +16,12 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/bus/bustest"
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // TestFaultsBusSIGKILL kills an edge box (`liqbox run`, the real binary)
@@ -70,7 +70,7 @@ func TestFaultsBusSIGKILL(t *testing.T) {
 		base := time.Now().Add(time.Hour).UnixMilli()
 		for i := 0; ctx.Err() == nil; i++ {
 			q := strconv.Itoa(i + 1)
-			ex.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "ETHUSDT", Side: "SELL", Qty: q, Price: "3000", AvgPrice: "3000", LastQty: q, FilledQty: q}, base+int64(i)))
+			ex.Broadcast(ingesttest.AppendBinance(nil, &ingesttest.Liquidation{Symbol: "ETHUSDT", Side: event.Long, Qty: q, Price: "3000", AvgPrice: "3000", TimeMs: base + int64(i)}))
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -191,14 +191,14 @@ func TestBinaryLinksNoServer(t *testing.T) {
 
 // loopbackPeers starts a loopback Binance USD-M exchange and Bot API for a
 // child `liqbox run`, closed when the test ends.
-func loopbackPeers(tb testing.TB) (*ingesttest.Loopback, *loadtest.BotAPI) {
+func loopbackPeers(tb testing.TB) (*ingesttest.Loopback, *telegramtest.Server) {
 	tb.Helper()
 	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ex.Close() })
-	bot, err := loadtest.NewBotAPI()
+	bot, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func runChild(tb testing.TB, bin, cfgPath, logPath string, ex *ingesttest.Loopba
 	}
 	defer out.Close()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
+	cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+telegramtest.Token, "HOLYSHEEP_API_KEY=")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

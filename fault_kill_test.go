@@ -9,17 +9,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/store"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // buildLiqbox compiles the binary into dir once per test.
@@ -69,79 +70,136 @@ enabled = false
 `
 }
 
-// logIDs opens the log read-only and returns each event's id (carried in
-// its quantity) in sequence order, failing on a sequence gap or repeat.
-func logIDs(t testing.TB, path string) []int {
+// killEvent is one logged event of the kill test: its id (carried in its
+// quantity) and whether it was large enough to alert.
+type killEvent struct {
+	id    int
+	alert bool
+}
+
+// logEvents opens the log read-only and returns its events in sequence
+// order, failing on a sequence gap or repeat.
+func logEvents(t testing.TB, path string) []killEvent {
 	t.Helper()
 	st, err := store.Open(path, store.Options{ReadOnly: true, Metrics: metrics.NewSet()})
 	if err != nil {
 		t.Fatalf("cannot open the log after the kill: %v", err)
 	}
 	defer st.Close()
-	var ids []int
+	var evs []killEvent
 	var prev uint64
 	err = st.Scan(time.Time{}, time.Time{}, func(ev *event.Event) error {
 		if ev.Seq != prev+1 {
 			t.Errorf("sequence %d follows %d", ev.Seq, prev)
 		}
 		prev = ev.Seq
-		ids = append(ids, int(ev.Qty))
+		evs = append(evs, killEvent{id: int(ev.Qty), alert: ev.Notional >= 10_000})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ids
+	return evs
 }
 
-// TestFaultsSIGKILL kills `liqbox run` with SIGKILL at random moments under
-// load, several times. After every kill the log holds every event committed
-// before, each exactly once, with consecutive sequence numbers; and no
-// alert reaches Telegram twice, save the one that may have been in flight
-// (sent, not yet acknowledged) at each kill.
+// Every killAlertEvery-th frame of the kill test is a liquidation above the
+// chat's threshold: ten alerts a second, spaced so that a chat never
+// folds them into a digest.
+const (
+	killFrameEvery = 4 * time.Millisecond
+	killAlertEvery = 25
+)
+
+// killFrame is the i-th frame of the kill test. Its id is its quantity; its
+// exchange time, base+i ms, is unique, so the alert's clock ("time
+// HH:MM:SS.mmm") tells which event a message carries.
+func killFrame(i int, base int64) ([]byte, bool) {
+	id := strconv.Itoa(i + 1)
+	l := ingesttest.Liquidation{Symbol: "DOGEUSDT", Side: event.Long, Qty: id, Price: "0.0001", TimeMs: base + int64(i)}
+	alert := (i+1)%killAlertEvery == 0
+	if alert {
+		l.Symbol, l.Price = "ETHUSDT", "3000"
+	}
+	return ingesttest.AppendBinance(nil, &l), alert
+}
+
+// killClock is the clock an alert of id shows.
+func killClock(id int, base int64) string {
+	return time.UnixMilli(base + int64(id-1)).UTC().Format("15:04:05.000")
+}
+
+// TestFaultsSIGKILL kills `liqbox run` with SIGKILL under load, several
+// times: at random moments, and while an alert's sendMessage hangs at the
+// Bot API (logged, not delivered: the crash between logging and sending).
+// After every kill the log holds every event committed before, each
+// exactly once, with consecutive sequence numbers. At the end every alert
+// whose event was committed reached the chat (young: the test is shorter
+// than store.redeliver_max_age), an alert that hung at a kill arrived once
+// after the restart, marked "♻️ Redelivered after a restart", and no alert
+// arrived twice save the one a random kill may catch between its send and
+// its acknowledgement's commit.
 func TestFaultsSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly")
 	}
 	dir := t.TempDir()
 	bin := buildLiqbox(t, dir)
-	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream"})
+	ex, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	bot, err := loadtest.NewBotAPI()
+	bot, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bot.Close()
+	// hung is told of each sendMessage that arrives while the Bot API
+	// hangs: the moment the alert is on its way and not yet delivered.
+	var hanging atomic.Bool
+	hung := make(chan telegramtest.Request, 16)
+	bot.Answer(func(r telegramtest.Request) (int, string, bool) {
+		if r.Method == "sendMessage" && hanging.Load() {
+			select {
+			case hung <- r:
+			default:
+			}
+		}
+		return 0, "", false
+	})
 	data := filepath.Join(dir, "data")
 	cfgPath := filepath.Join(dir, "liqbox.conf")
 	if err := os.WriteFile(cfgPath, []byte(childConfig(data, ex.URL("/market/stream?streams=!forceOrder@arr"), bot.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The feed runs for the whole test: frames sent while no child is
-	// connected are simply missed, as during a real crash.
+	// connected are simply missed, as during a real crash. While quiet is
+	// set it sends no alert-sized frame, so the one that hangs is alone.
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var quiet atomic.Bool
+	base := time.Now().Add(time.Hour).Truncate(time.Hour).UnixMilli()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		base := time.Now().Add(time.Hour).UnixMilli()
 		for i := 0; ctx.Err() == nil; i++ {
-			q := strconv.Itoa(i + 1)
-			ex.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "ETHUSDT", Side: "SELL", Qty: q, Price: "3000", AvgPrice: "3000", LastQty: q, FilledQty: q}, base+int64(i)))
-			time.Sleep(4 * time.Millisecond)
+			f, alert := killFrame(i, base)
+			if !alert || !quiet.Load() {
+				ex.Broadcast(f)
+			}
+			time.Sleep(killFrameEvery)
 		}
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	const kills = 4
-	var committed []int
+	const kills = 6
+	var committed []killEvent
+	var hungReqs []telegramtest.Request // per hung kill, the request that hung
+	randomKills := 0
 	for k := 0; k < kills; k++ {
 		stderr, _ := os.Create(filepath.Join(dir, "child"+strconv.Itoa(k)+".log"))
 		cmd := exec.Command(bin, "run", "--config", cfgPath)
-		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+loadtest.BenchToken, "HOLYSHEEP_API_KEY=")
+		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+telegramtest.Token, "HOLYSHEEP_API_KEY=")
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -156,50 +214,124 @@ func TestFaultsSIGKILL(t *testing.T) {
 			t.Fatalf("child %d did not connect: %v\n%s", k, err, b)
 		}
 		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		if k%2 == 1 {
+			// The next alert hangs at the Bot API; the ones after it
+			// would queue behind it, so none is sent until the kill.
+			hanging.Store(true)
+			bot.SetFault(telegramtest.Hang)
+			select {
+			case r := <-hung:
+				hungReqs = append(hungReqs, r)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("kill %d: no alert reached the hanging Bot API", k)
+			}
+			quiet.Store(true)
+			// Long enough for its event to be committed (one store batch).
+			time.Sleep(100 * time.Millisecond)
+		} else {
+			randomKills++
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		cmd.Wait()
 		stderr.Close()
+		hanging.Store(false)
+		bot.SetFault(telegramtest.None)
+		quiet.Store(false)
 		// Wait for the exchange to see the dead socket before the next start.
 		for i := 0; i < 200 && ex.Clients() > 0; i++ {
 			time.Sleep(5 * time.Millisecond)
 		}
-		ids := logIDs(t, filepath.Join(data, "liqbox.db"))
-		seen := make(map[int]bool, len(ids))
-		for _, id := range ids {
-			if seen[id] {
-				t.Errorf("kill %d: event %d is in the log twice", k, id)
+		evs := logEvents(t, filepath.Join(data, "liqbox.db"))
+		seen := make(map[int]bool, len(evs))
+		for _, e := range evs {
+			if seen[e.id] {
+				t.Errorf("kill %d: event %d is in the log twice", k, e.id)
 			}
-			seen[id] = true
+			seen[e.id] = true
 		}
-		for _, id := range committed {
-			if !seen[id] {
-				t.Errorf("kill %d: event %d, committed before, is gone", k, id)
+		for _, e := range committed {
+			if !seen[e.id] {
+				t.Errorf("kill %d: event %d, committed before, is gone", k, e.id)
 			}
 		}
-		if len(ids) <= len(committed) {
-			t.Errorf("kill %d: the log did not grow (%d events)", k, len(ids))
+		if len(evs) <= len(committed) {
+			t.Errorf("kill %d: the log did not grow (%d events)", k, len(evs))
 		}
-		committed = ids
+		committed = evs
 	}
-	sent := map[string]int{}
-	dups := 0
-	for _, m := range bot.Messages() {
+	// A last run delivers what the last kill left undelivered.
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+telegramtest.Token, "HOLYSHEEP_API_KEY=")
+	quiet.Store(true) // nothing new: what arrives now is redelivery
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	// What the chat got: each alert by the clock it shows, live or
+	// redelivered.
+	type got struct{ live, replayed int }
+	byClock := map[string]*got{}
+	for _, m := range bot.Delivered() {
 		if m.Method != "sendMessage" || !strings.Contains(m.Text, " liquidated</b>") {
+			if strings.HasPrefix(m.Text, "🌊") {
+				t.Errorf("a digest reached the chat; the test spaces alerts so that none should: %q", m.Text)
+			}
 			continue
 		}
-		key := m.Text[:strings.LastIndex(m.Text, "on-box")]
-		sent[key]++
-		if sent[key] > 1 {
-			dups++
+		_, rest, ok := strings.Cut(m.Text, "time ")
+		if !ok || len(rest) < 12 {
+			t.Errorf("alert without its time: %q", m.Text)
+			continue
+		}
+		c := rest[:12]
+		g := byClock[c]
+		if g == nil {
+			g = &got{}
+			byClock[c] = g
+		}
+		if strings.HasPrefix(m.Text, "♻️ <b>Redelivered after a restart</b> · ") {
+			g.replayed++
+		} else {
+			g.live++
 		}
 	}
-	if len(sent) == 0 {
-		t.Fatal("no alert reached the Bot API")
+	alerts, twice := 0, 0
+	for _, e := range committed {
+		if !e.alert {
+			continue
+		}
+		alerts++
+		g := byClock[killClock(e.id, base)]
+		switch {
+		case g == nil:
+			t.Errorf("alert of event %d was committed and never reached the chat", e.id)
+		case g.live > 1:
+			t.Errorf("alert of event %d was sent live %d times", e.id, g.live)
+		case g.live+g.replayed > 1:
+			twice++
+		}
 	}
-	if dups > kills {
-		t.Errorf("%d alerts delivered twice over %d kills: more than the one in flight per kill", dups, kills)
+	if alerts == 0 {
+		t.Fatal("no alert-sized event in the log")
 	}
-	t.Logf("%d events committed over %d kills; %d distinct alerts, %d repeated", len(committed), kills, len(sent), dups)
+	if twice > randomKills {
+		t.Errorf("%d alerts delivered twice over %d random kills: more than the one in flight per kill", twice, randomKills)
+	}
+	// Each alert that hung at a kill must have come again, once, marked.
+	for i, r := range hungReqs {
+		_, rest, _ := strings.Cut(r.Text, "time ")
+		if len(rest) < 12 {
+			t.Errorf("hung kill %d: the hung request carries no alert: %q", i, r.Text)
+			continue
+		}
+		if g := byClock[rest[:12]]; g == nil || g.replayed != 1 || g.live != 0 {
+			t.Errorf("hung kill %d: the alert at %s that hung was delivered %+v after the restart, want once, marked as redelivered", i, rest[:12], g)
+		}
+	}
+	t.Logf("%d events committed over %d kills, %d alerts; %d delivered twice", len(committed), kills, alerts, twice)
 }

@@ -35,7 +35,7 @@ var commands = map[string]command{
 	"decode":   {cmdDecode, "raw frames on stdin to normalised JSON lines on stdout"},
 	"config":   {cmdConfig, "config init (print the default) | config check FILE"},
 	"version":  {cmdVersion, "print version, commit and build details"},
-	"bench":    {cmdBench, "load test on loopback: throughput, drops, on-box latency, RSS, CPU; --soak"},
+	"bench":    {cmdBench, "load test on loopback: latency at the Bot API, analyses, drops, RSS, CPU; --pattern sparse, --soak"},
 	"gaps":     {cmdGaps, "intervals when a stream had no live connection (the gap ledger)"},
 	"cost":     {cmdCost, "LLM spend today and this month, projected, and on other models"},
 	"replay":   {cmdReplay, "play the log back: terminal, JSON lines, CSV or Telegram"},

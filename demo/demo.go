@@ -29,19 +29,12 @@ import (
 	"github.com/liqbox/liqbox/service"
 )
 
-// Row is one recorded liquidation: the fields of a forceOrder "o".
-type Row struct {
-	Symbol, Side, Qty, Price, AvgPrice, LastQty, FilledQty string
-	// Pair is COIN-M's "ps" (BTCUSD for BTCUSD_PERP); empty means the
-	// symbol itself, as USD-M sends.
-	Pair   string
-	TimeMs int64
-}
-
-// Session is one recording, in time order.
+// Session is one recording, in time order: each row is a recorded
+// forceOrder's liquidation, with its recorded exchange time, as
+// ingesttest's Binance encoder takes it.
 type Session struct {
 	Name string
-	Rows []Row
+	Rows []ingesttest.Liquidation
 }
 
 // LoadSample reads the embedded recordings. The recorders stripped "USDT"
@@ -83,9 +76,17 @@ func LoadSample() ([]Session, error) {
 			if ap == "None" || ap == "" {
 				ap = "0"
 			}
-			s.Rows = append(s.Rows, Row{
-				Symbol: sym, Side: rec[1], Qty: rec[4], Price: rec[5], AvgPrice: ap,
-				LastQty: rec[8], FilledQty: rec[9], TimeMs: t,
+			// "S" is the order's side: a SELL closes a long.
+			side := event.Long
+			switch rec[1] {
+			case "BUY":
+				side = event.Short
+			case "SELL":
+			default:
+				return nil, fmt.Errorf("sample %s row %d: bad side %q", f, i+1, rec[1])
+			}
+			s.Rows = append(s.Rows, ingesttest.Liquidation{
+				Symbol: sym, Side: side, Qty: rec[4], Price: rec[5], AvgPrice: ap, TimeMs: t,
 			})
 		}
 		sort.SliceStable(s.Rows, func(i, j int) bool { return s.Rows[i].TimeMs < s.Rows[j].TimeMs })
@@ -140,7 +141,9 @@ func Play(ctx context.Context, sessions []Session, o PlayOptions) (int, error) {
 				}
 				tMs := at.UnixMilli()
 				if o.Exchange != nil {
-					o.Exchange.Broadcast(AppendFrame(nil, row, tMs))
+					l := *row
+					l.TimeMs = tMs
+					o.Exchange.Broadcast(ingesttest.AppendBinance(nil, &l))
 				}
 				if o.Relay != nil {
 					if l, ok := relayed(s.Name, i, row, tMs, o.RelayDrop, o.RelayFlip); ok {
@@ -164,7 +167,7 @@ func Play(ctx context.Context, sessions []Session, o PlayOptions) (int, error) {
 // when Binance's order side is SELL; the USD the quantity at the fill
 // price), unless the row is one the degradation drops (ok false) or
 // flips.
-func relayed(session string, i int, row *Row, tMs int64, drop, flip float64) (ingesttest.HolySheepLiquidation, bool) {
+func relayed(session string, i int, row *ingesttest.Liquidation, tMs int64, drop, flip float64) (ingesttest.HolySheepLiquidation, bool) {
 	h := fnv.New64a()
 	h.Write([]byte(session))
 	h.Write([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
@@ -173,10 +176,7 @@ func relayed(session string, i int, row *Row, tMs int64, drop, flip float64) (in
 	if share(u) < drop {
 		return ingesttest.HolySheepLiquidation{}, false
 	}
-	side := event.Long
-	if row.Side == "BUY" {
-		side = event.Short
-	}
+	side := row.Side
 	if share(u>>24) < flip {
 		side = event.Short + event.Long - side
 	}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/cascade"
-	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // `liqbox bench --pattern cascade`: frame → cascade alert at the Bot API.
@@ -118,8 +120,8 @@ func RunCascade(ctx context.Context, o CascadeOptions, logw io.Writer) (*Cascade
 		}
 		sym := burstAsset(i) + "USDT"
 		for k := 0; k < burstFrames; k++ {
-			row := demo.Row{Symbol: sym, Side: "SELL", Qty: "3", Price: "100000", AvgPrice: "100000", LastQty: "3", FilledQty: "3"}
-			f := demo.AppendFrame(make([]byte, 0, 320), &row, time.Now().UnixMilli())
+			row := ingesttest.Liquidation{Symbol: sym, Side: event.Long, Qty: "3", Price: "100000", AvgPrice: "100000", TimeMs: time.Now().UnixMilli()}
+			f := ingesttest.AppendBinance(make([]byte, 0, 320), &row)
 			if k == crossAt {
 				crossedAt[i] = time.Now()
 			}
@@ -157,12 +159,9 @@ func RunCascade(ctx context.Context, o CascadeOptions, logw io.Writer) (*Cascade
 
 // cascadeSends returns, per burst asset, when each cascade message for it
 // arrived at the Bot API (sendMessage only: its edits are not news).
-func cascadeSends(bot *BotAPI) map[string][]time.Time {
+func cascadeSends(bot *telegramtest.Server) map[string][]time.Time {
 	out := map[string][]time.Time{}
-	for _, m := range bot.Messages() {
-		if m.Method != "sendMessage" {
-			continue
-		}
+	for _, m := range bot.Requests("sendMessage") {
 		_, rest, ok := strings.Cut(m.Text, "Cascade · ")
 		if !ok {
 			continue

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,46 +19,82 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/store"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
-
-// BenchChat is the one subscribed chat of the loopback Bot API.
-const BenchChat int64 = 424242
-
-// BenchToken has the shape telego demands (digits, colon, 35 characters);
-// it only ever reaches the loopback Bot API.
-const BenchToken = "123456:bench-token-loopback-only-xxxxxxxxx"
 
 // Options are `liqbox bench`'s flags.
 type Options struct {
-	Rate        int           // frames per second (steady, and before a burst; the soak's)
-	Duration    time.Duration // length of the steady or mix run
-	Pattern     string        // steady, burst or mix
+	Rate        int           // frames per second (steady, and before a burst; the soak's; the sparse pattern's background) [2000, sparse 500]
+	Duration    time.Duration // length of the steady, mix or sparse run
+	Pattern     string        // steady, burst, mix or sparse
 	BurstRate   int           // frames per second during the burst
 	BurstFor    time.Duration // length of the burst
 	Soak        time.Duration // soak this long with enrichment on, sampling memory (steady pattern)
 	SampleEvery time.Duration // soak sampling period
 	Conns       int           // connections to the (Binance USD-M) loopback exchange
-	TGMinUSD    float64       // the chat's alert threshold
+	TGMinUSD    float64       // the chat's alert threshold (and enrichment's)
+	LLMDelay    time.Duration // how long the loopback LLM takes to answer (sparse and soak, which enrich)
+	LargeUSD    float64       // the sparse pattern's large liquidation [600k]
 	Dir         string        // directory for the log (default: a temporary one, removed after)
 }
 
-// Validate says what is wrong with o, naming the flag.
+// Validate says what is wrong with o, naming the flag. A zero value takes
+// its default (see withDefaults).
 func (o Options) Validate() error {
-	if o.Pattern != "steady" && o.Pattern != "burst" && o.Pattern != "mix" {
-		return fmt.Errorf("--pattern %q: want steady, burst or mix", o.Pattern)
+	switch o.Pattern {
+	case "steady", "burst", "mix", "sparse":
+	default:
+		return fmt.Errorf("--pattern %q: want steady, burst, mix or sparse", o.Pattern)
 	}
-	if o.Pattern == "mix" && o.Soak > 0 {
-		return errors.New("--soak runs Binance USD-M only; drop --pattern mix")
+	if o.Pattern != "steady" && o.Soak > 0 {
+		return errors.New("--soak runs the steady pattern only; drop --pattern")
 	}
-	if o.Rate <= 0 || o.BurstRate <= 0 || o.Conns <= 0 {
-		return errors.New("--rate, --burst-rate and --conns must be positive")
+	if o.Rate < 0 || o.BurstRate < 0 || o.Conns < 0 || o.BurstFor < 0 || o.SampleEvery < 0 {
+		return errors.New("--rate, --burst-rate, --burst-for, --sample-every and --conns must be positive")
+	}
+	if o.LLMDelay < 0 || o.LargeUSD < 0 {
+		return errors.New("--llm-delay and --large-usd must not be negative")
+	}
+	if o.Pattern == "sparse" && o.withDefaults().LargeUSD < o.TGMinUSD {
+		return fmt.Errorf("--large-usd %.0f is below --tg-min-usd %.0f: the sparse pattern's large liquidations would not alert", o.LargeUSD, o.TGMinUSD)
 	}
 	return nil
 }
+
+// withDefaults fills the defaults of what is zero, the pattern's own
+// where it has one.
+func (o Options) withDefaults() Options {
+	if o.BurstRate == 0 {
+		o.BurstRate = 50000
+	}
+	if o.BurstFor == 0 {
+		o.BurstFor = 10 * time.Second
+	}
+	if o.SampleEvery == 0 {
+		o.SampleEvery = 10 * time.Second
+	}
+	if o.Conns == 0 {
+		o.Conns = 2
+	}
+	if o.Rate == 0 {
+		o.Rate = 2000
+		if o.Pattern == "sparse" {
+			o.Rate = 500
+		}
+	}
+	if o.LargeUSD == 0 {
+		o.LargeUSD = 600_000
+	}
+	return o
+}
+
+// enriched reports whether the run analyses its alerts.
+func (o Options) enriched() bool { return o.Soak > 0 || o.Pattern == "sparse" }
 
 // expectedEvents is how many events the run will send, for sizing buffers.
 func (o Options) expectedEvents() int {
@@ -76,26 +111,27 @@ func (o Options) expectedEvents() int {
 
 // Result is what a bench run measured.
 type Result struct {
-	o          Options
-	sent       int64
-	elapsed    time.Duration
-	logged     int
-	lastSeq    uint64
-	seqOK      bool
-	ringDrops  uint64
-	storeDrops float64
-	tgDrops    float64 // analyses dropped from a chat's queue
-	tgFolded   float64 // alerts counted straight into a digest (queue full)
-	termDrops  float64
-	slowKicks  bool
-	onBox      []time.Duration // every event: receive → sink goroutine formats it
-	tgAlerts   []time.Duration // alerts sent as their own message: receive → request built
-	// tgFloor is, for the same alerts, the least wait Telegram's limit of
-	// one message a second per chat allows given their arrival times: what
-	// any bot would have to wait, so the difference is the bot's own.
-	tgFloor            []time.Duration
-	tgMessages         int
-	digestLag          time.Duration // burst end → last digest update
+	o                         Options
+	sent                      int64
+	elapsed                   time.Duration
+	logged                    int
+	lastSeq                   uint64
+	seqOK                     bool
+	ringDrops                 uint64
+	storeDrops                float64
+	decoded, decodeErrs, dups float64 // every connection's events, decode errors, copies dedup dropped
+	tgDrops                   float64 // analyses dropped from a chat's queue
+	tgFolded                  float64 // alerts counted straight into a digest (queue full)
+	tgTooOld                  float64 // analyses too old for the chat
+	termDrops                 float64
+	slowKicks                 bool
+	onBox                     []time.Duration // every event the terminal prints: receive → sink goroutine formats it
+	// bot is what reached the loopback Bot API, per alert: the headline.
+	bot                atBotReport
+	large              int             // the sparse pattern's large liquidations sent
+	floor              []time.Duration // the sparse pattern's HTTP floor (httpFloor)
+	tgMessages         int             // message requests the Bot API accepted
+	digestLag          time.Duration   // burst end → last digest update
 	digestCount        int
 	tgEnqueued         float64
 	tgSingle           float64
@@ -144,22 +180,6 @@ type soakSample struct {
 	at         time.Duration
 	heap, rss  int64
 	goroutines int
-}
-
-// parseOnBox reads the duration after marker: "85µs", "85 µs", "1.23ms",
-// "1.23 ms", "1.20s".
-func parseOnBox(line []byte, marker string) (time.Duration, bool) {
-	i := bytes.Index(line, []byte(marker))
-	if i < 0 {
-		return 0, false
-	}
-	s := strings.TrimSpace(string(line[i+len(marker):]))
-	if j := strings.IndexAny(s, "\x1b\n<"); j >= 0 {
-		s = s[:j]
-	}
-	s = strings.ReplaceAll(s, " ", "")
-	d, err := time.ParseDuration(s)
-	return d, err == nil
 }
 
 // onBox records every alert line the terminal sink writes, through the
@@ -211,13 +231,14 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	o = o.withDefaults()
 	r := &Result{o: o, goVersion: runtime.Version(), cpuName: cpuModel(), load0: loadAvg()}
 	var (
 		src  *frameSource
 		msrc *mixSource
 		err  error
 	)
-	mix := o.Pattern == "mix"
+	mix, sparse := o.Pattern == "mix", o.Pattern == "sparse"
 	if mix {
 		if msrc, err = newMixSource(); err != nil {
 			return nil, err
@@ -229,21 +250,37 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	} else if src, err = newFrameSource(); err != nil {
 		return nil, err
 	}
+	if sparse {
+		// The background stays below every threshold: only the large
+		// liquidations alert, are analysed and reach the terminal.
+		src.below(o.TGMinUSD / 2)
+	}
 	// Room for every sample up front: a slice that doubles as it fills
 	// would be the bench's own memory growth, and the soak measures growth.
 	lat := &onBox{samples: make([]time.Duration, 0, o.expectedEvents()+1<<12), tagVenue: mix}
-	rig, err := StartRig(ctx, RigOptions{Dir: o.Dir, Conns: o.Conns, Mix: mix, Edit: func(c *service.Config, so *service.Options) {
-		c.Telegram.MinUSD = o.TGMinUSD
-		c.Enrich.Enabled = o.Soak > 0
-		c.Enrich.MinUSD = o.TGMinUSD
-		so.Logger = service.NewLogger(logw, c)
-		so.Observer.Printed = lat.printed
-	}})
+	watch := newAtBotAPI()
+	rig, err := StartRig(ctx, RigOptions{Dir: o.Dir, Conns: o.Conns, Mix: mix,
+		Bot: telegramtest.Options{OnRequest: watch.request},
+		LLM: enrichtest.Options{Delay: o.LLMDelay},
+		Edit: func(c *service.Config, so *service.Options) {
+			c.Telegram.MinUSD = o.TGMinUSD
+			c.Enrich.Enabled = o.enriched()
+			c.Enrich.MinUSD = o.TGMinUSD
+			if sparse {
+				c.Alerts.MinUSD = o.TGMinUSD
+			}
+			so.Logger = service.NewLogger(logw, c)
+			so.Observer.Printed = lat.printed
+			so.Observer.Analysed = watch.analysed
+			so.Observer.Telegram = watch.observer()
+			l := c.Telegram.Limits
+			watch.budgetSpan = time.Duration(max(l.Burst, 1)) * l.PerChat
+		}})
 	if err != nil {
 		return nil, err
 	}
 	defer rig.Close()
-	svc, ex, bot := rig.Service, rig.Exchange, rig.Bot
+	svc, ex := rig.Service, rig.Exchange
 	startSeq := svc.LastSeq()
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -279,6 +316,18 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 		r.sent += emit(ctx, ex, src, o.Rate, o.Duration)
 	case mix:
 		r.sent += emitMix(ctx, rig.mix, msrc, o.Rate, o.Duration)
+	case sparse:
+		floor := newHTTPFloor(rig.Bot.URL())
+		watch.probe = floor.arrived
+		pctx, stopProbe := context.WithCancel(ctx)
+		probed := make(chan struct{})
+		go func() { defer close(probed); floor.run(pctx) }()
+		var large int64
+		large, r.sent = emitSparse(ctx, ex, src, o)
+		r.large = int(large)
+		stopProbe()
+		<-probed
+		r.floor = floor.samples
 	case o.Pattern == "burst":
 		r.sent += emit(ctx, ex, src, o.Rate, 2*time.Second)
 		r.sent += emit(ctx, ex, src, o.BurstRate, o.BurstFor)
@@ -292,19 +341,31 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	for svc.LastSeq() < want && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !burstEnd.IsZero() {
-		// The digest is current once the Bot API has seen no update for
+	switch {
+	case !burstEnd.IsZero():
+		// The digest is current once the Bot API has seen no request for
 		// two send slots; then measure when its last update landed.
 		quietFor := 2500 * time.Millisecond
 		last := time.Now()
-		n := len(bot.Messages())
-		for time.Since(last) < quietFor && time.Since(burstEnd) < 20*time.Second {
+		n := watch.requests()
+		for time.Since(last) < quietFor && time.Since(burstEnd) < 20*time.Second && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
-			if m := len(bot.Messages()); m != n {
+			if m := watch.requests(); m != n {
 				n, last = m, time.Now()
 			}
 		}
-	} else {
+	case o.enriched():
+		// Every alert's analysis is due within the edit age; give the
+		// last ones the time they may take (and no more than the age).
+		deadline := time.Now().Add(rig.Config.Enrich.AnalysisMaxAge)
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			if rep := watch.report(); rep.analysed+rep.late >= rep.alerts && rep.seen >= rep.alerts {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // an edit in flight lands
+	default:
 		time.Sleep(1500 * time.Millisecond) // one Telegram send slot
 	}
 	var ru1 syscall.Rusage
@@ -314,7 +375,7 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	<-memDone
 	r.peakRSS, r.rss = procStatus("VmHWM"), procStatus("VmRSS")
 	r.load1 = loadAvg()
-	r.llmAnswered = rig.LLM.answered.Load()
+	r.llmAnswered = rig.LLM.Answered()
 
 	for _, st := range svc.Streams() {
 		for _, rg := range st.Rings() {
@@ -324,7 +385,11 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	set := svc.Metrics()
 	r.lastSeq = svc.LastSeq() - startSeq
 	r.storeDrops = CounterSum(set, "liqbox_store_dropped_total")
+	r.decoded = CounterSum(set, "liqbox_ingest_events_total")
+	r.decodeErrs = CounterSum(set, "liqbox_ingest_decode_errors_total")
+	r.dups = CounterSum(set, "liqbox_pipeline_duplicates_total")
 	r.tgDrops = CounterSum(set, "liqbox_telegram_dropped_total")
+	r.tgTooOld = CounterSum(set, `liqbox_telegram_dropped_total{reason="analysis_too_old"}`)
 	r.tgFolded = CounterSum(set, "liqbox_telegram_overflow_folded_total")
 	r.termDrops = CounterSum(set, "liqbox_terminal_dropped_total")
 	r.tgEnqueued = CounterSum(set, "liqbox_telegram_enqueued_total")
@@ -348,36 +413,10 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 			r.mix.venues[i].onBox = lat.byVenue(r.mix.venues[i].venue)
 		}
 	}
-	msgs := bot.Messages()
-	r.tgMessages = len(msgs)
-	var arrivals []time.Time
-	for _, m := range msgs {
-		// The figure the bot itself wrote into the alert: telegramtest's
-		// arrival recorder replaces this with receive → request arrival.
-		if m.Method == "sendMessage" && strings.Contains(m.Text, " liquidated</b>") {
-			if d, ok := parseOnBox([]byte(m.Text), "on-box "); ok {
-				r.tgAlerts = append(r.tgAlerts, d)
-				arrivals = append(arrivals, m.At.Add(-d))
-			}
-		}
-		// The digest is current from the first update that carries its
-		// final count; later edits (closing the cascade after it went
-		// idle) change nothing a reader needs.
-		if strings.HasPrefix(m.Text, "🌊") && !burstEnd.IsZero() {
-			if n := digestCount(m.Text); n > r.digestCount {
-				r.digestLag, r.digestCount = m.At.Sub(burstEnd), n
-			}
-		}
-	}
-	slices.SortFunc(arrivals, func(a, b time.Time) int { return a.Compare(b) })
-	var free time.Time
-	for _, at := range arrivals {
-		send := at
-		if free.After(send) {
-			send = free
-		}
-		r.tgFloor = append(r.tgFloor, send.Sub(at))
-		free = send.Add(time.Second)
+	r.tgMessages = watch.requests()
+	r.bot = watch.report()
+	if !burstEnd.IsZero() && r.bot.digestCount > 0 {
+		r.digestLag, r.digestCount = r.bot.digestAt.Sub(burstEnd), r.bot.digestCount
 	}
 	if err := r.checkLog(rig.Config.StorePath(), startSeq); err != nil {
 		return nil, err
@@ -404,8 +443,7 @@ func emit(ctx context.Context, ex *ingesttest.Loopback, src *frameSource, rate i
 	// rates: Binance pushes its liquidation snapshots in clumps, so a
 	// connection reading more than one frame at a time is the real case.
 	return pace(ctx, rate, d, time.Millisecond, func(nowMs int64) {
-		f, _ := src.next(nowMs)
-		ex.Broadcast(f)
+		ex.Broadcast(src.next(nowMs))
 	})
 }
 
@@ -525,6 +563,9 @@ func (r *Result) judge() {
 			miss("p99 %v > 1ms", p)
 		}
 	}
+	if r.o.Pattern == "sparse" {
+		r.judgeSparse(miss)
+	}
 	if r.o.Pattern == "burst" && r.o.Soak == 0 {
 		// The target is on private memory: VmHWM also counts file-backed
 		// pages (the binary, the log's mmap) that are page cache the kernel
@@ -586,17 +627,37 @@ func (r *Result) Print(w io.Writer) {
 	p("")
 	p("frames sent       %d distinct (each to %d connections) in %v: %.0f ev/s", r.sent, o.Conns, r.elapsed.Round(time.Millisecond), float64(r.sent)/r.elapsed.Seconds())
 	p("pipeline          %d sequenced; log holds %d, sequence consecutive: %v", r.lastSeq, r.logged, r.seqOK)
+	p("ingest            %.0f events decoded over every connection, %.0f decode errors; %.0f copies dropped as duplicates", r.decoded, r.decodeErrs, r.dups)
 	p("drops             ring %d, store %.0f, terminal %.0f; slow-reader kicks: %v", r.ringDrops, r.storeDrops, r.termDrops, r.slowKicks)
 	p("                  telegram: %.0f alerts folded into the digest at a full queue (counted, not lost), %.0f analyses dropped (alerts inside a digest are not edited)", r.tgFolded, r.tgDrops)
-	p("on-box latency    receive → sink writer, every event (%d samples): %s", len(r.onBox), quantiles(r.onBox))
+	b := &r.bot
+	if o.Pattern == "sparse" {
+		p("large             %d liquidations of $%.0f, 1 to 3 s apart, amid the background", r.large, o.LargeUSD)
+	}
+	p("at the Bot API    receive → sendMessage arriving, %d of %d alerts sent alone: %s", b.seen, b.alerts, quantiles(b.toBot))
+	p("                  of which %d waited behind no other message of the chat: %s", len(b.atOnce), quantiles(b.atOnce))
+	p("                  the box's part, receive → request handed to the HTTP client: %s", quantiles(b.toClient))
+	if len(r.floor) > 0 {
+		p("                  the floor, a bare POST from an idle goroutine (net/http, as the bot) to its arrival, %d probes: %s", len(r.floor), quantiles(r.floor))
+	}
+	p("waited behind     %d alerts behind another message of their chat, %d of them for Telegram's limits (sent in the window: an alert %d, a digest %d, an analysis %d, other %d)",
+		b.waited, b.limited, b.waitedAlert, b.waitedDigest, b.waitedAnalysis, b.waitedOther)
+	if o.enriched() {
+		p("analyses          receive → the edit or reply carrying it arriving, %d of %d alerts: %s", b.analysed, b.alerts,
+			quantilesAt(b.toAnn, 50, 95, 99, 100))
+		p("                  of that, receive → the analysis made (the rest waits for the chat's budget): %s", quantilesAt(b.toMade, 50, 95, 99, 100))
+		p("                  %d edits, %d replies (%d combined), %d made after the edit age, %.0f too old for the chat; LLM answered %d",
+			b.edits, b.replies, b.combined, b.late, r.tgTooOld, r.llmAnswered)
+	}
+	what := "every event"
+	if o.Pattern == "sparse" {
+		what = "the large ones"
+	}
+	p("terminal          receive → sink writer formats the line, %s (%d samples): %s", what, len(r.onBox), quantiles(r.onBox))
 	if r.mix != nil {
 		r.mix.print(p)
 	}
-	p("telegram alerts   receive → request built, %d single alerts: %s", len(r.tgAlerts), quantiles(r.tgAlerts))
-	if len(r.tgFloor) > 0 {
-		p("                  the least any bot could wait under 1 msg/s for those arrivals: %s", quantiles(r.tgFloor))
-	}
-	p("telegram          %d requests; %.0f alerts enqueued for the chat, %.0f sent alone", r.tgMessages, r.tgEnqueued, r.tgSingle)
+	p("telegram          %d requests; %.0f alerts enqueued for the chat, %.0f sent alone, %d digest messages and updates", r.tgMessages, r.tgEnqueued, r.tgSingle, b.digestMsgs)
 	if o.Pattern == "burst" && o.Soak == 0 {
 		p("digest            last update %v after the burst ended, counting %d liquidations", r.digestLag.Round(time.Millisecond), r.digestCount)
 	}
@@ -621,11 +682,26 @@ func (r *Result) Print(w io.Writer) {
 	}
 }
 
-func quantiles(d []time.Duration) string {
+func quantiles(d []time.Duration) string { return quantilesAt(d, 50, 99, 99.9, 100) }
+
+// quantilesAt writes the qs-th percentiles of d (100 is the max).
+func quantilesAt(d []time.Duration, qs ...float64) string {
 	if len(d) == 0 {
 		return "none"
 	}
-	return fmt.Sprintf("p50 %v  p99 %v  p99.9 %v  max %v", pct(d, 50), pct(d, 99), pct(d, 99.9), pct(d, 100))
+	var sb strings.Builder
+	for i, q := range qs {
+		if i > 0 {
+			sb.WriteString("  ")
+		}
+		if q == 100 {
+			sb.WriteString("max ")
+		} else {
+			sb.WriteString("p" + strconv.FormatFloat(q, 'f', -1, 64) + " ")
+		}
+		sb.WriteString(pct(d, q).Round(time.Microsecond).String())
+	}
+	return sb.String()
 }
 
 // pct returns the q-th percentile (nearest rank) of d.
@@ -637,21 +713,6 @@ func pct(d []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	i := int(math.Ceil(q/100*float64(len(s)))) - 1
 	return s[max(0, min(i, len(s)-1))]
-}
-
-// digestCount reads N from "🌊 <b>Cascade: N liquidations</b>".
-func digestCount(text string) int {
-	i := strings.Index(text, "Cascade: ")
-	if i < 0 {
-		return 0
-	}
-	s := text[i+len("Cascade: "):]
-	j := strings.IndexByte(s, ' ')
-	if j < 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
 }
 
 // CounterSum adds every counter of set named name or name{labels…}: the

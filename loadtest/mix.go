@@ -6,13 +6,13 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
@@ -85,7 +85,7 @@ var mixInstruments = map[event.Venue][]mixInstrument{
 // mixRow is one liquidation as a venue sends it.
 type mixRow struct {
 	in       *mixInstrument // nil for Binance USD-M, which sends src as recorded
-	src      *demo.Row
+	src      *ingesttest.Liquidation
 	side     event.Side
 	price    string
 	qty      string
@@ -157,10 +157,7 @@ func newMixSource() (*mixSource, error) {
 		var nb, ne int
 		for i := range fs.rows {
 			r := &fs.rows[i]
-			side := event.Long
-			if r.Side == "BUY" {
-				side = event.Short
-			}
+			side := r.Side
 			row := mixRow{src: r, side: side}
 			if s.venue == event.BinanceUSDM {
 				row.price = rowPrice(r)
@@ -205,7 +202,7 @@ func newMixSource() (*mixSource, error) {
 
 // rowPrice is the price Binance's decoder takes: the average fill price,
 // or the order price when the recording has none.
-func rowPrice(r *demo.Row) string {
+func rowPrice(r *ingesttest.Liquidation) string {
 	if p, err := strconv.ParseFloat(r.AvgPrice, 64); err == nil && p > 0 {
 		return r.AvgPrice
 	}
@@ -213,7 +210,7 @@ func rowPrice(r *demo.Row) string {
 }
 
 // sampleUSD is a recorded liquidation's USD size.
-func sampleUSD(r *demo.Row) float64 {
+func sampleUSD(r *ingesttest.Liquidation) float64 {
 	q, _ := strconv.ParseFloat(r.Qty, 64)
 	p, _ := strconv.ParseFloat(rowPrice(r), 64)
 	return q * p
@@ -263,19 +260,20 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 		l.i = 0
 	}
 	b := make([]byte, 0, 320)
-	switch l.venue {
-	case event.BinanceUSDM:
-		return demo.AppendFrame(b, r.src, nowMs), false
-	case event.BinanceCOINM:
-		return appendCOINMFrame(b, r, nowMs), false
-	case event.Bybit:
-		return appendBybitFrame(b, r, nowMs), r.in.inverse
-	case event.OKX:
-		return appendOKXFrame(b, r, nowMs), false
-	default:
-		l.orders++
-		return appendBitMEXFrame(b, r, l.orders), false
+	if r.in == nil { // Binance USD-M: the recorded liquidation itself
+		liq := *r.src
+		liq.TimeMs = nowMs
+		return ingesttest.AppendBinance(b, &liq), false
 	}
+	// COIN-M fills at the order price; BitMEX frames carry no time, only
+	// an order id.
+	liq := ingesttest.Liquidation{Symbol: r.in.sym, Pair: r.in.pair, Side: r.side, Price: r.price,
+		Qty: r.qty, TimeMs: nowMs}
+	if l.venue == event.BitMEX {
+		l.orders++
+		liq.OrderID = l.orders
+	}
+	return ingesttest.AppendFrame(b, l.venue, &liq), r.in.inverse
 }
 
 // mixExchanges are the loopback venues of the mix: one WebSocket exchange
@@ -284,54 +282,32 @@ func (l *mixLane) next(nowMs int64) ([]byte, bool) {
 type mixExchanges struct {
 	ex       map[event.Venue]*ingesttest.Loopback
 	bybitInv *ingesttest.Loopback
-	rest     *loopServer
+	rest     *httptest.Server
 	usdmConn int
-}
-
-// mixPaths are the URL paths each loopback venue serves, as the real ones.
-var mixPaths = map[event.Venue]string{
-	event.BinanceUSDM:  "/market/stream",
-	event.BinanceCOINM: "/stream",
-	event.Bybit:        "/v5/public/linear",
-	event.OKX:          "/ws/v5/public",
-	event.BitMEX:       "/realtime",
 }
 
 func newMixExchanges(usdmConns int) (*mixExchanges, error) {
 	mx := &mixExchanges{ex: map[event.Venue]*ingesttest.Loopback{}, usdmConn: usdmConns}
-	open := func(path string, ping time.Duration, on func([]byte) [][]byte) (*ingesttest.Loopback, error) {
-		l, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: path, PingEvery: ping, OnMessage: on})
+	// Each speaks its venue's control protocol: acknowledgements,
+	// keepalive answers, Binance's pings, canary pushes.
+	open := func(v event.Venue, path string) (*ingesttest.Loopback, error) {
+		l, err := ingesttest.NewVenue(v, ingesttest.LoopbackOptions{Path: path})
 		if err != nil {
 			mx.close()
-			return nil, fmt.Errorf("cannot start the loopback exchange %s: %w", path, err)
+			return nil, fmt.Errorf("cannot start the loopback exchange of %s: %w", v, err)
 		}
 		return l, nil
 	}
 	var err error
 	for _, s := range mixShares {
-		var ping time.Duration
-		var on func([]byte) [][]byte
-		switch s.venue {
-		case event.BinanceUSDM, event.BinanceCOINM:
-			ping = 30 * time.Second // Binance pings; the clients answer
-		case event.Bybit:
-			on = bybitAnswer
-		case event.OKX:
-			on = okxAnswer
-		case event.BitMEX:
-			on = textPong
-		}
-		if mx.ex[s.venue], err = open(mixPaths[s.venue], ping, on); err != nil {
+		if mx.ex[s.venue], err = open(s.venue, ""); err != nil {
 			return nil, err
 		}
 	}
-	if mx.bybitInv, err = open("/v5/public/inverse", 0, bybitAnswer); err != nil {
+	if mx.bybitInv, err = open(event.Bybit, "/v5/public/inverse"); err != nil {
 		return nil, err
 	}
-	if mx.rest, err = newLoopServer(mixBybitREST()); err != nil {
-		mx.close()
-		return nil, fmt.Errorf("cannot start the loopback Bybit REST API: %w", err)
-	}
+	mx.rest = httptest.NewServer(mixBybitREST())
 	return mx, nil
 }
 
@@ -392,20 +368,21 @@ func mixConfig(cfg *service.Config, mx *mixExchanges, usdmConns int) {
 		if !ok {
 			continue
 		}
-		vs.StreamURL = l.URL(mixPaths[v])
+		path := ingesttest.VenuePath(v)
+		vs.StreamURL = l.URL(path)
 		vs.RESTURL = closedPort
 		vs.Conns = ingest.DefaultConns(v)
 		switch v {
 		case event.BinanceUSDM:
-			vs.StreamURL = l.URL(mixPaths[v] + "?streams=!forceOrder@arr")
+			vs.StreamURL = l.URL(path + "?streams=!forceOrder@arr")
 			vs.Conns = usdmConns
 		case event.BinanceCOINM:
-			vs.StreamURL = l.URL(mixPaths[v] + "?streams=!forceOrder@arr")
+			vs.StreamURL = l.URL(path + "?streams=!forceOrder@arr")
 		case event.Bybit:
 			vs.InverseStreamURL = mx.bybitInv.URL("/v5/public/inverse")
-			vs.RESTURL = mx.rest.URL()
+			vs.RESTURL = mx.rest.URL
 		case event.BitMEX:
-			vs.StreamURL = l.URL(mixPaths[v] + "?subscribe=liquidation")
+			vs.StreamURL = l.URL(path + "?subscribe=liquidation")
 		}
 	}
 }
@@ -511,7 +488,7 @@ func (m *mixResult) tally(ev *event.Event) {
 
 // print writes the per-venue table of a mix run.
 func (m *mixResult) print(p func(string, ...any)) {
-	p("per venue         %-14s %8s %9s %8s %7s %7s %7s  %s", "venue", "sent", "decoded*", "logged", "long", "short", "no-USD", "on-box p50 / p99")
+	p("per venue         %-14s %8s %9s %8s %7s %7s %7s  %s", "venue", "sent", "decoded*", "logged", "long", "short", "no-USD", "terminal p50 / p99")
 	for _, v := range m.venues {
 		p("                  %-14s %8d %9.0f %8d %7d %7d %7d  %v / %v", v.venue, v.sent, v.decoded, v.logged, v.long, v.short, v.unknownUSD,
 			pct(v.onBox, 50), pct(v.onBox, 99))

@@ -8,10 +8,15 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/service"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
+
+// BenchChat is the one subscribed chat of the loopback Bot API.
+const BenchChat int64 = 424242
 
 // benchLLMKey is the LLM key of the rig: it only ever reaches the loopback
 // LLM.
@@ -24,6 +29,10 @@ type RigOptions struct {
 	// Mix enables every venue, each on its own loopback exchange speaking
 	// its frame format (Binance USD-M keeps Conns connections).
 	Mix bool
+	// Bot configures the loopback Bot API (its OnRequest hook, say).
+	Bot telegramtest.Options
+	// LLM configures the loopback LLM (its answer delay, say).
+	LLM enrichtest.Options
 	// Edit adjusts the config and the service's options after the rig's
 	// own settings and before service.New.
 	Edit func(c *service.Config, o *service.Options)
@@ -36,8 +45,8 @@ type RigOptions struct {
 // all run on it.
 type Rig struct {
 	Exchange *ingesttest.Loopback // Binance USD-M's loopback exchange
-	Bot      *BotAPI
-	LLM      *LLMAPI
+	Bot      *telegramtest.Server
+	LLM      *enrichtest.Server
 	Service  *service.Service
 	Config   *service.Config
 	Dir      string // the data directory; the log is Config.StorePath()
@@ -72,20 +81,20 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 			return nil, err
 		}
 		r.Exchange = r.mix.ex[event.BinanceUSDM]
-	} else if r.Exchange, err = ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second}); err != nil {
+	} else if r.Exchange, err = ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{}); err != nil {
 		return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
 	}
-	if r.Bot, err = NewBotAPI(); err != nil {
-		return nil, fmt.Errorf("cannot start the loopback Bot API: %w", err)
+	if r.Bot, err = telegramtest.NewServer(o.Bot); err != nil {
+		return nil, err
 	}
-	if r.LLM, err = NewLLMAPI(); err != nil {
-		return nil, fmt.Errorf("cannot start the loopback LLM: %w", err)
+	if r.LLM, err = enrichtest.New(o.LLM); err != nil {
+		return nil, err
 	}
 	if r.Config, err = service.LoadConfig(""); err != nil {
 		return nil, err
 	}
 	c := r.Config
-	usdm := r.Exchange.URL("/market/stream?streams=!forceOrder@arr")
+	usdm := r.Exchange.URL(ingesttest.VenuePath(event.BinanceUSDM) + "?streams=!forceOrder@arr")
 	benchConfig(c, usdm, r.Dir, o.Conns)
 	if r.mix != nil {
 		mixConfig(c, r.mix, o.Conns)
@@ -94,8 +103,8 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	c.HTTP.Listen = "127.0.0.1:0"
 	c.Telegram.APIURL = r.Bot.URL()
 	c.Enrich.Enabled = false
-	c.Enrich.BaseURL = r.LLM.URL() + "/v1"
-	so := service.Options{Config: c, TGToken: BenchToken, LLMKey: benchLLMKey}
+	c.Enrich.BaseURL = r.LLM.BaseURL()
+	so := service.Options{Config: c, TGToken: telegramtest.Token, LLMKey: benchLLMKey}
 	if o.Edit != nil {
 		o.Edit(c, &so)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // errNoSample is returned when the embedded sample has no rows.
@@ -11,10 +13,14 @@ var errNoSample = errors.New("the embedded sample has no liquidations")
 
 // frameSource cycles the embedded real Binance liquidations as combined-
 // stream frames stamped with the current time. Rows that repeat another
-// row's identity are skipped once at load, so two frames sent in the same
-// millisecond are never the same liquidation to the pipeline's dedup.
+// row's identity are skipped once at load, and a row sent again within the
+// millisecond it was last stamped with (a sender catching up after a stall
+// goes round the whole sample in one millisecond at burst rates) is stamped
+// a millisecond later, so no two frames are ever the same liquidation to
+// the pipeline's dedup.
 type frameSource struct {
-	rows []demo.Row
+	rows []ingesttest.Liquidation
+	last []int64 // the exchange time each row was last sent with
 	i    int
 }
 
@@ -23,11 +29,15 @@ func newFrameSource() (*frameSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[[5]string]bool{}
+	type ident struct {
+		sym, qty, price, avg string
+		side                 event.Side
+	}
+	seen := map[ident]bool{}
 	fs := &frameSource{}
 	for _, s := range sessions {
 		for _, r := range s.Rows {
-			k := [5]string{r.Symbol, r.Side, r.Qty, r.Price, r.AvgPrice}
+			k := ident{r.Symbol, r.Qty, r.Price, r.AvgPrice, r.Side}
 			if seen[k] {
 				continue
 			}
@@ -38,18 +48,21 @@ func newFrameSource() (*frameSource, error) {
 	if len(fs.rows) == 0 {
 		return nil, errNoSample
 	}
+	fs.last = make([]int64, len(fs.rows))
 	return fs, nil
 }
 
 // next returns the next frame, freshly allocated (the loopback exchange
-// keeps it until every client has been sent it), and its row.
-func (f *frameSource) next(nowMs int64) ([]byte, *demo.Row) {
-	r := &f.rows[f.i]
+// keeps it until every client has been sent it), stamped nowMs.
+func (f *frameSource) next(nowMs int64) []byte {
+	l := f.rows[f.i]
+	l.TimeMs = max(nowMs, f.last[f.i]+1)
+	f.last[f.i] = l.TimeMs
 	f.i++
 	if f.i == len(f.rows) {
 		f.i = 0
 	}
-	return demo.AppendFrame(make([]byte, 0, 320), r, nowMs), r
+	return ingesttest.AppendBinance(make([]byte, 0, 320), &l)
 }
 
 // SampleFrames returns one frame of each distinct sample liquidation, all
@@ -61,7 +74,7 @@ func SampleFrames(tMs int64) ([][]byte, error) {
 	}
 	frames := make([][]byte, len(src.rows))
 	for i := range frames {
-		frames[i], _ = src.next(tMs)
+		frames[i] = src.next(tMs)
 	}
 	return frames, nil
 }

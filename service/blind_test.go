@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
@@ -162,7 +161,7 @@ func TestDecodeFailuresSurface(t *testing.T) {
 		resp, body := b.get(t, "/healthz")
 		return resp.StatusCode, string(body)
 	}
-	var rows []demo.Row
+	var rows []ingesttest.Liquidation
 	for i := range 20 {
 		rows = append(rows, liq("BTCUSDT", "SELL", strconv.Itoa(i+1), "100"))
 	}

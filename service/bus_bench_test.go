@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/telegram/telegramtest"
@@ -70,16 +69,14 @@ func benchFrameToAlert(b *testing.B, batchDelay time.Duration) {
 			case <-tk.C:
 			}
 			q := strconv.FormatFloat(0.001+0.000001*float64(i%100000), 'f', -1, 64)
-			edge.Exchange.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "ETHUSDT", Side: "BUY", Qty: q, Price: "3000",
-				AvgPrice: "3000", LastQty: q, FilledQty: q}, time.Now().Add(time.Minute).UnixMilli()))
+			edge.Exchange.Broadcast(frame("ETHUSDT", "BUY", q, "3000", "3000", time.Now().Add(time.Minute).UnixMilli()))
 		}
 	}()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		price := 50000 + i
 		p := strconv.Itoa(price)
-		f := demo.AppendFrame(nil, &demo.Row{Symbol: "BTCUSDT", Side: "SELL", Qty: "5", Price: p, AvgPrice: p,
-			LastQty: "5", FilledQty: "5"}, time.Now().Add(time.Minute).UnixMilli())
+		f := frame("BTCUSDT", "SELL", "5", p, p, time.Now().Add(time.Minute).UnixMilli())
 		now := time.Now()
 		central.sent(price, now)
 		local.sent(price, now)

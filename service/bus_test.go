@@ -14,7 +14,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/liqbox/liqbox/bus/bustest"
-	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
@@ -135,8 +134,7 @@ func TestTwoEdgeBoxesOneAlert(t *testing.T) {
 		if i%5 == 4 {
 			qty = float64(i + 1)
 		}
-		a.Exchange.Broadcast(demo.AppendFrame(nil, &demo.Row{Symbol: "BTCUSDT", Side: "SELL", Qty: ftoa(qty), Price: "50000",
-			AvgPrice: "50000", LastQty: ftoa(qty), FilledQty: ftoa(qty)}, base+int64(i)))
+		a.Exchange.Broadcast(frame("BTCUSDT", "SELL", ftoa(qty), "50000", "50000", base+int64(i)))
 		time.Sleep(30 * time.Millisecond)
 	}
 	if err := a.WaitSeq(ctx, n, 10*time.Second); err != nil {

@@ -10,12 +10,13 @@ import (
 	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // cascadeMessages returns the Bot API's requests about cascade messages.
-func cascadeMessages(bot *loadtest.BotAPI) []loadtest.BotMessage {
-	var out []loadtest.BotMessage
-	for _, m := range bot.Messages() {
+func cascadeMessages(bot *telegramtest.Server) []telegramtest.Request {
+	var out []telegramtest.Request
+	for _, m := range bot.Delivered() {
 		if strings.Contains(m.Text, "Cascade · ") {
 			out = append(out, m)
 		}
@@ -23,7 +24,7 @@ func cascadeMessages(bot *loadtest.BotAPI) []loadtest.BotMessage {
 	return out
 }
 
-func waitCascadeMessages(t *testing.T, bot *loadtest.BotAPI, what string, ok func([]loadtest.BotMessage) bool) []loadtest.BotMessage {
+func waitCascadeMessages(t *testing.T, bot *telegramtest.Server, what string, ok func([]telegramtest.Request) bool) []telegramtest.Request {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -71,7 +72,7 @@ func TestCascadeEndToEnd(t *testing.T) {
 	b.play(t, liq("BTCUSDT", "SELL", "10", "50000")) // $500K
 	sent := time.Now()
 	b.play(t, liq("BTCUSDT", "SELL", "10", "50000")) // $1M: crosses
-	ms := waitCascadeMessages(t, b.Bot, "the cascade alert", func(ms []loadtest.BotMessage) bool { return len(ms) > 0 })
+	ms := waitCascadeMessages(t, b.Bot, "the cascade alert", func(ms []telegramtest.Request) bool { return len(ms) > 0 })
 	first := ms[0]
 	if first.Method != "sendMessage" || first.Chat != loadtest.BenchChat {
 		t.Fatalf("first cascade request %+v", first)
@@ -87,7 +88,7 @@ func TestCascadeEndToEnd(t *testing.T) {
 			t.Log(b.logs.String())
 		}
 	}()
-	waitCascadeMessages(t, b.Bot, "the cascade's analysis", func(ms []loadtest.BotMessage) bool {
+	waitCascadeMessages(t, b.Bot, "the cascade's analysis", func(ms []telegramtest.Request) bool {
 		for _, m := range ms {
 			if m.Method == "editMessageText" && m.MsgID == first.MsgID && strings.Contains(m.Text, "Analysis (model ") {
 				return true
@@ -118,7 +119,7 @@ func TestCascadeSurvivesRestart(t *testing.T) {
 	}
 	b1 := &box{Rig: r1, t: t, logs: &syncBuffer{}}
 	b1.play(t, liq("BTCUSDT", "SELL", "30", "50000")) // $1.5M: crosses at once
-	first := waitCascadeMessages(t, r1.Bot, "the cascade alert", func(ms []loadtest.BotMessage) bool { return len(ms) > 0 })[0]
+	first := waitCascadeMessages(t, r1.Bot, "the cascade alert", func(ms []telegramtest.Request) bool { return len(ms) > 0 })[0]
 	time.Sleep(300 * time.Millisecond) // the message id reaches the log in the next batch
 	if err := r1.Close(); err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestCascadeSurvivesRestart(t *testing.T) {
 	defer r2.Close()
 	b2 := &box{Rig: r2, t: t, logs: &syncBuffer{}}
 	b2.play(t, liq("BTCUSDT", "SELL", "10", "50000")) // $2M now
-	ms := waitCascadeMessages(t, r2.Bot, "the message edited with the growth", func(ms []loadtest.BotMessage) bool {
+	ms := waitCascadeMessages(t, r2.Bot, "the message edited with the growth", func(ms []telegramtest.Request) bool {
 		for _, m := range ms {
 			if m.Method == "editMessageText" && m.MsgID == first.MsgID && strings.Contains(m.Text, "<b>$2M</b>") {
 				return true

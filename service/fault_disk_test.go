@@ -39,12 +39,12 @@ func TestFaultsDiskFull(t *testing.T) {
 	id, seq := 0, uint64(0)
 	alive := func(what string) {
 		t.Helper()
-		before := len(r.Bot.Messages())
+		before := len(r.Bot.Delivered())
 		id = pump(r, id, 3)
 		seq += 3
 		r.waitSeq(seq, 2*time.Second)
 		deadline := time.Now().Add(3 * time.Second)
-		for len(r.Bot.Messages()) == before {
+		for len(r.Bot.Delivered()) == before {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no alert reached Telegram", what)
 			}

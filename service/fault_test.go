@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liqbox/liqbox/loadtest"
+	"github.com/liqbox/liqbox/enrich/enrichtest"
 	"github.com/liqbox/liqbox/service"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 // pump broadcasts n alert-sized liquidations (each distinct) and returns the
@@ -30,11 +31,11 @@ func pump(r *box, from, n int) int {
 func TestFaultsTelegramAndLLM(t *testing.T) {
 	r := startBox(t, func(c *service.Config, _ *service.Options) { c.Enrich.Enabled = true })
 	id, seq := 0, uint64(0)
-	phase := func(name string, tg, llm loadtest.Fault, wantAlertsNow bool) {
+	phase := func(name string, tg telegramtest.Fault, llm enrichtest.Handler, wantAlertsNow bool) {
 		t.Helper()
 		r.Bot.SetFault(tg)
-		r.LLM.SetFault(llm)
-		before := len(r.Bot.Messages())
+		r.LLM.SetHandler(llm)
+		before := len(r.Bot.Delivered())
 		id = pump(r, id, 5)
 		seq += 5
 		if d := r.waitSeq(seq, 2*time.Second); d > time.Second {
@@ -43,7 +44,7 @@ func TestFaultsTelegramAndLLM(t *testing.T) {
 		if wantAlertsNow {
 			// Five at once fold into a cascade digest: any message counts.
 			deadline := time.Now().Add(2 * time.Second)
-			for len(r.Bot.Messages()) == before {
+			for len(r.Bot.Delivered()) == before {
 				if time.Now().After(deadline) {
 					t.Fatalf("%s: no alert reached the Bot API within 2 s", name)
 				}
@@ -52,23 +53,23 @@ func TestFaultsTelegramAndLLM(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	phase("LLM hangs", loadtest.FaultNone, loadtest.FaultHang, true)
-	phase("LLM garbage", loadtest.FaultNone, loadtest.FaultGarbage, true)
-	phase("LLM 401", loadtest.FaultNone, loadtest.FaultAuth, true)
-	phase("LLM 500", loadtest.FaultNone, loadtest.FaultServer, true)
-	phase("Telegram 429 storm", loadtest.FaultRateLimit, loadtest.FaultNone, false)
-	phase("Telegram 500", loadtest.FaultServer, loadtest.FaultNone, false)
-	phase("Telegram hangs", loadtest.FaultHang, loadtest.FaultNone, false)
-	phase("Telegram garbage", loadtest.FaultGarbage, loadtest.FaultNone, false)
+	phase("LLM hangs", telegramtest.None, enrichtest.Hang(), true)
+	phase("LLM garbage", telegramtest.None, enrichtest.Garbage(), true)
+	phase("LLM 401", telegramtest.None, enrichtest.Unauthorized(), true)
+	phase("LLM 500", telegramtest.None, enrichtest.Status(500, ""), true)
+	phase("Telegram 429 storm", telegramtest.RateLimit, nil, false)
+	phase("Telegram 500", telegramtest.ServerError, nil, false)
+	phase("Telegram hangs", telegramtest.Hang, nil, false)
+	phase("Telegram garbage", telegramtest.Garbage, nil, false)
 	// Healthy again: what waited is delivered (as alerts or a digest).
-	r.Bot.SetFault(loadtest.FaultNone)
-	r.LLM.SetFault(loadtest.FaultNone)
-	before := len(r.Bot.Messages())
+	r.Bot.SetFault(telegramtest.None)
+	r.LLM.SetHandler(nil)
+	before := len(r.Bot.Delivered())
 	deadline := time.Now().Add(5 * time.Second)
-	for len(r.Bot.Messages()) == before && time.Now().Before(deadline) {
+	for len(r.Bot.Delivered()) == before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if len(r.Bot.Messages()) == before {
+	if len(r.Bot.Delivered()) == before {
 		t.Error("nothing delivered after Telegram recovered")
 	}
 	if n := metricSum(r, "liqbox_telegram_errors_total"); n == 0 {
@@ -78,7 +79,7 @@ func TestFaultsTelegramAndLLM(t *testing.T) {
 		t.Error("LLM failures were not counted")
 	}
 	// 403: the chat blocked the bot; it is unsubscribed, the box goes on.
-	r.Bot.SetFault(loadtest.FaultForbidden)
+	r.Bot.SetFault(telegramtest.Forbidden)
 	id = pump(r, id, 3)
 	seq += 3
 	r.waitSeq(seq, 2*time.Second)
@@ -104,14 +105,25 @@ func TestFaultsTelegramAndLLM(t *testing.T) {
 func TestFaultsSecretsNeverLeak(t *testing.T) {
 	r := startBox(t, func(c *service.Config, _ *service.Options) { c.Enrich.Enabled = true })
 	id := 0
-	for _, f := range []loadtest.Fault{loadtest.FaultAuth, loadtest.FaultServer, loadtest.FaultRateLimit, loadtest.FaultGarbage, loadtest.FaultHang, loadtest.FaultForbidden} {
-		r.Bot.SetFault(f)
-		r.LLM.SetFault(f)
+	faults := []struct {
+		tg  telegramtest.Fault
+		llm enrichtest.Handler
+	}{
+		{telegramtest.Unauthorized, enrichtest.Unauthorized()},
+		{telegramtest.ServerError, enrichtest.Status(500, "")},
+		{telegramtest.RateLimit, enrichtest.Status(429, "1")},
+		{telegramtest.Garbage, enrichtest.Garbage()},
+		{telegramtest.Hang, enrichtest.Hang()},
+		{telegramtest.Forbidden, enrichtest.Unauthorized()},
+	}
+	for _, f := range faults {
+		r.Bot.SetFault(f.tg)
+		r.LLM.SetHandler(f.llm)
 		id = pump(r, id, 3)
 		time.Sleep(400 * time.Millisecond)
 	}
-	r.Bot.SetFault(loadtest.FaultNone)
-	r.LLM.SetFault(loadtest.FaultNone)
+	r.Bot.SetFault(telegramtest.None)
+	r.LLM.SetHandler(nil)
 	var pages []string
 	for _, p := range []string{"/metrics", "/api/status", "/", "/api/recent", "/healthz"} {
 		resp, err := http.Get(r.base + p)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/embed"
-	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
+	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
 
 func TestStatusPageAndJSONAPI(t *testing.T) {
@@ -241,20 +241,20 @@ func TestShadowMode(t *testing.T) {
 			// The analysis edit is the last thing the bot does for an alert.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				if tc.shadow != 0 && countCalls(b.Bot.Calls(), "editMessageText") > 0 {
+				if tc.shadow != 0 && countCalls(b.Bot.Requests(""), "editMessageText") > 0 {
 					break
 				}
 				if tc.shadow == 0 && strings.Contains(b.logs.String(), "shadow edit") {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("no analysis edit; calls %+v; log:\n%s", b.Bot.Calls(), b.logs.String())
+					t.Fatalf("no analysis edit; calls %+v; log:\n%s", b.Bot.Requests(""), b.logs.String())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			b.stop()
 
-			calls := b.Bot.Calls()
+			calls := b.Bot.Requests("")
 			for _, c := range calls {
 				if c.Method == "getUpdates" {
 					t.Errorf("a shadow bot polled for updates (it would steal the live bot's commands)")
@@ -270,7 +270,7 @@ func TestShadowMode(t *testing.T) {
 				if !strings.Contains(b.logs.String(), "shadow alert") || !strings.Contains(b.logs.String(), "BTCUSDT") {
 					t.Errorf("the alert is not in the log:\n%s", b.logs.String())
 				}
-			} else if msgs := b.Bot.Messages(); countCalls(calls, "sendMessage") != 1 || !strings.Contains(msgs[0].Text, "BTCUSDT") {
+			} else if msgs := b.Bot.Delivered(); countCalls(calls, "sendMessage") != 1 || !strings.Contains(msgs[0].Text, "BTCUSDT") {
 				t.Errorf("shadow chat got %d alerts: %+v", countCalls(calls, "sendMessage"), msgs)
 			}
 			// Everything else ran: the event is in the log and enrichment
@@ -323,7 +323,7 @@ func checkDashboardNames(t *testing.T, exposition string) {
 	}
 }
 
-func countCalls(calls []loadtest.BotMessage, method string) int {
+func countCalls(calls []telegramtest.Request, method string) int {
 	n := 0
 	for _, c := range calls {
 		if c.Method == method {

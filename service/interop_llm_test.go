@@ -60,7 +60,7 @@ func TestInteropMockLLMEditsTheAlert(t *testing.T) {
 		o.TGToken, o.LLMKey = "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "interop-key"
 	})
 	find := func(method, sub string) (string, bool) {
-		for _, m := range b.Bot.Messages() {
+		for _, m := range b.Bot.Delivered() {
 			if m.Method == method && strings.Contains(m.Text, sub) {
 				return m.Text, true
 			}
@@ -81,7 +81,7 @@ func TestInteropMockLLMEditsTheAlert(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if edited == "" {
-		t.Fatalf("the BTC alert was not edited with the model's analysis; Bot API saw %+v", b.Bot.Messages())
+		t.Fatalf("the BTC alert was not edited with the model's analysis; Bot API saw %+v", b.Bot.Delivered())
 	}
 	for _, want := range []string{"BTCUSDT", "LONG", "deepseek-v3.2", "HIGH", "Largest BTC long liquidation"} {
 		if !strings.Contains(edited, want) {

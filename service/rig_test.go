@@ -13,7 +13,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/liqbox/liqbox/demo"
+	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/loadtest"
 	"github.com/liqbox/liqbox/service"
 )
@@ -92,11 +93,12 @@ func (b *box) stop() {
 
 // play sends liquidations through the loopback exchange and waits until
 // the pipeline has numbered them all.
-func (b *box) play(t *testing.T, rows ...demo.Row) {
+func (b *box) play(t *testing.T, rows ...ingesttest.Liquidation) {
 	t.Helper()
 	want := b.Service.LastSeq() + uint64(len(rows))
 	for i := range rows {
-		b.Exchange.Broadcast(demo.AppendFrame(nil, &rows[i], time.Now().UnixMilli()))
+		rows[i].TimeMs = time.Now().UnixMilli()
+		b.Exchange.Broadcast(ingesttest.AppendBinance(nil, &rows[i]))
 	}
 	b.waitSeq(want, 5*time.Second)
 }
@@ -129,7 +131,7 @@ func (b *box) get(t *testing.T, path string) (*http.Response, []byte) {
 // alerts returns the texts of every sendMessage that is a single alert.
 func (b *box) alerts() []string {
 	var out []string
-	for _, m := range b.Bot.Messages() {
+	for _, m := range b.Bot.Delivered() {
 		if m.Method == "sendMessage" && strings.Contains(m.Text, " liquidated</b>") {
 			out = append(out, m.Text)
 		}
@@ -152,14 +154,21 @@ func (b *box) waitAlerts(n int, d time.Duration) []string {
 	}
 }
 
-func liq(sym, side, qty, price string) demo.Row {
-	return demo.Row{Symbol: sym, Side: side, Qty: qty, Price: price, AvgPrice: price, LastQty: qty, FilledQty: qty}
+// liq is a Binance USD-M liquidation; side is the order's, as Binance
+// writes it ("SELL" closes a long).
+func liq(sym, side, qty, price string) ingesttest.Liquidation {
+	s := event.Long
+	if side == "BUY" {
+		s = event.Short
+	}
+	return ingesttest.Liquidation{Symbol: sym, Side: s, Qty: qty, Price: price}
 }
 
 // frame builds a Binance USD-M combined-stream frame at exchange time tMs.
 func frame(sym, side, qty, price, avg string, tMs int64) []byte {
-	return demo.AppendFrame(nil, &demo.Row{Symbol: sym, Side: side, Qty: qty, Price: price, AvgPrice: avg,
-		LastQty: qty, FilledQty: qty, TimeMs: tMs}, tMs)
+	l := liq(sym, side, qty, price)
+	l.AvgPrice, l.TimeMs = avg, tMs
+	return ingesttest.AppendBinance(nil, &l)
 }
 
 // metricSum adds the service's counters named name or name{…}.

@@ -89,6 +89,10 @@ type Observer struct {
 	// got it; x is valid only during the call, which holds the rule
 	// engine's lock.
 	Cascade func(x *cascade.Snapshot)
+	// Telegram is told what the bot's requests carried, by message id
+	// (see telegram.Observer): with a loopback Bot API's arrival times,
+	// the latency where the user is.
+	Telegram telegram.Observer
 }
 
 // Service is the running box: every component, wired.
@@ -250,6 +254,7 @@ func New(o Options) (*Service, error) {
 			Shadow:            c.Telegram.Shadow || o.Shadow,
 			ShadowChat:        c.Telegram.ShadowChat,
 			Limits:            c.Telegram.Limits,
+			Observer:          o.Observer.Telegram,
 			QueueSize:         c.Telegram.QueueSize,
 			MetricsChatLabels: c.Telegram.MetricsChatLabels,
 			AnalysisMaxAge:    c.Enrich.AnalysisMaxAge,

@@ -188,7 +188,9 @@ func (s *Service) State(now time.Time) State {
 			st.Conns = append(st.Conns, cs)
 			vs.Configured++
 			if !cs.LastFrame.IsZero() {
-				age := now.Sub(cs.LastFrame)
+				// A frame that came after now is as fresh as it gets, not
+				// "none yet" (which a negative age means).
+				age := max(now.Sub(cs.LastFrame), 0)
 				if vs.LastFrame < 0 || age < vs.LastFrame {
 					vs.LastFrame = age
 				}
@@ -361,7 +363,7 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		c := ConnJSON{Venue: cs.Venue, Stream: cs.Stream, Conn: cs.Conn, Connected: cs.Connected,
 			Frames: cs.Frames, Connects: cs.Reconnect, RTTMs: float64(cs.RTT) / 1e6}
 		if !cs.LastFrame.IsZero() {
-			age := now.Sub(cs.LastFrame).Seconds()
+			age := max(now.Sub(cs.LastFrame), 0).Seconds()
 			c.LastFrameS = &age
 		}
 		if !cs.Since.IsZero() {

@@ -386,6 +386,7 @@ func (r *annRun) edit(ctx context.Context, x ready) {
 	if err == nil {
 		r.backoff = 0
 		r.b.m.annEdits.Inc()
+		r.observe(x.sa.msgID, true, x)
 		r.shown(x)
 		return
 	}
@@ -401,13 +402,14 @@ func (r *annRun) edit(ctx context.Context, x ready) {
 	}
 	p := tu.Message(tu.ID(r.c.id), strings.TrimLeft(string(body), "\n")).WithParseMode(telego.ModeHTML)
 	p.ReplyParameters = &telego.ReplyParameters{MessageID: x.sa.msgID, AllowSendingWithoutReply: true}
-	if _, err := r.b.sendMessage(ctx, r.c.id, p); err != nil {
+	if msg, err := r.b.sendMessage(ctx, r.c.id, p); err != nil {
 		r.b.log.Warn("cannot reply to alert with analysis", "chat", r.c.id, "seq", x.a.Seq, "err", err)
 		if r.b.classify(ctx, r.c, err, &r.backoff) != actDrop {
 			return
 		}
 	} else {
 		r.b.m.annReplies.Inc()
+		r.observe(msg.MessageID, false, x)
 	}
 	r.shown(x)
 }
@@ -440,7 +442,8 @@ func (r *annRun) combined(ctx context.Context, rs []ready) {
 	p := tu.Message(tu.ID(r.c.id), string(dst)).WithParseMode(telego.ModeHTML)
 	p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
 	p.ReplyParameters = &telego.ReplyParameters{MessageID: used[0].sa.msgID, AllowSendingWithoutReply: true}
-	if _, err := r.b.sendMessage(ctx, r.c.id, p); err != nil {
+	msg, err := r.b.sendMessage(ctx, r.c.id, p)
+	if err != nil {
 		switch r.b.classify(ctx, r.c, err, &r.backoff) {
 		case actGone:
 			r.waiting = r.waiting[:0]
@@ -452,7 +455,21 @@ func (r *annRun) combined(ctx context.Context, rs []ready) {
 	r.backoff = 0
 	r.b.m.annCombined.Inc()
 	r.b.m.annInCombined.Add(len(used))
+	r.observe(msg.MessageID, false, used...)
 	r.shown(used...)
+}
+
+// observe tells Options.Observer that rs reached the chat in msgID.
+func (r *annRun) observe(msgID int, edit bool, rs ...ready) {
+	obs := r.b.o.Observer.Analyses
+	if obs == nil {
+		return
+	}
+	seqs := make([]uint64, len(rs))
+	for i := range rs {
+		seqs[i] = rs[i].a.Seq
+	}
+	obs(r.c.id, msgID, edit, seqs)
 }
 
 // close makes a digest's closing edit.

@@ -255,6 +255,8 @@ type Options struct {
 	Cascades     RuleSetter
 	CascadeRules []cascade.Rule
 	CascadeEdit  time.Duration
+	// Observer is told what reached Telegram (optional).
+	Observer Observer
 
 	KV KV
 	// AsyncKV persists the message ids of alerts awaiting their analysis,
@@ -273,6 +275,41 @@ type Options struct {
 	Cost     CostSource
 	Metrics  *metrics.Set
 	Logger   *slog.Logger
+}
+
+// Observer hands what Telegram accepted to a load test or a test as
+// objects: the message id of each request, which a loopback Bot API saw
+// arrive, and the events it carried, so latency is measured at the Bot
+// API without reading any text. Every func may be nil; each is called on
+// the chat's goroutine right after Telegram answered the request, and must
+// return at once. Slices and pointers are valid only during the call.
+type Observer struct {
+	// Alert: a raw alert went on its own (see AlertSent).
+	Alert func(AlertSent)
+	// Digest: the cascade digest msgID was sent (edit false) or edited
+	// (edit true) to fold in evs, the alerts this request added; it now
+	// counts count alerts (those folded at a full queue included, which
+	// evs does not list).
+	Digest func(chat int64, msgID int, edit bool, count int, evs []event.Event)
+	// Analyses: the analyses of the alerts seqs reached the chat, by an
+	// edit of their alert's message msgID (edit true, one seq) or in the
+	// reply msgID (edit false, one or more seqs).
+	Analyses func(chat int64, msgID int, edit bool, seqs []uint64)
+}
+
+// AlertSent is what Observer.Alert is told of a raw alert Telegram
+// accepted.
+type AlertSent struct {
+	Chat  int64
+	MsgID int
+	Event *event.Event // valid only during the call
+	// Built is when the request was handed to the HTTP client: Event.RecvNs
+	// to Built is the box's own part of the alert's latency.
+	Built time.Time
+	// LimitWait is how long the alert waited for Telegram's limits after
+	// it arrived (what its "⏳" line shows), spent by the chat's earlier
+	// messages.
+	LimitWait time.Duration
 }
 
 // Errors returned by New.

@@ -204,7 +204,8 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	text := string(r.buf)
 	p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML).WithReplyMarkup(r.b.markup(ev, t))
 	p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
-	r.b.m.handoff.UpdateDuration(time.Unix(0, ev.RecvNs))
+	built := time.Now()
+	r.b.m.handoff.Update(built.Sub(time.Unix(0, ev.RecvNs)).Seconds())
 	msg, err := r.b.sendMessage(ctx, r.c.id, p)
 	if err != nil {
 		switch r.b.classify(ctx, r.c, err, &r.backoff) {
@@ -219,6 +220,9 @@ func (r *chatRun) sendAlert(ctx context.Context) {
 	r.b.m.sent.Inc()
 	r.b.m.limitWait.Update(f.wait.Seconds())
 	r.measure(ev)
+	if obs := r.b.o.Observer.Alert; obs != nil {
+		obs(AlertSent{Chat: r.c.id, MsgID: msg.MessageID, Event: ev, Built: built, LimitWait: f.wait})
+	}
 	r.c.aw.sent(r.b, r.c, &sentAlert{msgID: msg.MessageID, ev: *ev, facts: f, text: text})
 	r.shift(1)
 }
@@ -288,6 +292,7 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 		r.b.m.handoff.UpdateDuration(time.Unix(0, r.pending[len(r.pending)-1].RecvNs))
 	}
 	var err error
+	edit := d.msgID != 0
 	if d.msgID == 0 {
 		p := tu.Message(tu.ID(r.c.id), text).WithParseMode(telego.ModeHTML)
 		p.LinkPreviewOptions = &telego.LinkPreviewOptions{IsDisabled: true}
@@ -325,6 +330,9 @@ func (r *chatRun) sendDigest(ctx context.Context) {
 		if r.pending[i].Seq > last {
 			last = r.pending[i].Seq
 		}
+	}
+	if obs := r.b.o.Observer.Digest; obs != nil {
+		obs(r.c.id, d.msgID, edit, d.count, r.pending)
 	}
 	r.dg = &d
 	r.shift(len(r.pending))
