@@ -226,8 +226,8 @@ func (s *Service) Health(now time.Time) Health { return s.http.health(now) }
 func (h *httpServer) health(now time.Time) Health { return h.verdict(now, h.s.decodeStates()) }
 
 // verdict lists what is wrong at now: each enabled venue with no live
-// connection for longer than the grace, counted from the last moment it
-// was seen live (or from the start), and each stream in decode over the
+// connection for longer than the grace, counted from the moment it was
+// lost (or from the start), and each stream in decode over the
 // thresholds (decodeLevel).
 func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 	h.watch(now)
@@ -238,6 +238,16 @@ func (h *httpServer) verdict(now time.Time, decode []DecodeState) Health {
 		since := h.s.started
 		if t := h.lastLive[v]; t.After(since) {
 			since = t
+		}
+		// The watcher samples once a second; the ledger knows the moment
+		// each connection was lost, so the grace counts from that.
+		for _, str := range h.s.streams {
+			if str.Spec().Venue != v {
+				continue
+			}
+			if g, ok := str.CurrentGap(); ok && g.Start.After(since) {
+				since = g.Start
+			}
 		}
 		if d := now.Sub(since); d > h.grace {
 			hl.Failed = append(hl.Failed, fmt.Sprintf("%s: no live connection for %s (grace %s)",

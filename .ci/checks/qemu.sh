@@ -3,17 +3,19 @@
 # qemu-user-static (.ci/run installs it). Measured on the 2-core CI machine:
 # about 35 s per architecture for the suite (build included), 10 s per demo.
 #
-# Two tests are skipped here, by name: they start a child process of the
-# target architecture (TestFaultsSIGKILL builds and execs liqbox,
-# store's TestCrashRecovery re-execs its test binary), which needs the
+# The tests that start a child process of the target architecture are
+# skipped here, by name (TestFaultsSIGKILL, TestFaultsBusSIGKILL,
+# TestFaultsDowntimeIsAGap and TestVersionOfAPlainBuild build and exec
+# liqbox; store's TestCrashRecovery and TestPreviousRunAcrossStops re-exec
+# their test binary): that needs the
 # kernel's binfmt_misc to hand the child to qemu; registering that is a
 # host-wide change a CI job should not make. They run natively in
-# `go test ./...`; what they check (crash consistency of the log) does not
+# `go test ./...`; what they check (crash consistency, downtime, the build) does not
 # depend on the architecture, while everything that does (alignment,
 # 32-bit int overflow, endianness-free encoding) runs here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-skip='^(TestFaultsSIGKILL|TestCrashRecovery)$'
+skip='^(TestFaultsSIGKILL|TestFaultsBusSIGKILL|TestFaultsDowntimeIsAGap|TestVersionOfAPlainBuild|TestCrashRecovery|TestPreviousRunAcrossStops)$'
 t=$(mktemp -d /tmp/liqbox-qemu.XXXXXX)
 trap 'rm -rf "$t"' EXIT
 
