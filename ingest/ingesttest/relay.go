@@ -176,10 +176,12 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 			continue
 		}
 		sub.Raw = string(msg)
+		// Both at once, so that WaitSubscribed's count and Subscriptions
+		// agree.
+		r.mu.Lock()
 		c.mu.Lock()
 		c.sub = &sub
 		c.mu.Unlock()
-		r.mu.Lock()
 		r.subs = append(r.subs, sub)
 		r.mu.Unlock()
 		c.send(relayFrame{b: []byte(`{"type":"subscribed","channel":"liquidation","params":{"exchange":"` + sub.Params.Exchange + `"}}`)})
@@ -347,7 +349,11 @@ func (r *Relay) CloseAll() {
 	defer r.mu.Unlock()
 	for c := range r.clients {
 		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "restart"), time.Now().Add(time.Second))
-		c.close()
+		// The close handshake, as a server does it: the reader ends on the
+		// client's echo. Closing the socket at once would race the
+		// client's next ping, whose RST makes Linux discard the unread
+		// close frame (a read error, not a server close, on a loaded box).
+		time.AfterFunc(time.Second, c.close)
 	}
 }
 
