@@ -31,7 +31,9 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if !bytes.Equal(body, embed.StatusPage) {
 			t.Error("GET / is not the embedded status page")
 		}
-		for _, want := range []string{"/api/status", "/api/recent", "<canvas"} {
+		// The page shows each venue's coverage and the chart's, from
+		// /api/status (the JSON test below pins the words).
+		for _, want := range []string{"/api/status", "/api/recent", "<canvas", "v.coverage_note", "m.coverage_note", `id="coverage"`, `id="chartcov"`} {
 			if !bytes.Contains(body, []byte(want)) {
 				t.Errorf("page lacks %q", want)
 			}
