@@ -190,7 +190,10 @@ func TestStatsAndBacktest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"liquidations  60", "unknown size  1", "bybit", "ETHUSDT", "busiest minute", "largest liquidations"} {
+	for _, want := range []string{"liquidations  60", "unknown size  1", "bybit", "ETHUSDT", "busiest minute", "largest liquidations",
+		"complete?     totals are a lower bound: binance-usdm sends only some liquidations\n",
+		"binance-usdm  lower bound: Binance sends at most 1 liquidation per symbol per second\n",
+		"bybit         complete: Bybit says it sends every liquidation, in 500 ms batches\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
 		}

@@ -357,3 +357,23 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+// TestTotalsGateBeforeItsChange: a Gate liquidation captured before its
+// 2026-08-20 change came from a sampled feed, so the day's figure it is in
+// is a lower bound; one captured after it is not.
+func TestTotalsGateBeforeItsChange(t *testing.T) {
+	for _, c := range []struct {
+		now   time.Time
+		lower bool
+	}{
+		{time.Date(2026, 8, 20, 6, 0, 0, 0, time.UTC), true},
+		{time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC), false},
+	} {
+		tt := NewTotals(c.now)
+		tt.Add(&event.Event{Venue: event.Gate, Symbol: event.MakeSymbol("BTC_USDT"), Notional: 100, Basis: event.BasisLinear,
+			RecvNs: c.now.Add(-7 * time.Hour).UnixNano()})
+		if got := tt.Top(1); len(got) != 1 || got[0].LowerBound != c.lower {
+			t.Errorf("gate 7 h before %s: %+v, want lower bound %v", c.now.Format(time.DateTime), got, c.lower)
+		}
+	}
+}

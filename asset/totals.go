@@ -13,8 +13,9 @@ type Total struct {
 	Name         Name
 	USD1h, USD1d float64
 	N1h, N1d     int
-	// LowerBound is set when a venue whose feed is sampled (event.Venue.
-	// Sampled) contributed to the day's figure: the real one is higher.
+	// LowerBound is set when a venue whose feed was sampled when it
+	// captured the event (event.Venue.CoverageAt) contributed to the day's
+	// figure: the real one is higher.
 	LowerBound bool
 }
 
@@ -52,7 +53,9 @@ func (t *Totals) Add(ev *event.Event) {
 		x.USD1h += ev.Notional
 		x.N1h++
 	}
-	if ev.Venue.Sampled() {
+	// Coverage at the event's capture: a Gate event of before its
+	// 2026-08-20 change came from a sampled feed.
+	if ev.Venue.CoverageAt(time.Unix(0, ev.RecvNs)).Coverage == event.CoverageSampled {
 		x.LowerBound = true
 	}
 }

@@ -357,3 +357,24 @@ type lockedRecorder struct {
 func (r *lockedRecorder) Opened(s *Snapshot)  { r.mu.Lock(); r.recorder.Opened(s); r.mu.Unlock() }
 func (r *lockedRecorder) Updated(s *Snapshot) { r.mu.Lock(); r.recorder.Updated(s); r.mu.Unlock() }
 func (r *lockedRecorder) Closed(s *Snapshot)  { r.mu.Lock(); r.recorder.Closed(s); r.mu.Unlock() }
+
+// TestSnapshotSampledOverItsSpan: a cascade replayed from a Gate log of
+// before its 2026-08-20 change is a lower bound; one after it, or one
+// straddling it only in part of its span, reads as its span says.
+func TestSnapshotSampledOverItsSpan(t *testing.T) {
+	at := func(m time.Month, d, h int) int64 { return time.Date(2026, m, d, h, 0, 0, 0, time.UTC).UnixNano() }
+	for _, c := range []struct {
+		start, last int64
+		lower       bool
+	}{
+		{at(8, 10, 12), at(8, 10, 13), true},
+		{at(8, 19, 23), at(8, 20, 1), true},
+		{at(9, 1, 12), at(9, 1, 13), false},
+	} {
+		s := Snapshot{StartNs: c.start, LastNs: c.last}
+		s.Venues[event.Gate].N = 3
+		if s.LowerBound() != c.lower || s.Sampled(event.Gate) != c.lower || s.Sampled(event.Bybit) {
+			t.Errorf("gate cascade %s: lower bound %v, want %v", time.Unix(0, c.start).UTC().Format(time.DateTime), s.LowerBound(), c.lower)
+		}
+	}
+}

@@ -83,15 +83,23 @@ func (s *Snapshot) PeakUSD() float64 { return float64(s.PeakCents) / 100 }
 // Largest returns the largest liquidations, largest first (a view of s).
 func (s *Snapshot) Largest() []event.Event { return s.Top[:s.NTop] }
 
-// LowerBound reports whether a venue whose feed is sampled (event.Venue.
-// Sampled) contributed: the real total is then higher than the one shown.
+// LowerBound reports whether a venue whose feed was sampled during the
+// cascade (Sampled) contributed: the real total is then higher than the
+// one shown.
 func (s *Snapshot) LowerBound() bool {
 	for v := range s.Venues {
-		if s.Venues[v].N > 0 && event.Venue(v).Sampled() {
+		if s.Venues[v].N > 0 && s.Sampled(event.Venue(v)) {
 			return true
 		}
 	}
 	return false
+}
+
+// Sampled reports whether venue v's feed was sampled over the cascade's
+// span (event.Venue.CoverageOver): a replay of a Gate log of before its
+// 2026-08-20 change is, a live cascade of today is not.
+func (s *Snapshot) Sampled(v event.Venue) bool {
+	return v.CoverageOver(time.Unix(0, s.StartNs), time.Unix(0, s.LastNs)).Coverage == event.CoverageSampled
 }
 
 // Duration is how long the cascade has lasted: from its first

@@ -273,7 +273,7 @@ func cascadeJSON(s *cascade.Snapshot, closed bool) cascadeOut {
 	}
 	for v, t := range s.Venues {
 		if t.N > 0 {
-			o.Venues[event.Venue(v).String()] = cascadeVenueJSON{USD: t.USD(), Liquidations: t.N, Sampled: event.Venue(v).Sampled()}
+			o.Venues[event.Venue(v).String()] = cascadeVenueJSON{USD: t.USD(), Liquidations: t.N, Sampled: s.Sampled(event.Venue(v))}
 		}
 	}
 	for i := range s.Largest() {

@@ -17,9 +17,16 @@ type tally struct {
 	n       int
 	usd     float64
 	unknown int // events whose notional is unknown
+	// first and last are the receive times of the oldest and newest
+	// event (Unix ns): the period a venue's coverage is taken over.
+	first, last int64
 }
 
 func (t *tally) add(ev *event.Event) {
+	if t.n == 0 || ev.RecvNs < t.first {
+		t.first = ev.RecvNs
+	}
+	t.last = max(t.last, ev.RecvNs)
 	t.n++
 	if ev.NotionalKnown() {
 		t.usd += ev.Notional
@@ -84,6 +91,29 @@ func (s *Stats) Add(ev *event.Event) {
 	s.largest[i] = *ev
 }
 
+// VenueCoverage returns whether venue v's figures in the report are
+// complete or a lower bound, over the span of its events in it (a Gate
+// log of before 2026-08-20 is sampled, one straddling it in part); false
+// when v has no event in it.
+func (s *Stats) VenueCoverage(v event.Venue) (event.VenueCoverage, bool) {
+	t := s.venues[v]
+	if t == nil {
+		return event.VenueCoverage{}, false
+	}
+	return v.CoverageOver(time.Unix(0, t.first), time.Unix(0, t.last)), true
+}
+
+// Coverage returns whether the report's totals, which sum its venues, are
+// complete or a lower bound.
+func (s *Stats) Coverage() event.CoverageSum {
+	var sum event.CoverageSum
+	for v := range s.venues {
+		c, _ := s.VenueCoverage(v)
+		sum.Add(v, c.Coverage)
+	}
+	return sum
+}
+
 // usd formats a USD total for the tables.
 func usd(v float64) string { return string(money.AppendUSD(nil, v, "unknown")) }
 
@@ -117,12 +147,15 @@ func (s *Stats) Write(out io.Writer, q *Query) error {
 	if s.total.n == 0 {
 		return nil
 	}
+	fmt.Fprintf(out, "complete?     %s\n", service.TerminalText(s.Coverage().Text("en")))
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
-	p("venue\tcount\tUSD\t\n")
-	for _, v := range ranked(s.venues, func(a, b event.Venue) bool { return a < b }) {
-		p("%s\t%d\t%s\t\n", v, s.venues[v].n, usd(s.venues[v].usd))
+	venues := ranked(s.venues, func(a, b event.Venue) bool { return a < b })
+	p("venue\tcount\tUSD\tfigures\n")
+	for _, v := range venues {
+		c, _ := s.VenueCoverage(v)
+		p("%s\t%d\t%s\t%s\n", v, s.venues[v].n, usd(s.venues[v].usd), c.Coverage.Label("en"))
 	}
 	p("\t\t\t\n")
 	p("side liquidated\tcount\tUSD\t\n")
@@ -145,6 +178,17 @@ func (s *Stats) Write(out io.Writer, q *Query) error {
 			break
 		}
 		p("%s\t%d\t%s\t\n", time.Unix(m*60, 0).UTC().Format("2006-01-02 15:04"), s.minutes[m].n, usd(s.minutes[m].usd))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Each venue's rule, after the tables so that its length does not
+	// widen their columns.
+	fmt.Fprintf(out, "\nwhat each venue's figures are:\n")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, v := range venues {
+		c, _ := s.VenueCoverage(v)
+		fmt.Fprintf(tw, "%s\t%s\n", v, service.TerminalText(c.Text("en")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

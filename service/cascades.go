@@ -64,7 +64,7 @@ func enrichCascade(x *cascade.Snapshot) enrich.Cascade {
 	}
 	for v, t := range x.Venues {
 		if t.N > 0 {
-			c.Venues = append(c.Venues, enrich.CascadeVenue{Venue: event.Venue(v).String(), USD: t.USD(), Count: int(t.N), Sampled: event.Venue(v).Sampled()})
+			c.Venues = append(c.Venues, enrich.CascadeVenue{Venue: event.Venue(v).String(), USD: t.USD(), Count: int(t.N), Sampled: x.Sampled(event.Venue(v))})
 		}
 	}
 	return c

@@ -31,7 +31,9 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if !bytes.Equal(body, embed.StatusPage) {
 			t.Error("GET / is not the embedded status page")
 		}
-		for _, want := range []string{"/api/status", "/api/recent", "<canvas"} {
+		// The page shows each venue's coverage and the chart's, from
+		// /api/status (the JSON test below pins the words).
+		for _, want := range []string{"/api/status", "/api/recent", "<canvas", "v.coverage_note", "m.coverage_note", `id="coverage"`, `id="chartcov"`} {
 			if !bytes.Contains(body, []byte(want)) {
 				t.Errorf("page lacks %q", want)
 			}
@@ -94,6 +96,14 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if long != 100000 || short != 300000 || len(st.USDPerMinute.Long) != 60 {
 			t.Errorf("usd per minute: long %v short %v over %d minutes", long, short, len(st.USDPerMinute.Long))
 		}
+		// Binance USD-M is sampled: its figures, and the chart's sum, are
+		// lower bounds, and the JSON says so in words.
+		if v := st.Venues[0]; v.Coverage != "sampled" || v.CoverageNote != "lower bound: Binance sends at most 1 liquidation per symbol per second" {
+			t.Errorf("venue coverage %q %q", v.Coverage, v.CoverageNote)
+		}
+		if m := st.USDPerMinute; m.Coverage != "sampled" || m.CoverageNote != "totals are a lower bound: binance-usdm sends only some liquidations" {
+			t.Errorf("usd per minute coverage %q %q", m.Coverage, m.CoverageNote)
+		}
 		stages := map[string]service.StageJSON{}
 		for _, s := range st.Stages {
 			stages[s.Name] = s
@@ -116,6 +126,9 @@ func TestStatusPageAndJSONAPI(t *testing.T) {
 		if len(tg.Venues) != 1 || len(js.Venues) != 1 || tg.Venues[0].Venue != js.Venues[0].Venue ||
 			tg.Venues[0].Configured != js.Venues[0].Configured || tg.Venues[0].Connections != js.Venues[0].Live {
 			t.Errorf("venues: /status %+v, /api/status %+v", tg.Venues, js.Venues)
+		}
+		if tg.Venues[0].Coverage == nil || tg.Venues[0].Coverage.Text("en") != js.Venues[0].CoverageNote {
+			t.Errorf("coverage: /status %v, /api/status %q", tg.Venues[0].Coverage, js.Venues[0].CoverageNote)
 		}
 		if tg.RingCap != js.RingCapacity || tg.RingDrops != js.RingDrops || tg.Enrichment != js.Enrichment ||
 			tg.DiskLimit != js.DiskLimit || tg.Version != js.Version || !tg.ClockKnown || js.ClockOffsetS == nil {

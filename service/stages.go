@@ -25,6 +25,7 @@ type minuteSlot struct {
 	minute int64      // Unix minute this slot holds; other values are stale
 	usd    [2]float64 // [long, short]
 	n      [2]int
+	venues uint64 // bit v: Venue v contributed
 }
 
 // Offer implements pipeline.Sink. Events replayed from an exchange's
@@ -54,6 +55,7 @@ func (m *usdMinutes) Offer(ev *event.Event) {
 	}
 	s.usd[side] += ev.Notional
 	s.n[side]++
+	s.venues |= 1 << (ev.Venue & 63)
 	m.mu.Unlock()
 }
 
@@ -64,6 +66,11 @@ type USDMinutesJSON struct {
 	Short   []float64 `json:"short_usd"`
 	LongN   []int     `json:"long_events"`
 	ShortN  []int     `json:"short_events"`
+	// Coverage is the hour's sum over the venues that contributed:
+	// "complete", "sampled" (a lower bound) or "undocumented";
+	// CoverageNote says it in words, naming the venues that make it so.
+	Coverage     string `json:"coverage"`
+	CoverageNote string `json:"coverage_note"`
 }
 
 // series returns the last hour ending with the minute of now, oldest first.
@@ -75,6 +82,7 @@ func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 		Long:    make([]float64, usdMinuteSlots), Short: make([]float64, usdMinuteSlots),
 		LongN: make([]int, usdMinuteSlots), ShortN: make([]int, usdMinuteSlots),
 	}
+	var venues uint64
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range m.slots {
@@ -85,6 +93,17 @@ func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 		j := s.minute - first
 		out.Long[j], out.Short[j] = s.usd[0], s.usd[1]
 		out.LongN[j], out.ShortN[j] = s.n[0], s.n[1]
+		venues |= s.venues
+	}
+	var sum event.CoverageSum
+	for v := event.Venue(0); v < 64; v++ {
+		if venues&(1<<v) != 0 {
+			sum.Add(v, v.CoverageOver(time.UnixMilli(out.StartMs), now).Coverage)
+		}
+	}
+	out.Coverage, out.CoverageNote = "", sum.Text("en")
+	if !sum.Empty() {
+		out.Coverage = sum.Coverage().String()
 	}
 	return out
 }

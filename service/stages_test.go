@@ -81,3 +81,31 @@ func TestUSDMinutes(t *testing.T) {
 		t.Errorf("total %v, want 220 (backlog and old events excluded)", total)
 	}
 }
+
+// TestUSDMinutesCoverage: the chart's sum is complete only when every
+// venue that contributed to the hour is; a sampled one makes it a lower
+// bound, and an hour without liquidations makes no claim.
+func TestUSDMinutesCoverage(t *testing.T) {
+	now := time.Date(2026, 11, 2, 10, 30, 30, 0, time.UTC)
+	ev := func(v event.Venue, at time.Time) *event.Event {
+		return &event.Event{Venue: v, Side: event.Long, Notional: 100, Basis: event.BasisLinear, TimeMs: at.UnixMilli()}
+	}
+	var m usdMinutes
+	if s := m.series(now); s.Coverage != "" || s.CoverageNote != "" {
+		t.Errorf("an empty hour: %q %q", s.Coverage, s.CoverageNote)
+	}
+	m.Offer(ev(event.Bybit, now))
+	m.Offer(ev(event.Gate, now.Add(-time.Minute)))
+	if s := m.series(now); s.Coverage != "complete" || s.CoverageNote != "totals are complete: every venue in them sends every liquidation" {
+		t.Errorf("bybit and gate: %q %q", s.Coverage, s.CoverageNote)
+	}
+	m.Offer(ev(event.OKX, now.Add(-2*time.Minute)))
+	m.Offer(ev(event.Aster, now.Add(-30*time.Minute)))
+	if s := m.series(now); s.Coverage != "sampled" || s.CoverageNote != "totals are a lower bound: okx, aster send only some liquidations" {
+		t.Errorf("with okx and aster: %q %q", s.Coverage, s.CoverageNote)
+	}
+	// Once their minutes leave the hour, the sum is complete again.
+	if s := m.series(now.Add(59 * time.Minute)); s.Coverage != "complete" {
+		t.Errorf("an hour later: %q %q", s.Coverage, s.CoverageNote)
+	}
+}

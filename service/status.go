@@ -8,6 +8,7 @@ import (
 	"github.com/liqbox/liqbox/buildinfo"
 	"github.com/liqbox/liqbox/bus"
 	"github.com/liqbox/liqbox/enrich"
+	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/store"
 	"github.com/liqbox/liqbox/telegram"
@@ -68,6 +69,9 @@ type VenueState struct {
 	Live      int
 	LastFrame time.Duration // age of the newest frame; negative if none yet
 	Gaps24h   int           // gaps in the last 24 h, the ongoing ones included
+	// Coverage is what the venue's feed carries now: whether its figures
+	// are complete or a lower bound, and the venue's rule.
+	Coverage event.VenueCoverage
 }
 
 // DecodeState is one stream's decode failures over the last minute
@@ -180,7 +184,7 @@ func (s *Service) State(now time.Time) State {
 		if !ok {
 			i = len(st.Venues)
 			byVenue[name] = i
-			st.Venues = append(st.Venues, VenueState{Venue: name, LastFrame: -1})
+			st.Venues = append(st.Venues, VenueState{Venue: name, LastFrame: -1, Coverage: str.Spec().Venue.CoverageAt(now)})
 		}
 		vs := &st.Venues[i]
 		vs.Live += str.Live()
@@ -231,7 +235,7 @@ func (s *Service) Status() telegram.StatusReport {
 	}
 	for _, v := range st.Venues {
 		r.Venues = append(r.Venues, telegram.VenueStatus{Venue: v.Venue, Connections: v.Live,
-			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h})
+			Configured: v.Configured, LastFrame: v.LastFrame, Gaps24h: v.Gaps24h, Coverage: v.Coverage})
 	}
 	for _, g := range st.Gaps {
 		if g.IsOpen() {
@@ -294,6 +298,11 @@ type VenueJSON struct {
 	State      string   `json:"state"` // "live", "degraded" (some connections down), "down"
 	LastFrameS *float64 `json:"last_frame_age_s"`
 	Gaps24h    int      `json:"gaps_24h"`
+	// Coverage is "complete", "sampled" (the venue's figures are a lower
+	// bound) or "undocumented"; CoverageNote says it in words with the
+	// venue's rule.
+	Coverage     string `json:"coverage"`
+	CoverageNote string `json:"coverage_note"`
 }
 
 // ConnJSON is one row of /api/status's "connections".
@@ -372,7 +381,8 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		out.Connections = append(out.Connections, c)
 	}
 	for _, vs := range st.Venues {
-		v := VenueJSON{Venue: vs.Venue, Live: vs.Live, Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live"}
+		v := VenueJSON{Venue: vs.Venue, Live: vs.Live, Configured: vs.Configured, Gaps24h: vs.Gaps24h, State: "live",
+			Coverage: vs.Coverage.Coverage.String(), CoverageNote: vs.Coverage.Text("en")}
 		switch {
 		case v.Live == 0:
 			v.State = "down"

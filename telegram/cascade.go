@@ -693,7 +693,7 @@ func appendCascadeHTML(dst []byte, m *cascadeMsg, t *texts, now time.Time) (text
 	for v, tl := range s.Venues {
 		if tl.N > 0 {
 			lines = append(lines, line{event.Venue(v), tl})
-			if event.Venue(v).Sampled() {
+			if s.Sampled(event.Venue(v)) {
 				sampled = append(sampled, event.Venue(v).String())
 			}
 		}
@@ -716,7 +716,7 @@ func appendCascadeHTML(dst []byte, m *cascadeMsg, t *texts, now time.Time) (text
 			dst = append(dst, " ("...)
 			dst = strconv.AppendInt(dst, int64(l.t.N), 10)
 			dst = append(dst, ')')
-			if l.v.Sampled() {
+			if s.Sampled(l.v) {
 				dst = append(dst, " · "...)
 				dst = appendEscaped(dst, t.CascadeSampled)
 			}

@@ -144,6 +144,7 @@ type texts struct {
 	StatsAssets      string
 	StatsAssetColumn string
 	StatsLowerBound  string
+	StatsVenues      string // heads /stats' by-venue block
 }
 
 // languages maps a code to its texts. It is filled once by each language

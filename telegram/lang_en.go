@@ -154,5 +154,6 @@ func init() {
 		StatsAssets:       "Top assets, all venues",
 		StatsAssetColumn:  "asset",
 		StatsLowerBound:   "≥ includes a sampled venue: a lower bound",
+		StatsVenues:       "By venue",
 	})
 }

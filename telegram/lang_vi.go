@@ -154,5 +154,6 @@ func init() {
 		StatsAssets:       "Tài sản hàng đầu, mọi sàn",
 		StatsAssetColumn:  "tài sản",
 		StatsLowerBound:   "≥ có sàn lấy mẫu: là cận dưới",
+		StatsVenues:       "Theo sàn",
 	})
 }

@@ -79,6 +79,10 @@ type VenueStatus struct {
 	Configured  int           // connections configured
 	LastFrame   time.Duration // age of the newest frame; negative if none yet
 	Gaps24h     int           // gaps in the last 24 h, the ongoing ones included
+	// Coverage says whether the venue's figures are complete or a lower
+	// bound, with the venue's rule (event.VenueCoverage implements it);
+	// nil leaves the line out.
+	Coverage Localized
 }
 
 // GapStatus is a gap going on: a stream blind since Start, For so far.

@@ -46,6 +46,7 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 	from := to.Add(-win)
 	by := map[symSide]*agg{}
 	var total [3]agg
+	var venues [256]agg // by event.Venue
 	var exch []time.Duration
 	// The top assets are over the last hour and day whatever the window:
 	// one scan covers both.
@@ -71,9 +72,11 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 		}
 		a.n++
 		total[side].n++
+		venues[ev.Venue].n++
 		if ev.NotionalKnown() {
 			a.usd += ev.Notional
 			total[side].usd += ev.Notional
+			venues[ev.Venue].usd += ev.Notional
 		}
 		if d := time.Duration(ev.RecvNs - ev.TimeMs*int64(time.Millisecond)); d >= 0 && d < time.Hour {
 			exch = append(exch, d)
@@ -91,6 +94,7 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 	} else {
 		fmt.Fprintf(&sb, "🔴 %s: %d · %s\n🟢 %s: %d · %s\n", escape(t.StatsLongs), total[event.Long].n, usd(total[event.Long].usd, ""),
 			escape(t.StatsShorts), total[event.Short].n, usd(total[event.Short].usd, ""))
+		sb.WriteString(venueCoverage(&venues, from, to, t))
 		keys := make([]symSide, 0, len(by))
 		for k := range by {
 			keys = append(keys, k)
@@ -125,6 +129,29 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 	sb.WriteString(escape(t.StatsExchBox) + ": " + latencyLine(exch) + "\n")
 	sb.WriteString(escape(t.StatsBoxTG) + ": " + latencyLine(b.lat.since(from.UnixNano())))
 	return sb.String()
+}
+
+// venueCoverage is /stats' by-venue block: each venue's count and USD
+// with whether its figures are complete or a lower bound (over the window:
+// Gate changed on 2026-08-20), then whether the totals above, which sum
+// the venues, are. It starts with the totals' line.
+func venueCoverage(venues *[256]agg, from, to time.Time, t *texts) string {
+	var sum event.CoverageSum
+	var vs []event.Venue
+	for v := range venues {
+		if venues[v].n > 0 {
+			vs = append(vs, event.Venue(v))
+			sum.Add(event.Venue(v), event.Venue(v).CoverageOver(from, to).Coverage)
+		}
+	}
+	sort.SliceStable(vs, func(i, j int) bool { return venues[vs[i]].usd > venues[vs[j]].usd })
+	var sb strings.Builder
+	sb.WriteString("<i>" + escape(sum.Text(t.Code)) + "</i>\n<b>" + escape(t.StatsVenues) + "</b>")
+	for _, v := range vs {
+		fmt.Fprintf(&sb, "\n%s: %d · %s\n  %s", escape(v.String()), venues[v].n, usd(venues[v].usd, ""),
+			escape(v.CoverageOver(from, to).Text(t.Code)))
+	}
+	return sb.String() + "\n"
 }
 
 func latencyLine(ds []time.Duration) string {
@@ -184,6 +211,9 @@ func (b *Bot) statusCmd(t *texts) string {
 			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusNoFrame, v.Venue, v.Connections, v.Configured, v.Gaps24h)))
 		} else {
 			sb.WriteString("\n" + escape(fmt.Sprintf(t.StatusVenue, v.Venue, v.Connections, v.Configured, v.LastFrame.Round(time.Millisecond), v.Gaps24h)))
+		}
+		if v.Coverage != nil {
+			sb.WriteString("\n  " + escape(v.Coverage.Text(t.Code)))
 		}
 	}
 	for _, g := range st.Blind {

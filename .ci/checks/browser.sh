@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Loads the status page of a running `liqbox demo --relay` in Debian's
 # headless chromium: asserts that live liquidation rows, the venue state,
-# the stage latencies and the race of the direct feed against the relay
-# were rendered from the JSON API, and saves a screenshot
+# the stage latencies, the race of the direct feed against the relay and
+# whether each venue's figures and the chart's sum are complete or a lower
+# bound were rendered from the JSON API, and saves a screenshot
 # to $CI_ARTIFACTS (or /tmp) for a human to look at.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,6 +52,10 @@ grep -q '>exchange to receive<' "$work/dom.html" || { echo "stage latencies not 
 grep -q 'class="badge ok">healthy<' "$work/dom.html" || { echo "health badge not rendered as healthy" >&2; fail=1; }
 grep -q '<section id="sources-section">' "$work/dom.html" && grep -qE '<tr><td>binance-usdm</td><td class="num">[1-9]' "$work/dom.html" ||
   { echo "the race of the direct feed against the relay not rendered" >&2; fail=1; }
+grep -q '<td>binance-usdm</td><td class="cov-sampled">lower bound: Binance sends at most 1 liquidation per symbol per second</td>' "$work/dom.html" ||
+  { echo "binance-usdm's figures not labelled a lower bound" >&2; fail=1; }
+grep -qE '<div class="dim" id="chartcov">totals are a lower bound: [a-z, -]*binance-usdm' "$work/dom.html" ||
+  { echo "the chart's sum not labelled a lower bound" >&2; fail=1; }
 if [ "$fail" -ne 0 ]; then cp "$work/dom.html" "$out/liqbox-status-dom.html"; echo "DOM saved to $out/liqbox-status-dom.html" >&2; exit 1; fi
 
 chrome --screenshot="$out/liqbox-status.png" "$url" >/dev/null
