@@ -105,7 +105,9 @@ func TestOutsiderFlood(t *testing.T) {
 		}
 		return !reply.At.IsZero() && !alert.At.IsZero()
 	})
-	if d := reply.At.Sub(asked); d > time.Second {
+	// At most one slot behind the alert, which may take the budget the
+	// reply needs (and this machine's scheduling on top).
+	if d := reply.At.Sub(asked); d > 1500*time.Millisecond {
 		t.Errorf("the owner's /status was answered after %v", d)
 	}
 	// No wait for the budget, and well under a slot (the rest is this
