@@ -15,6 +15,7 @@ import (
 	"github.com/liqbox/liqbox/cascade"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
+	"github.com/liqbox/liqbox/retry"
 	"github.com/liqbox/liqbox/service"
 	"github.com/liqbox/liqbox/telegram/telegramtest"
 )
@@ -116,7 +117,7 @@ func RunCascade(ctx context.Context, o CascadeOptions, logw io.Writer) (*Cascade
 	t0 := time.Now()
 	for i := 0; i < o.Bursts && ctx.Err() == nil; i++ {
 		if d := time.Until(t0.Add(time.Duration(i) * o.Every)); d > 0 {
-			sleepOrDone(ctx, d)
+			retry.Sleep(ctx, d)
 		}
 		sym := burstAsset(i) + "USDT"
 		for k := 0; k < burstFrames; k++ {
@@ -170,15 +171,6 @@ func cascadeSends(bot *telegramtest.Server) map[string][]time.Time {
 		out[a] = append(out[a], m.At)
 	}
 	return out
-}
-
-func sleepOrDone(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func (r *CascadeResult) judge() {
