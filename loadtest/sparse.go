@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/telegram/telegramtest"
@@ -31,7 +32,7 @@ const (
 func (f *frameSource) below(usd float64) {
 	keep := f.rows[:0]
 	for _, r := range f.rows {
-		if sampleUSD(&r) < usd {
+		if demo.SampleUSD(&r) < usd {
 			keep = append(keep, r)
 		}
 	}
