@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"strconv"
+	"time"
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest"
@@ -409,5 +410,34 @@ func (x *Exchanges) Close() {
 	}
 	if x.rest != nil {
 		x.rest.Close()
+	}
+}
+
+// WaitStreamsLive waits until every connection of every stream is up and
+// subscribed (Bybit and Kraken Futures subscribe only once their REST
+// listing has answered).
+func WaitStreamsLive(ctx context.Context, streams []*ingest.Stream) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		up := true
+		for _, st := range streams {
+			if st.Live() < len(st.States()) {
+				up = false
+			}
+		}
+		if up {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			for _, st := range streams {
+				if st.Live() < len(st.States()) {
+					return fmt.Errorf("cannot start the market: %s %s has %d of %d connections up", st.Spec().Venue, st.Spec().Stream, st.Live(), len(st.States()))
+				}
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }

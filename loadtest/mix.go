@@ -11,7 +11,6 @@ import (
 
 	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
-	"github.com/liqbox/liqbox/ingest"
 )
 
 // The mix pattern spreads the steady rate over every venue, each through
@@ -171,32 +170,4 @@ func (m *mixResult) print(p func(string, ...any)) {
 			pct(v.onBox, 50), pct(v.onBox, 99))
 	}
 	p("                  *decoded counts every connection's copy (USD-M runs --conns of them); logged events matching no frame sent: %d", m.mismatch)
-}
-
-// waitStreamsLive waits until every connection of every stream is up and
-// subscribed (Bybit subscribes only once its REST listing has answered).
-func waitStreamsLive(ctx context.Context, streams []*ingest.Stream) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		up := true
-		for _, st := range streams {
-			if st.Live() < len(st.States()) {
-				up = false
-			}
-		}
-		if up {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			for _, st := range streams {
-				if st.Live() < len(st.States()) {
-					return fmt.Errorf("cannot start the mix: %s %s has %d of %d connections up", st.Spec().Venue, st.Spec().Stream, st.Live(), len(st.States()))
-				}
-			}
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -125,7 +125,7 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	if r.mix != nil {
 		err = r.mix.WaitClients(wctx)
 		if err == nil {
-			err = waitStreamsLive(wctx, r.Service.Streams())
+			err = demo.WaitStreamsLive(wctx, r.Service.Streams())
 		}
 	} else {
 		err = r.Exchange.WaitClients(wctx, o.Conns)
