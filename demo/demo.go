@@ -226,16 +226,18 @@ type Options struct {
 	Speed  float64 // 1 is the recorded pace
 	Listen string  // address for HTTP, which must be free; "" for the default, or a free port when it is taken
 	MinUSD float64 // terminal threshold (alerts.min_usd)
-	// Conns is the number of redundant connections to the loopback
-	// exchange; 0 (with Relay) reads the relay alone.
+	// Conns is the number of redundant connections to Binance USD-M's
+	// loopback exchange (every other venue gets its production default,
+	// one); 0 (with Relay) reads Binance USD-M from the relay alone.
 	Conns int
 	Loop  bool // start the sample over when it ends
 	// DataDir keeps the log there (DIR/demo.db), for the log tools and
 	// `liqbox compare`; empty: a temporary directory, deleted at the end.
 	DataDir string
-	// Relay also plays the sample through a loopback HolySheep relay
-	// stand-in, RelayLag behind, degraded by RelayDrop and RelayFlip
-	// (PlayOptions), read as [relay.holysheep] beside the exchange.
+	// Relay also plays the sample's Binance USD-M rows through a
+	// loopback HolySheep relay stand-in, RelayLag behind, degraded by
+	// RelayDrop and RelayFlip (PlayOptions), read as [relay.holysheep]
+	// beside the exchange.
 	Relay                bool
 	RelayLag             time.Duration
 	RelayDrop, RelayFlip float64
