@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"time"
 
@@ -191,10 +192,17 @@ type Liquidation struct {
 
 // Market turns the sample's rows into every venue's liquidations: a row
 // keeps its side and USD size and becomes, on any venue but Binance USD-M,
-// a BTC or ETH contract of that venue priced at one of the sample's own
-// BTC or ETH liquidation prices, its size rounded to the contract's step.
+// a BTC or ETH contract of that venue priced at the sample's last BTC or
+// ETH liquidation price at or before the row's time (the market of that
+// moment, not another year's), its size rounded to the contract's step.
 type Market struct {
-	btc, eth []string
+	btc, eth []pricePoint // in time order
+}
+
+// pricePoint is a recorded liquidation's price at its exchange time.
+type pricePoint struct {
+	ms    int64
+	price string
 }
 
 // NewMarket prices the venues' contracts from rows (BTCUSDT and ETHUSDT
@@ -202,22 +210,33 @@ type Market struct {
 func NewMarket(rows []ingesttest.Liquidation) (*Market, error) {
 	m := &Market{}
 	for i := range rows {
+		pt := pricePoint{rows[i].TimeMs, RowPrice(&rows[i])}
 		switch rows[i].Symbol {
 		case "BTCUSDT":
-			m.btc = append(m.btc, RowPrice(&rows[i]))
+			m.btc = append(m.btc, pt)
 		case "ETHUSDT":
-			m.eth = append(m.eth, RowPrice(&rows[i]))
+			m.eth = append(m.eth, pt)
 		}
 	}
 	if len(m.btc) == 0 || len(m.eth) == 0 {
 		return nil, fmt.Errorf("cannot price the market: the sample has no BTCUSDT or no ETHUSDT liquidation")
 	}
+	for _, pts := range [][]pricePoint{m.btc, m.eth} {
+		sort.SliceStable(pts, func(a, b int) bool { return pts[a].ms < pts[b].ms })
+	}
 	return m, nil
+}
+
+// priceAt is the last price of pts at or before ms (the first one before
+// them all).
+func priceAt(pts []pricePoint, ms int64) string {
+	j := sort.Search(len(pts), func(k int) bool { return pts[k].ms > ms })
+	return pts[max(j-1, 0)].price
 }
 
 // Translate returns row r, the i-th of its sequence, as venue v sends it:
 // Binance USD-M the row itself; the others one of their contracts, chosen
-// and priced by i, so a sequence spreads over every contract and price.
+// by i, so a sequence spreads over every contract.
 func (m *Market) Translate(v event.Venue, r *ingesttest.Liquidation, i int) Liquidation {
 	if v == event.BinanceUSDM {
 		p, _ := strconv.ParseFloat(RowPrice(r), 64)
@@ -226,11 +245,11 @@ func (m *Market) Translate(v event.Venue, r *ingesttest.Liquidation, i int) Liqu
 	}
 	ins := instruments[v]
 	in := &ins[i%len(ins)]
-	prices := m.btc
+	pts := m.btc
 	if in.eth {
-		prices = m.eth
+		pts = m.eth
 	}
-	price := prices[(i/len(ins))%len(prices)]
+	price := priceAt(pts, r.TimeMs)
 	p, _ := strconv.ParseFloat(price, 64)
 	per := in.usdPer
 	if per == 0 {
