@@ -18,7 +18,7 @@ func cmdBench(ctx context.Context, a *app, args []string) error {
 	var o loadtest.Options
 	fs.IntVar(&o.Rate, "rate", 0, "frames per second: the steady and mix `RATE`, the rate before a burst, the sparse and cascade patterns' background (default 2000, sparse and cascade 500)")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "`DURATION` of the steady, mix or sparse run")
-	fs.StringVar(&o.Pattern, "pattern", "steady", "`PATTERN`: steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over every venue, 40% Binance USD-M) | sparse (background below every threshold, one --large-usd liquidation every 1-3 s, enrichment on: frame → alert at the Bot API) | cascade (--bursts cascades crossing a rule amid --rate background: frame → cascade alert at the Bot API)")
+	fs.StringVar(&o.Pattern, "pattern", "steady", "`PATTERN`: steady | burst (2 s at --rate, then --burst-rate for --burst-for, then quiet) | mix (steady over all twelve venues in the demo's shares, 30% Binance USD-M) | sparse (background below every threshold, one --large-usd liquidation every 1-3 s, enrichment on: frame → alert at the Bot API) | cascade (--bursts cascades crossing a rule amid --rate background: frame → cascade alert at the Bot API)")
 	fs.IntVar(&o.BurstRate, "burst-rate", 50000, "`RATE` in frames per second during the burst")
 	fs.DurationVar(&o.BurstFor, "burst-for", 10*time.Second, "`DURATION` of the burst")
 	fs.DurationVar(&o.Soak, "soak", 0, "soak for this `DURATION` at --rate with enrichment against a loopback LLM, sampling memory")

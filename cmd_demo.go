@@ -18,7 +18,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	// The recordings are mostly small liquidations (the first one has its
 	// first $10K event 20 minutes in): $1K shows the pipeline at work at once.
 	minUSD := fs.String("min-usd", "1k", "print alerts at or above this notional in `USD`")
-	conns := fs.Int("conns", 2, "`N` redundant connections to the loopback exchange (duplicates are dropped); 0 with --relay: the relay alone")
+	conns := fs.Int("conns", 2, "`N` redundant connections to Binance USD-M's loopback exchange (duplicates are dropped; every other venue gets one); 0 with --relay: Binance USD-M through the relay alone")
 	loop := fs.Bool("loop", true, "start the sample over when it ends")
 	dataDir := fs.String("data-dir", "", "keep the log in this `DIR` (DIR/demo.db) for the log tools and liqbox compare (default: a temporary one, deleted)")
 	relay := fs.Bool("relay", false, "also play the sample through a loopback HolySheep relay, read as [relay.holysheep]")

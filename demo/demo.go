@@ -1,7 +1,8 @@
 // Package demo is `liqbox demo`: the service on the embedded sample of
-// real Binance USD-M liquidations, played through a loopback exchange at a
+// real Binance USD-M liquidations, spread over every venue and played
+// through each venue's own loopback exchange in its frame format at a
 // chosen speed, alerts on the terminal, nothing leaving the box. The load
-// test builds on its sample and its configuration.
+// test builds on its sample, its market and its configuration.
 package demo
 
 import (
@@ -95,14 +96,27 @@ func LoadSample() ([]Session, error) {
 	return out, nil
 }
 
+// Rows returns every session's rows, in play order.
+func Rows(sessions []Session) []ingesttest.Liquidation {
+	var out []ingesttest.Liquidation
+	for _, s := range sessions {
+		out = append(out, s.Rows...)
+	}
+	return out
+}
+
 // PlayOptions say where and how the sample is played.
 type PlayOptions struct {
-	// Exchange gets every row as Binance sends it; nil: no direct feed.
-	Exchange *ingesttest.Loopback
-	// Relay gets every row as the HolySheep relay publishes it, but for
-	// RelayDrop of them (left out) and RelayFlip (sent with the other
-	// side): a relay degraded on purpose. Which rows is decided by the row
-	// alone, so every run degrades the same ones. Nil: no relay.
+	// Exchanges get every row, each on the venue whose turn it is
+	// (Schedule), as Market translates it for that venue; nil: no direct
+	// feed.
+	Exchanges *Exchanges
+	Market    *Market
+	// Relay gets every row played on Binance USD-M as the HolySheep relay
+	// publishes it (the relay carries Binance alone), but for RelayDrop of
+	// them (left out) and RelayFlip (sent with the other side): a relay
+	// degraded on purpose. Which rows is decided by the row alone, so
+	// every run degrades the same ones. Nil: no relay.
 	Relay                *ingesttest.Relay
 	RelayDrop, RelayFlip float64
 	Speed                float64 // 1 is the recorded pace
@@ -110,7 +124,7 @@ type PlayOptions struct {
 	// Start is the wall-clock moment of the first row [now]. Every row is
 	// sent, and stamped with its exchange time, on a schedule from Start:
 	// two demos given the same Start and Speed replay the same
-	// liquidations with the same times.
+	// liquidations with the same times on the same venues.
 	Start time.Time
 }
 
@@ -126,6 +140,7 @@ func Play(ctx context.Context, sessions []Session, o PlayOptions) (int, error) {
 		at = time.Now()
 	}
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) / o.Speed) }
+	sched := NewSchedule()
 	sent := 0
 	for {
 		for _, s := range sessions {
@@ -140,12 +155,12 @@ func Play(ctx context.Context, sessions []Session, o PlayOptions) (int, error) {
 					return sent, nil
 				}
 				tMs := at.UnixMilli()
-				if o.Exchange != nil {
-					l := *row
-					l.TimeMs = tMs
-					o.Exchange.Broadcast(ingesttest.AppendBinance(nil, &l))
+				v := sched.Next()
+				if o.Exchanges != nil {
+					liq := o.Market.Translate(v, row, sent)
+					o.Exchanges.Send(&liq, tMs)
 				}
-				if o.Relay != nil {
+				if o.Relay != nil && v == event.BinanceUSDM {
 					if l, ok := relayed(s.Name, i, row, tMs, o.RelayDrop, o.RelayFlip); ok {
 						o.Relay.Send(l)
 					}
@@ -180,19 +195,15 @@ func relayed(session string, i int, row *ingesttest.Liquidation, tMs int64, drop
 	if share(u>>24) < flip {
 		side = event.Short + event.Long - side
 	}
-	price := row.AvgPrice
-	if p, err := strconv.ParseFloat(price, 64); err != nil || p == 0 {
-		price = row.Price
-	}
-	p, _ := strconv.ParseFloat(price, 64)
-	q, _ := strconv.ParseFloat(row.Qty, 64)
 	return ingesttest.HolySheepLiquidation{Exchange: "binance", Symbol: row.Symbol, Side: side,
-		QuantityUSD: strconv.FormatFloat(q*p, 'f', 2, 64), Price: price, TimeMs: tMs, AIAnalysis: true}, true
+		QuantityUSD: strconv.FormatFloat(SampleUSD(row), 'f', 2, 64), Price: RowPrice(row), TimeMs: tMs, AIAnalysis: true}, true
 }
 
-// Configure turns the default config into the demo's: only Binance USD-M,
-// through the loopback exchange; no Telegram and no LLM (nothing leaves the
-// box); alerts on the terminal; the log in dir.
+// Configure turns the default config into the demo's: Binance USD-M alone,
+// through the loopback exchange at url (Exchanges.Configure then enables
+// the whole market, as the demo and the load test's mix do); no Telegram
+// and no LLM (nothing leaves the box); alerts on the terminal; the log in
+// dir.
 func Configure(cfg *service.Config, url, dir string, conns int) {
 	for v, vs := range cfg.Venues {
 		vs.Enabled = v == event.BinanceUSDM
@@ -215,16 +226,18 @@ type Options struct {
 	Speed  float64 // 1 is the recorded pace
 	Listen string  // address for HTTP, which must be free; "" for the default, or a free port when it is taken
 	MinUSD float64 // terminal threshold (alerts.min_usd)
-	// Conns is the number of redundant connections to the loopback
-	// exchange; 0 (with Relay) reads the relay alone.
+	// Conns is the number of redundant connections to Binance USD-M's
+	// loopback exchange (every other venue gets its production default,
+	// one); 0 (with Relay) reads Binance USD-M from the relay alone.
 	Conns int
 	Loop  bool // start the sample over when it ends
 	// DataDir keeps the log there (DIR/demo.db), for the log tools and
 	// `liqbox compare`; empty: a temporary directory, deleted at the end.
 	DataDir string
-	// Relay also plays the sample through a loopback HolySheep relay
-	// stand-in, RelayLag behind, degraded by RelayDrop and RelayFlip
-	// (PlayOptions), read as [relay.holysheep] beside the exchange.
+	// Relay also plays the sample's Binance USD-M rows through a
+	// loopback HolySheep relay stand-in, RelayLag behind, degraded by
+	// RelayDrop and RelayFlip (PlayOptions), read as [relay.holysheep]
+	// beside the exchange.
 	Relay                bool
 	RelayLag             time.Duration
 	RelayDrop, RelayFlip float64
@@ -245,6 +258,9 @@ const demoRelayKey = "sk-liqbox-demo-relay"
 // Run plays the sample through the service until ctx ends (or, without
 // Loop, the sample does and ctx ends).
 func Run(ctx context.Context, o Options) error {
+	if o.Conns == 0 && !o.Relay {
+		return errors.New("demo: with no connection to Binance USD-M (conns 0) only the relay could carry it: add --relay")
+	}
 	cfg, err := service.LoadConfig("")
 	if err != nil {
 		return err
@@ -254,9 +270,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	ex, err := ingesttest.NewLoopback(ingesttest.LoopbackOptions{Path: "/market/stream", PingEvery: 30 * time.Second})
+	rows := Rows(sessions)
+	market, err := NewMarket(rows)
 	if err != nil {
-		return fmt.Errorf("cannot start the loopback exchange: %w", err)
+		return err
+	}
+	ex, err := StartExchanges(o.Conns)
+	if err != nil {
+		return err
 	}
 	defer ex.Close()
 
@@ -269,7 +290,9 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		keep = "kept"
 	}
-	Configure(cfg, ex.URL("/market/stream?streams=!forceOrder@arr"), dir, max(o.Conns, 1))
+	usdm := ex.Exchange(event.BinanceUSDM)
+	Configure(cfg, usdm.URL(ingesttest.VenuePath(event.BinanceUSDM)+"?streams=!forceOrder@arr"), dir, max(o.Conns, 1))
+	ex.Configure(cfg)
 	var relay *ingesttest.Relay
 	if o.Relay {
 		if relay, err = ingesttest.NewRelay(ingesttest.RelayOptions{Key: demoRelayKey, Lag: o.RelayLag, PingEvery: 20 * time.Second}); err != nil {
@@ -281,13 +304,6 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Relay.Exchanges = []string{"binance"}
 		cfg.Relay.ThresholdUSD = 0
 	}
-	if o.Conns == 0 {
-		if !o.Relay {
-			return errors.New("demo: with no connection to the exchange (conns 0) only the relay is left: add --relay")
-		}
-		cfg.Venues[event.BinanceUSDM].Enabled = false
-	}
-
 	addr := cfg.HTTP.Listen
 	if o.Listen != "" {
 		// An address asked for goes through the config's rules (loopback
@@ -320,39 +336,46 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
-	rows := 0
-	for _, s := range sessions {
-		rows += len(s.Rows)
+	var usdmShare, total int
+	for _, sh := range Shares() {
+		total += sh.Weight
+		if sh.Venue == event.BinanceUSDM {
+			usdmShare = sh.Weight
+		}
 	}
-	via := fmt.Sprintf("through a loopback exchange at %s (%d redundant connections)", ex.Addr(), o.Conns)
+	via := fmt.Sprintf("Binance USD-M over %d redundant connections", o.Conns)
 	switch {
 	case o.Relay && o.Conns == 0:
-		via = "through a loopback HolySheep relay only"
+		via = "Binance USD-M through a loopback HolySheep relay only"
 	case o.Relay:
 		via += " and a loopback HolySheep relay"
 	}
 	if o.Relay {
 		via += fmt.Sprintf(" (%v behind, %g%% dropped, %g%% flipped)", o.RelayLag, 100*o.RelayDrop, 100*o.RelayFlip)
 	}
+	venues := len(event.Venues())
 	fmt.Fprintf(o.Stderr, `liqbox demo — recorded data, not live.
-  replaying %d real Binance USD-M liquidations (4 recordings, 2024-08 to 2025-06) at %gx
+  replaying %d real Binance USD-M liquidations (4 recordings, 2024-08 to 2025-06) at %gx over all %d venues,
+  each from its own loopback exchange in its own frame format: Binance USD-M plays %d%% of them as recorded,
+  the other %d venues the rest as BTC or ETH contracts of theirs, each row keeping its side and USD size
   %s
   alerts at or above $%s below; /metrics at http://%s/metrics, status page at http://%s/
   log in %s (%s); Ctrl-C to stop
 
-`, rows, o.Speed, via, strings.TrimPrefix(string(money.AppendUSD(nil, cfg.Alerts.MinUSD, "0")), "$"), svc.Addr(), svc.Addr(), dir, keep)
+`, len(rows), o.Speed, venues, 100*usdmShare/total, venues-1, via,
+		strings.TrimPrefix(string(money.AppendUSD(nil, cfg.Alerts.MinUSD, "0")), "$"), svc.Addr(), svc.Addr(), dir, keep)
 
 	playCtx, stopPlay := context.WithCancel(ctx)
 	played := make(chan int, 1)
-	po := PlayOptions{Relay: relay, RelayDrop: o.RelayDrop, RelayFlip: o.RelayFlip, Speed: o.Speed, Loop: o.Loop}
-	if o.Conns > 0 {
-		po.Exchange = ex
-	}
+	po := PlayOptions{Exchanges: ex, Market: market, Relay: relay, RelayDrop: o.RelayDrop, RelayFlip: o.RelayFlip,
+		Speed: o.Speed, Loop: o.Loop}
 	go func() {
+		// Every venue's connections up and subscribed first: a frame
+		// before Bitfinex's acknowledgement would be refused, one before
+		// Kraken's subscription never asked for.
 		wctx, cancel := context.WithTimeout(playCtx, 10*time.Second)
-		if po.Exchange != nil {
-			ex.WaitClients(wctx, 1)
-		}
+		ex.WaitClients(wctx)
+		WaitStreamsLive(wctx, svc.Streams())
 		if relay != nil {
 			relay.WaitSubscribed(wctx, 1)
 		}

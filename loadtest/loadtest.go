@@ -396,7 +396,7 @@ func Run(ctx context.Context, o Options, logw io.Writer) (*Result, error) {
 	r.tgSingle = CounterSum(set, `liqbox_telegram_sent_total{kind="alert"}`)
 	r.slowKicks = ex.Accepted() > int64(o.Conns)
 	if mix {
-		r.slowKicks = rig.mix.slowKicks()
+		r.slowKicks = rig.mix.SlowKicks()
 		decoded := venueCounts(set, "liqbox_ingest_events_total")
 		errs := venueCounts(set, "liqbox_ingest_decode_errors_total")
 		for _, l := range msrc.lanes {

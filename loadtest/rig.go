@@ -51,7 +51,7 @@ type Rig struct {
 	Config   *service.Config
 	Dir      string // the data directory; the log is Config.StorePath()
 
-	mix     *mixExchanges
+	mix     *demo.Exchanges
 	tmp     bool
 	once    sync.Once
 	stopErr error
@@ -77,10 +77,10 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 		r.tmp = true
 	}
 	if o.Mix {
-		if r.mix, err = newMixExchanges(o.Conns); err != nil {
+		if r.mix, err = demo.StartExchanges(o.Conns); err != nil {
 			return nil, err
 		}
-		r.Exchange = r.mix.ex[event.BinanceUSDM]
+		r.Exchange = r.mix.Exchange(event.BinanceUSDM)
 	} else if r.Exchange, err = ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{}); err != nil {
 		return nil, fmt.Errorf("cannot start the loopback exchange: %w", err)
 	}
@@ -97,7 +97,7 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	usdm := r.Exchange.URL(ingesttest.VenuePath(event.BinanceUSDM) + "?streams=!forceOrder@arr")
 	benchConfig(c, usdm, r.Dir, o.Conns)
 	if r.mix != nil {
-		mixConfig(c, r.mix, o.Conns)
+		r.mix.Configure(c)
 		usdm = c.Venues[event.BinanceUSDM].StreamURL
 	}
 	c.HTTP.Listen = "127.0.0.1:0"
@@ -123,9 +123,9 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if r.mix != nil {
-		err = r.mix.waitClients(wctx)
+		err = r.mix.WaitClients(wctx)
 		if err == nil {
-			err = waitStreamsLive(wctx, r.Service.Streams())
+			err = demo.WaitStreamsLive(wctx, r.Service.Streams())
 		}
 	} else {
 		err = r.Exchange.WaitClients(wctx, o.Conns)
@@ -169,7 +169,7 @@ func (r *Rig) Close() error {
 
 func (r *Rig) closePeers() {
 	if r.mix != nil {
-		r.mix.close()
+		r.mix.Close()
 	} else if r.Exchange != nil {
 		r.Exchange.Close()
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liqbox/liqbox/demo"
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/telegram/telegramtest"
@@ -32,7 +33,7 @@ const (
 func (f *frameSource) below(usd float64) {
 	keep := f.rows[:0]
 	for _, r := range f.rows {
-		if sampleUSD(&r) < usd {
+		if demo.SampleUSD(&r) < usd {
 			keep = append(keep, r)
 		}
 	}

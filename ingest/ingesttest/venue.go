@@ -65,7 +65,8 @@ func InversePath(v event.Venue) string {
 // HTX's loopback gzips every frame and sends HTX's heartbeat every 5 s
 // (unless o.HeartbeatEvery is set; negative: none), cutting off a client that leaves five
 // unanswered with {"op":"close"}, as HTX does; Gate's pings at the
-// protocol layer every 10 s.
+// protocol layer every 10 s; Bitfinex's sends its channel heartbeat every
+// 15 s (unless o.HeartbeatEvery is set; negative: none).
 func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 	if o.Path == "" {
 		o.Path = VenuePath(v)
@@ -93,9 +94,21 @@ func NewVenue(v event.Venue, o LoopbackOptions) (*Loopback, error) {
 		if o.PingEvery == 0 {
 			o.PingEvery = 10 * time.Second
 		}
+	case event.Bitfinex:
+		// Bitfinex sends [chanId,"hb"] on a channel silent for 15 s and
+		// expects no answer: on a quiet feed it is all the client hears.
+		if o.HeartbeatEvery == 0 {
+			o.HeartbeatEvery = 15 * time.Second
+		}
+		if o.Heartbeat == nil {
+			o.Heartbeat = func(time.Time) []byte { return bitfinexHeartbeat }
+		}
 	}
 	return NewLoopback(o)
 }
+
+// bitfinexHeartbeat is the liq:global channel's heartbeat.
+var bitfinexHeartbeat = []byte("[" + strconv.Itoa(BitfinexChanID) + `,"hb"]`)
 
 // isHTXPong recognises the answer to HTX's heartbeat: {"op":"pong"} with a
 // ts of digits, quoted as the ping's was.
