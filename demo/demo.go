@@ -24,6 +24,7 @@ import (
 
 	"github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
 	"github.com/liqbox/liqbox/money"
 	"github.com/liqbox/liqbox/retry"
@@ -210,7 +211,7 @@ func Configure(cfg *service.Config, url, dir string, conns int) {
 	}
 	vs := cfg.Venues[event.BinanceUSDM]
 	vs.StreamURL = url
-	vs.RESTURL = "http://127.0.0.1:1" // never used by USD-M; keeps any call on loopback
+	vs.RESTURL = ingest.RESTOff // USD-M needs no metadata; nothing leaves loopback
 	vs.Conns = conns
 	cfg.General.DataDir = dir
 	cfg.General.LogLevel = "warn"

@@ -332,13 +332,12 @@ func StartExchanges(usdmConns int) (*Exchanges, error) {
 func (x *Exchanges) Exchange(v event.Venue) *ingesttest.Loopback { return x.linear[v] }
 
 // Configure enables every venue in cfg, each on its loopback exchanges.
-// Venues with an embedded instrument snapshot get a closed REST port, so
-// they fall back to it (logged); Bybit and Kraken Futures get the loopback
-// listing; Deribit has no snapshot and follows its naming rule. Binance
+// Venues with an embedded instrument snapshot read it alone (rest_url
+// off); Bybit and Kraken Futures get the loopback listing; Deribit has no
+// snapshot and follows its naming rule. Binance
 // USD-M keeps the usdmConns connections (0: disabled), the others their
 // production default.
 func (x *Exchanges) Configure(cfg *service.Config) {
-	const closedPort = "http://127.0.0.1:1"
 	for v, vs := range cfg.Venues {
 		l, ok := x.linear[v]
 		vs.Enabled = ok
@@ -350,7 +349,7 @@ func (x *Exchanges) Configure(cfg *service.Config) {
 		if inv := x.inverse[v]; inv != nil {
 			vs.InverseStreamURL = inv.URL(ingesttest.InversePath(v))
 		}
-		vs.RESTURL = closedPort
+		vs.RESTURL = ingest.RESTOff
 		vs.Conns = ingest.DefaultConns(v)
 		switch v {
 		case event.BinanceUSDM:

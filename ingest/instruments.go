@@ -161,6 +161,10 @@ type Instruments struct {
 	count        *metrics.Gauge
 }
 
+// RESTOff as VenueConfig.RESTURL turns the REST refresh off: the
+// instrument table stays the embedded snapshot.
+const RESTOff = "off"
+
 // DefaultRefreshEvery is how often instrument metadata is re-fetched when
 // VenueConfig.RefreshEvery is zero: contract sizes change rarely, new
 // listings daily.
@@ -208,6 +212,9 @@ func NewInstruments(v event.Venue, o VenueConfig) (*Instruments, error) {
 		in.fetch = fetchGate
 	default:
 		return nil, fmt.Errorf("cannot build instruments for venue %q: unknown venue", v)
+	}
+	if in.base == RESTOff {
+		in.fetch = nil
 	}
 	if in.base == "" {
 		in.base = defaultRESTURL(v)

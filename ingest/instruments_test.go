@@ -292,3 +292,33 @@ func TestSnapshotTableFromFS(t *testing.T) {
 		t.Error("truncated snapshot: no error")
 	}
 }
+
+// TestInstrumentsRESTOff: rest_url = off never fetches; the embedded
+// snapshot is the table, and decoding has its sizes.
+func TestInstrumentsRESTOff(t *testing.T) {
+	for _, v := range []event.Venue{event.BinanceCOINM, event.OKX, event.BitMEX, event.HTX, event.Gate, event.Deribit} {
+		set := metrics.NewSet()
+		in, err := NewInstruments(v, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: RESTOff, Metrics: set, RefreshEvery: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Refresh(context.Background()); err != nil {
+			t.Errorf("%s: Refresh with REST off: %v", v, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		if err := in.Run(ctx); err != nil {
+			t.Errorf("%s: Run: %v", v, err)
+		}
+		cancel()
+		var sb strings.Builder
+		set.WritePrometheus(&sb)
+		if strings.Contains(sb.String(), `liqbox_instruments_refresh_total{venue="`+v.String()+`",result="error"} 1`) ||
+			in.Load().Source == SourceREST {
+			t.Errorf("%s: a refresh was attempted with REST off:\n%s", v, sb.String())
+		}
+	}
+	in, _ := NewInstruments(event.OKX, VenueConfig{Snapshots: liqembed.Instruments, RESTURL: RESTOff})
+	if got, ok := in.Load().Lookup("BTC-USDT-SWAP"); !ok || got.Size != 0.01 {
+		t.Errorf("OKX with REST off: %+v %v", got, ok)
+	}
+}

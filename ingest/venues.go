@@ -23,7 +23,9 @@ type VenueConfig struct {
 	StreamURL        string
 	InverseStreamURL string
 	// RESTURL overrides the base URL of the venue's public REST API
-	// (instrument metadata), e.g. "https://www.okx.com".
+	// (instrument metadata), e.g. "https://www.okx.com". RESTOff ("off")
+	// never fetches: the embedded snapshot (or the venue's naming rule)
+	// is the table, for a box whose egress allows the stream alone.
 	RESTURL string
 	// Conns is how many redundant connections serve each stream; 0 means
 	// DefaultConns(venue).

@@ -497,7 +497,7 @@ var keys = []key{
 	{"venue.*.enabled", boolKey(func(_ *Config, vs *VenueSettings) *bool { return &vs.Enabled }), none, "watch this venue"},
 	{"venue.*.stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.StreamURL }), none, "WebSocket endpoint (empty: the venue's own)"},
 	{"venue.*.inverse_stream_url", wsKey(func(_ *Config, vs *VenueSettings) *string { return &vs.InverseStreamURL }), none, "the inverse endpoint of Bybit, HTX (coin-margined) and Gate (BTC-settled) (empty: the venue's own)"},
-	{"venue.*.rest_url", urlKey(func(_ *Config, vs *VenueSettings) *string { return &vs.RESTURL }), none, "REST endpoint for instrument metadata (empty: the venue's own)"},
+	{"venue.*.rest_url", field{set: setRESTURL}, none, "REST endpoint for instrument metadata (empty: the venue's own; off: never fetch, the embedded snapshot only)"},
 	{"venue.*.conns", countKey(func(_ *Config, vs *VenueSettings) *int { return &vs.Conns }), off(1, 8), "redundant connections (0: the venue's default, 2 for Binance USD-M, 1 elsewhere)"},
 	{"venue.*.stale_after", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.StaleAfter }), off(1, 3600), "a connection silent this long is dead (0: the venue's default)"},
 	{"venue.*.refresh_every", durKey(func(_ *Config, vs *VenueSettings) *time.Duration { return &vs.RefreshEvery }), off(60, 7*day), "instrument metadata refresh period (0: 1h)"},
@@ -743,6 +743,15 @@ func usdKey(f func(*Config, *VenueSettings) *float64) field {
 
 func urlKey(f func(*Config, *VenueSettings) *string) field {
 	return field{set: func(c *Config, vs *VenueSettings, v string, _ rng) error { return setURL(f(c, vs), v) }}
+}
+
+// setRESTURL takes an http(s) URL, or "off" (ingest.RESTOff).
+func setRESTURL(_ *Config, vs *VenueSettings, v string, _ rng) error {
+	if strings.EqualFold(strings.TrimSpace(v), ingest.RESTOff) {
+		vs.RESTURL = ingest.RESTOff
+		return nil
+	}
+	return setURL(&vs.RESTURL, v)
 }
 
 func wsKey(f func(*Config, *VenueSettings) *string) field {

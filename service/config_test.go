@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest"
 )
 
 func writeConf(t *testing.T, body string) string {
@@ -494,5 +495,22 @@ func TestValidateHoldsCodeToTheRanges(t *testing.T) {
 	c.Store.RetentionBytes = -1
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "store.retention_bytes: -1B is outside 1MB..64TB (or 0)") {
 		t.Errorf("retention_bytes -1: %v", err)
+	}
+}
+
+// TestRESTURLOff: rest_url takes an http(s) URL or off (never fetch),
+// nothing else.
+func TestRESTURLOff(t *testing.T) {
+	c, err := LoadConfig(writeConf(t, "[venue.okx]\nrest_url = off\n[venue.bitmex]\nrest_url = OFF\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Venues[event.OKX].RESTURL != ingest.RESTOff || c.Venues[event.BitMEX].RESTURL != ingest.RESTOff {
+		t.Errorf("rest_url off read as %q, %q", c.Venues[event.OKX].RESTURL, c.Venues[event.BitMEX].RESTURL)
+	}
+	for _, v := range []string{"offf", "ftp://example.com", "no"} {
+		if _, err := LoadConfig(writeConf(t, "[venue.okx]\nrest_url = "+v+"\n")); err == nil || !strings.Contains(err.Error(), "venue.okx.rest_url") {
+			t.Errorf("rest_url = %s: %v, want refused naming the key", v, err)
+		}
 	}
 }
