@@ -328,6 +328,14 @@ func TestTotals(t *testing.T) {
 	if e := got[1]; e.Name.String() != "ETH" || e.USD1d != 130 || e.USD1h != 120 || !e.LowerBound {
 		t.Errorf("ETH %+v (OKX is sampled)", e)
 	}
+	// The hour's figure has its own coverage: OKX's ETH was 3 h ago.
+	if c := got[1].Coverage1h; c.Coverage() != event.CoverageComplete || got[1].Coverage1d.Coverage() != event.CoverageSampled ||
+		got[1].Coverage1d.Text("en") != "totals are a lower bound: okx sends only some liquidations" {
+		t.Errorf("ETH coverage: hour %s, day %q", c.Coverage(), got[1].Coverage1d.Text("en"))
+	}
+	if c := got[0].Coverage1d; c.Coverage() != event.CoverageComplete || got[0].Coverage1h.Text("en") != c.Text("en") {
+		t.Errorf("BTC coverage: hour %q, day %q", got[0].Coverage1h.Text("en"), c.Text("en"))
+	}
 	if len(tt.Top(1)) != 1 {
 		t.Error("Top(1)")
 	}
@@ -372,7 +380,8 @@ func TestTotalsGateBeforeItsChange(t *testing.T) {
 		tt := NewTotals(c.now)
 		tt.Add(&event.Event{Venue: event.Gate, Symbol: event.MakeSymbol("BTC_USDT"), Notional: 100, Basis: event.BasisLinear,
 			RecvNs: c.now.Add(-7 * time.Hour).UnixNano()})
-		if got := tt.Top(1); len(got) != 1 || got[0].LowerBound != c.lower {
+		if got := tt.Top(1); len(got) != 1 || got[0].LowerBound != c.lower ||
+			(got[0].Coverage1d.Coverage() == event.CoverageSampled) != c.lower || !got[0].Coverage1h.Empty() {
 			t.Errorf("gate 7 h before %s: %+v, want lower bound %v", c.now.Format(time.DateTime), got, c.lower)
 		}
 	}

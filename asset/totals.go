@@ -17,6 +17,12 @@ type Total struct {
 	// captured the event (event.Venue.CoverageAt) contributed to the day's
 	// figure: the real one is higher.
 	LowerBound bool
+	// Coverage1h and Coverage1d are the coverage of the hour's and the
+	// day's figure: every venue that contributed, with what its feed
+	// carried when it captured the event. Coverage1d is sampled exactly
+	// when LowerBound is set; Coverage1h is empty without an event in the
+	// hour.
+	Coverage1h, Coverage1d event.CoverageSum
 }
 
 // Totals adds liquidations up per asset for /stats and the page's top
@@ -47,15 +53,18 @@ func (t *Totals) Add(ev *event.Event) {
 		x = &Total{Name: a}
 		t.m[a] = x
 	}
+	// Coverage at the event's capture: a Gate event of before its
+	// 2026-08-20 change came from a sampled feed.
+	c := ev.Venue.CoverageAt(time.Unix(0, ev.RecvNs)).Coverage
 	x.USD1d += ev.Notional
 	x.N1d++
+	x.Coverage1d.Add(ev.Venue, c)
 	if age < int64(time.Hour) {
 		x.USD1h += ev.Notional
 		x.N1h++
+		x.Coverage1h.Add(ev.Venue, c)
 	}
-	// Coverage at the event's capture: a Gate event of before its
-	// 2026-08-20 change came from a sampled feed.
-	if ev.Venue.CoverageAt(time.Unix(0, ev.RecvNs)).Coverage == event.CoverageSampled {
+	if c == event.CoverageSampled {
 		x.LowerBound = true
 	}
 }

@@ -173,6 +173,14 @@ func (s *CoverageSum) Add(v Venue, c Coverage) {
 	}
 }
 
+// Merge adds every venue of o, as if each had been added to s: the
+// coverage of a sum of sums.
+func (s *CoverageSum) Merge(o CoverageSum) {
+	s.seen |= o.seen
+	s.sampled |= o.sampled
+	s.undocumented |= o.undocumented
+}
+
 // Empty reports whether no venue was added.
 func (s CoverageSum) Empty() bool { return s.seen == 0 }
 

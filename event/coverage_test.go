@@ -94,3 +94,29 @@ func TestCoverageSum(t *testing.T) {
 		t.Errorf("Add allocates %v times", n)
 	}
 }
+
+// TestCoverageSumMerge: a sum of sums has the coverage of one sum over
+// all their venues.
+func TestCoverageSumMerge(t *testing.T) {
+	var a, b, all CoverageSum
+	a.Add(Bybit, CoverageComplete)
+	all.Add(Bybit, CoverageComplete)
+	b.Add(HTX, CoverageUndocumented)
+	all.Add(HTX, CoverageUndocumented)
+	var m CoverageSum
+	m.Merge(a)
+	if m != a {
+		t.Fatalf("empty merged with a: %+v, want %+v", m, a)
+	}
+	m.Merge(b)
+	if m != all || m.Coverage() != CoverageUndocumented {
+		t.Errorf("a merged with b: %+v %s, want %+v", m, m.Coverage(), all)
+	}
+	b.Add(OKX, CoverageSampled)
+	all.Add(OKX, CoverageSampled)
+	m = a
+	m.Merge(b)
+	if m != all || m.Text("en") != "totals are a lower bound: okx sends only some liquidations" {
+		t.Errorf("with okx: %q", m.Text("en"))
+	}
+}

@@ -113,6 +113,7 @@ type Service struct {
 	term    *terminalSink
 	recent  *recentSink
 	minutes *usdMinutes
+	assets  *topAssets
 	stages  *stageMetrics
 	http    *httpServer
 	bus     *busParts // nil without [bus]
@@ -159,6 +160,7 @@ func New(o Options) (*Service, error) {
 		return nil, err
 	}
 	s.store = st
+	s.assets = &topAssets{st: st}
 
 	// The previous run's end is where every stream's first gap starts: the
 	// box's own downtime is blindness like any other.

@@ -101,10 +101,7 @@ func (m *usdMinutes) series(now time.Time) USDMinutesJSON {
 			sum.Add(v, v.CoverageOver(time.UnixMilli(out.StartMs), now).Coverage)
 		}
 	}
-	out.Coverage, out.CoverageNote = "", sum.Text("en")
-	if !sum.Empty() {
-		out.Coverage = sum.Coverage().String()
-	}
+	out.Coverage, out.CoverageNote = coverageName(sum), sum.Text("en")
 	return out
 }
 

@@ -35,6 +35,10 @@ type State struct {
 	Stages []StageJSON
 	// USDPerMinute is the last hour of liquidated USD by side.
 	USDPerMinute USDMinutesJSON
+	// TopAssets is the assets with the most USD liquidated over the last
+	// hour and day across venues, as /stats shows them (the same log,
+	// the same asset.Totals), read at most as often as topAssets allows.
+	TopAssets TopAssets
 	// Clock is the offset estimate against the exchanges (plus network
 	// latency); ClockKnown is false before any event.
 	ClockKnown  bool
@@ -219,6 +223,9 @@ func (s *Service) State(now time.Time) State {
 	if off := s.stages.clockOffset(); !math.IsNaN(off) {
 		st.ClockKnown, st.ClockOffset = true, off
 	}
+	if st.TopAssets, err = s.assets.at(now); err != nil {
+		s.log.Warn("cannot read the top assets for the status", "err", err)
+	}
 	st.Bus = s.BusStatus(now)
 	return st
 }
@@ -273,6 +280,7 @@ type StatusJSON struct {
 	Gaps24h        []GapJSON      `json:"gaps_24h"`
 	Stages         []StageJSON    `json:"stages"`
 	USDPerMinute   USDMinutesJSON `json:"usd_per_minute"`
+	TopAssets      TopAssetsJSON  `json:"top_assets"`
 	ClockOffsetS   *float64       `json:"clock_offset_s"`
 	ClockWarnS     float64        `json:"clock_warn_s"`
 	ClockWarn      bool           `json:"clock_warn"`
@@ -359,7 +367,7 @@ func (s *Service) StatusJSON(now time.Time) StatusJSON {
 		Version: st.Version, NowMs: now.UnixMilli(), UptimeS: st.Uptime.Seconds(),
 		Healthy: st.Health.Level() != HealthFailed, Health: st.Health.Level(), HealthProblems: st.Health.Lines(),
 		Venues: []VenueJSON{}, Connections: []ConnJSON{}, Decode: []DecodeJSON{}, Gaps24h: []GapJSON{},
-		Stages: st.Stages, USDPerMinute: st.USDPerMinute,
+		Stages: st.Stages, USDPerMinute: st.USDPerMinute, TopAssets: newTopAssetsJSON(st.TopAssets),
 		ClockWarnS: st.ClockBound.Seconds(),
 		Warnings:   []string{},
 		RingDepth:  st.RingDepth, RingCapacity: st.RingCap, RingDrops: st.RingDrops,

@@ -3,7 +3,8 @@
 # headless chromium: asserts that live liquidation rows, the venue state,
 # the stage latencies, the race of the direct feed against the relay and
 # whether each venue's figures and the chart's sum are complete or a lower
-# bound were rendered from the JSON API, and saves a screenshot
+# bound, and the top assets across venues with their lower-bound marks were
+# rendered from the JSON API, and saves a screenshot
 # to $CI_ARTIFACTS (or /tmp) for a human to look at.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -56,6 +57,10 @@ grep -q '<td>binance-usdm</td><td class="cov-sampled">lower bound: Binance sends
   { echo "binance-usdm's figures not labelled a lower bound" >&2; fail=1; }
 grep -qE '<div class="dim" id="chartcov">totals are a lower bound: [a-z, -]*binance-usdm' "$work/dom.html" ||
   { echo "the chart's sum not labelled a lower bound" >&2; fail=1; }
+grep -qE '<tbody id="assetrows"><tr><td>[A-Z0-9]+</td><td class="num( cov-sampled)?">≥?\$[0-9]' "$work/dom.html" ||
+  { echo "the top assets not rendered" >&2; fail=1; }
+grep -qE '<div class="dim" id="assetscov">totals are a lower bound: [a-z, -]*binance-usdm' "$work/dom.html" ||
+  { echo "the top assets' sum not labelled a lower bound" >&2; fail=1; }
 if [ "$fail" -ne 0 ]; then cp "$work/dom.html" "$out/liqbox-status-dom.html"; echo "DOM saved to $out/liqbox-status-dom.html" >&2; exit 1; fi
 
 chrome --screenshot="$out/liqbox-status.png" "$url" >/dev/null
