@@ -27,10 +27,8 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 	// The help names the two logs; asked for, it goes to stdout, after a
 	// mistake to stderr, as every command's does (app.flags).
 	usageTo := func(w io.Writer) {
-		fmt.Fprintln(w, "usage: liqbox compare [flags] A B\n\nA is the reference log (the live box), B the candidate's; either a file, also one a running liqbox writes.\n\nflags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(a.flagOut)
+		fmt.Fprintln(w, "usage: liqbox compare [flags] A B\n\nA is the reference log (the live box), B the candidate's; either a file, also one a running liqbox writes.")
+		a.printFlags(w, fs)
 	}
 	fs.Usage = func() {
 		if a.flagOut.wrote {
