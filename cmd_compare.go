@@ -27,10 +27,8 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 	// The help names the two logs; asked for, it goes to stdout, after a
 	// mistake to stderr, as every command's does (app.flags).
 	usageTo := func(w io.Writer) {
-		fmt.Fprintln(w, "usage: liqbox compare [flags] A B\n\nA is the reference log (the live box), B the candidate's; either a file, also one a running liqbox writes.\n\nflags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(a.flagOut)
+		fmt.Fprintln(w, "usage: liqbox compare [flags] A B\n\nA is the reference log (the live box), B the candidate's; either a file, also one a running liqbox writes.")
+		a.printFlags(w, fs)
 	}
 	fs.Usage = func() {
 		if a.flagOut.wrote {
@@ -42,7 +40,7 @@ func cmdCompare(_ context.Context, a *app, args []string) error {
 	cfgPath := fs.String("config", "", "config `FILE`: chats' default threshold (telegram.min_usd), the model and prices for the spend, the match rule (relay.holysheep)")
 	from := fs.String("from", "", "`TIME` to start: RFC 3339, a date, or relative (-2h); default the later of the two logs' first liquidations (less the match window)")
 	to := fs.String("to", "", "`TIME` to end (exclusive), same forms; default now, or when neither log is being written, the later of their last moments")
-	venue := fs.String("venue", "", "only this `VENUE`")
+	venue := fs.String("venue", "", "only this `VENUE` ("+strings.Join(event.VenueNames(), ", ")+")")
 	var syms history.SymbolList
 	fs.Var(&syms, "symbol", "only these `SYMBOLS` (repeat or comma-separate)")
 	minUSD := fs.String("min-usd", "0", "only liquidations of at least this `USD` in both logs, e.g. the relay's threshold_usd (100k)")

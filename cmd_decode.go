@@ -21,11 +21,7 @@ var errSomeLinesFailed = errors.New("some lines could not be decoded")
 
 func cmdDecode(_ context.Context, a *app, args []string) error {
 	fs := a.flags()
-	names := make([]string, 0, len(event.Venues()))
-	for _, v := range event.Venues() {
-		names = append(names, v.String())
-	}
-	list := strings.Join(names, ", ")
+	list := strings.Join(event.VenueNames(), ", ")
 	venueName := fs.String("venue", "binance-usdm", "`VENUE` of the frames: "+list+" (HTX frames inflated, one JSON text a line)")
 	if err := fs.Parse(args); err != nil {
 		return err

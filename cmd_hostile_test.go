@@ -284,7 +284,8 @@ func TestVersionOfAPlainBuild(t *testing.T) {
 
 // TestHelpIsOnStdout: `liqbox CMD -h` and `--help` print the command's
 // flags on stdout and succeed (exit 0); every flag that takes a value
-// names it (-config FILE, not -config string).
+// names it (-config FILE, not -config string); a "flags:" section and
+// "[flags]" only where there are flags (version has none).
 func TestHelpIsOnStdout(t *testing.T) {
 	flagLine := regexp.MustCompile(`^  -[a-z0-9-]+( [A-Z][A-Z0-9_]*)?$`)
 	for name := range commands {
@@ -296,12 +297,22 @@ func TestHelpIsOnStdout(t *testing.T) {
 			if !strings.HasPrefix(out, "usage: liqbox "+name) {
 				t.Errorf("%s %s: stdout %q", name, h, out)
 			}
+			flags := 0
 			for _, l := range strings.Split(out, "\n") {
-				if strings.HasPrefix(l, "  -") && !flagLine.MatchString(l) {
-					t.Errorf("%s: flag line %q does not name its value", name, l)
+				if strings.HasPrefix(l, "  -") {
+					flags++
+					if !flagLine.MatchString(l) {
+						t.Errorf("%s: flag line %q does not name its value", name, l)
+					}
 				}
 			}
+			if section := strings.Contains(out, "\nflags:\n"); section != (flags > 0) || strings.Contains(out, "[flags]") != (flags > 0) {
+				t.Errorf("%s %s: %d flags, with a flags: section %v:\n%s", name, h, flags, section, out)
+			}
 		}
+	}
+	if out, _, _ := runCLI(t, "version", "-h"); out != "usage: liqbox version\n  "+commands["version"].summary+"\n" {
+		t.Errorf("version -h = %q", out)
 	}
 	out, _, _ := runCLI(t, "run", "-h")
 	for _, want := range []string{"  -config FILE\n", "  -listen ADDR\n", "  -data-dir DIR\n", "  -shadow\n"} {

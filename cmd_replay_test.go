@@ -176,6 +176,13 @@ func TestReplayWindowAndFormat(t *testing.T) {
 	if !strings.Contains(lines[0], "BTCUSDT") || !strings.Contains(lines[0], "LONG") || !strings.Contains(lines[0], "seq 7") {
 		t.Errorf("replay line = %q", lines[0])
 	}
+	// The live line's on-box figure is the box's time for the event as it
+	// arrived; a replay has none to show.
+	for _, l := range lines {
+		if strings.Contains(l, "on-box") {
+			t.Errorf("replay line %q shows an on-box figure", l)
+		}
+	}
 	if _, _, err := runCLI(t, "replay", "--db", path, "--format", "xml"); err == nil {
 		t.Errorf("bad format accepted")
 	}
@@ -197,6 +204,9 @@ func TestStatsAndBacktest(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "on-box") {
+		t.Errorf("stats' largest liquidations show an on-box figure:\n%s", out)
 	}
 
 	out, _, err = runCLI(t, "backtest", "--db", path, "--from", from, "--to", to, "--threshold", "300k,1m", "--window", "1m")

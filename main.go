@@ -128,12 +128,32 @@ func (a *app) flags() *flag.FlagSet {
 		if out.wrote {
 			w = a.stderr // the flag package wrote a parse error first
 		}
-		fmt.Fprintf(w, "usage: liqbox %s [flags]\n  %s\n\nflags:\n", a.name, a.summary)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(out)
+		if !hasFlags(fs) {
+			fmt.Fprintf(w, "usage: liqbox %s\n  %s\n", a.name, a.summary)
+			return
+		}
+		fmt.Fprintf(w, "usage: liqbox %s [flags]\n  %s\n", a.name, a.summary)
+		a.printFlags(w, fs)
 	}
 	return fs
+}
+
+// printFlags writes a command's "flags:" section to w: every command's
+// help ends with it, and a command without flags has none.
+func (a *app) printFlags(w io.Writer, fs *flag.FlagSet) {
+	if !hasFlags(fs) {
+		return
+	}
+	fmt.Fprint(w, "\nflags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(a.flagOut)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }
 
 // parseErrWriter is a FlagSet's output: the flag package writes there only

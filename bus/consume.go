@@ -161,6 +161,9 @@ func NewConsumer(c *Conn, log ConsumerLog, o ConsumerOptions) *Consumer {
 		skew:      metricdoc.Counter(set, `liqbox_bus_consume_clock_ahead_total`, "Remote events stamped ahead of this box's clock (the edge box's clock is off): logged as received now."),
 		ringWaits: metricdoc.Counter(set, `liqbox_bus_consume_ring_waits_total`, "Times the consumer waited for room in its ring (the pipeline behind; the stream holds the rest)."),
 	}
+	// Described once, up front: the series come per remote box (newBox).
+	metricdoc.Describe(set, `liqbox_bus_remote_last_event_age_seconds`, "Age, by this box's clock, of the newest event a remote box published (-1 before one).")
+	metricdoc.Describe(set, `liqbox_bus_remote_events_total`, "Events taken from a remote box.")
 	metricdoc.Gauge(set, `liqbox_bus_consumer_pending`, "Messages in the stream not yet delivered to this box's durable consumer.", func() float64 { return float64(k.pending.Load()) })
 	metricdoc.Gauge(set, `liqbox_bus_consumer_ack_pending`, "Messages delivered to this box and not yet committed to its log and acknowledged.", func() float64 { return float64(k.ackPending.Load()) })
 	metricdoc.Gauge(set, `liqbox_bus_consumer_lag_seconds`, "Age of the newest remote event taken while messages wait (0 when none waits).", func() float64 { return k.lag(time.Now()).Seconds() })
@@ -537,8 +540,6 @@ func (k *Consumer) track(box string, v event.Venue, fn func(*remote)) {
 func (k *Consumer) newBox(box string) *boxMetrics {
 	lbl := `{box="` + box + `"}`
 	set := k.c.set
-	metricdoc.Describe(set, `liqbox_bus_remote_last_event_age_seconds`, "Age, by this box's clock, of the newest event a remote box published (-1 before one).")
-	metricdoc.Describe(set, `liqbox_bus_remote_events_total`, "Events taken from a remote box.")
 	set.GetOrCreateGauge(`liqbox_bus_remote_last_event_age_seconds`+lbl, func() float64 {
 		if a, ok := k.boxAge(box, time.Now()); ok {
 			return a.Seconds()

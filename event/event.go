@@ -57,6 +57,16 @@ func ParseVenue(s string) (Venue, bool) {
 	return VenueUnknown, false
 }
 
+// VenueNames lists every known venue's name, in persisted order: the one
+// list a help text or a usage message shows.
+func VenueNames() []string {
+	out := make([]string, 0, numVenues-1)
+	for _, v := range Venues() {
+		out = append(out, v.String())
+	}
+	return out
+}
+
 // Venues lists every known venue, in persisted order.
 func Venues() []Venue {
 	out := make([]Venue, 0, numVenues-1)

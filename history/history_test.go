@@ -1,8 +1,12 @@
 package history
 
 import (
+	"flag"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/liqbox/liqbox/event"
 )
 
 func TestParseWhen(t *testing.T) {
@@ -22,6 +26,24 @@ func TestParseWhen(t *testing.T) {
 	for _, bad := range []string{"yesterday", "-2x", "2026-13-01"} {
 		if _, err := ParseWhen(bad, now); err == nil {
 			t.Errorf("ParseWhen(%q) accepted", bad)
+		}
+	}
+}
+
+// TestVenueHelpNamesEveryVenue: --venue's help (export, stats, replay,
+// backtest) lists exactly the venues Parse accepts.
+func TestVenueHelpNamesEveryVenue(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var q Query
+	q.Register(fs, "-1h")
+	help := fs.Lookup("venue").Usage
+	for _, v := range event.Venues() {
+		if !strings.Contains(help, v.String()) {
+			t.Errorf("--venue's help %q lacks %s", help, v)
+		}
+		q.Venue = v.String()
+		if err := q.Parse(time.Now()); err != nil {
+			t.Errorf("--venue %s: %v", v, err)
 		}
 	}
 }

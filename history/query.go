@@ -54,7 +54,7 @@ func (q *Query) Register(fs *flag.FlagSet, defFrom string) {
 	fs.StringVar(&q.Config, "config", "", "config `FILE`, for the default log path")
 	fs.StringVar(&q.From, "from", defFrom, "start `TIME`: RFC 3339, 2006-01-02, or relative to now (-2h, -7d)")
 	fs.StringVar(&q.To, "to", "now", "end `TIME` (exclusive), same forms as --from")
-	fs.StringVar(&q.Venue, "venue", "", "only this `VENUE` (binance-usdm, binance-coinm, bybit, okx, bitmex)")
+	fs.StringVar(&q.Venue, "venue", "", "only this `VENUE` ("+strings.Join(event.VenueNames(), ", ")+")")
 	fs.Var(&q.Symbols, "symbol", "only these `SYMBOLS` (repeat or comma-separate)")
 	fs.StringVar(&q.MinUSD, "min-usd", "", "only liquidations of at least this notional in `USD` (250k, 1.5m)")
 }

@@ -198,7 +198,7 @@ func (s *Stats) Write(out io.Writer, q *Query) error {
 	for i := range s.largest {
 		ev := &s.largest[i]
 		buf = time.Unix(0, ev.RecvNs).UTC().AppendFormat(buf[:0], "2006-01-02 ")
-		buf = service.AppendTerminalLine(buf, ev, time.Unix(0, ev.RecvNs), false)
+		buf = service.AppendTerminalLine(buf, ev, time.Time{}, false)
 		out.Write(buf)
 	}
 	return nil

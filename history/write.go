@@ -63,9 +63,10 @@ func (ew *Writer) analysis(ev *event.Event) (event.Analysis, bool) {
 func (ew *Writer) Write(ev *event.Event) error {
 	switch ew.format {
 	case "table":
-		// The live alert line; "on-box" is then the time from receipt to
-		// logging, 0, rather than the hours since.
-		ew.buf = service.AppendTerminalLine(ew.buf[:0], ev, time.Unix(0, ev.RecvNs), ew.color)
+		// The live alert line without its on-box figure: the log does not
+		// know when the line was written live, and the time since is not
+		// the box's.
+		ew.buf = service.AppendTerminalLine(ew.buf[:0], ev, time.Time{}, ew.color)
 		if a, ok := ew.analysis(ev); ok {
 			ew.buf = service.AppendTerminalNote(ew.buf, &a, ew.color)
 		}

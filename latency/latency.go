@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // Buckets are the `le` bounds of every stage histogram, 5 µs to 30 s:
@@ -48,6 +50,9 @@ func New(set *metrics.Set, name, help string) *Histogram {
 func NewWithBuckets(set *metrics.Set, name, help string, upper []float64) *Histogram {
 	h := &Histogram{name: name, help: help, upper: upper, counts: make([]uint64, len(upper)+1)}
 	set.RegisterMetricsWriter(h.write)
+	// The histogram writes its own # HELP line; metricdoc hears of the
+	// family too, so that its listing of the set's families has it.
+	metricdoc.Describe(set, name, help)
 	return h
 }
 

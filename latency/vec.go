@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/liqbox/liqbox/metricdoc"
 )
 
 // Vec is a family of histograms that share a name, a help text and the
@@ -24,6 +26,7 @@ type Vec struct {
 func NewVec(set *metrics.Set, name, help string) *Vec {
 	v := &Vec{name: name, help: help}
 	set.RegisterMetricsWriter(v.write)
+	metricdoc.Describe(set, name, help) // for metricdoc.Families, as New
 	return v
 }
 

@@ -19,6 +19,7 @@ package metricdoc
 import (
 	"bytes"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -76,8 +77,7 @@ var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 // WritePrometheus writes set's metrics to w as set.WritePrometheus does,
 // with the help text declared for each family on its # HELP line.
 func WritePrometheus(w io.Writer, set *metrics.Set) {
-	c := collector{help: map[string]string{}}
-	set.WritePrometheus(&c)
+	c := collect(set)
 	w.Write(fill(c.Bytes(), func(fam string) string { return c.help[fam] }, false))
 }
 
@@ -106,15 +106,37 @@ func processHelp(fam string) string {
 // have no help text, sorted: what a test of a component's declarations
 // expects to be empty. It needs no metadata exposed.
 func Undocumented(set *metrics.Set) []string {
-	c := collector{help: map[string]string{}}
-	set.WritePrometheus(&c)
+	out := collect(set).undocumented(set)
+	slices.Sort(out)
+	return out
+}
+
+// Families lists, sorted, every family declared or described on set: those
+// with a series now, and those described up front whose series come later
+// (per chat, per remote box). What a test of an operator's reference
+// checks against.
+func Families(set *metrics.Set) []string {
+	c := collect(set)
+	out := append(slices.Collect(maps.Keys(c.help)), c.undocumented(set)...)
+	slices.Sort(out)
+	return out
+}
+
+// collect writes set's exposition and its families' help to a collector.
+func collect(set *metrics.Set) *collector {
+	c := &collector{help: map[string]string{}}
+	set.WritePrometheus(c)
+	return c
+}
+
+// undocumented lists the families of set's series that c has no help for.
+func (c *collector) undocumented(set *metrics.Set) []string {
 	var out []string
 	for _, name := range set.ListMetricNames() {
 		if fam := family(name); c.help[fam] == "" && !slices.Contains(out, fam) {
 			out = append(out, fam)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 

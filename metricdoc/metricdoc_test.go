@@ -120,3 +120,14 @@ func ExampleCounter() {
 	// # TYPE liqbox_x_frames_total counter
 	// liqbox_x_frames_total{venue="binance"} 1
 }
+
+func TestFamilies(t *testing.T) {
+	set := metrics.NewSet()
+	metricdoc.Counter(set, `x_ok_total{a="1"}`, "Fine.")
+	metricdoc.Counter(set, `x_ok_total{a="2"}`, "Fine.")
+	set.NewGauge("x_bare", func() float64 { return 0 })
+	metricdoc.Describe(set, "x_later_total", "Per chat, created later.")
+	if got := strings.Join(metricdoc.Families(set), ","); got != "x_bare,x_later_total,x_ok_total" {
+		t.Errorf("Families = %s, want x_bare,x_later_total,x_ok_total", got)
+	}
+}

@@ -243,6 +243,43 @@ func TestKeyTable(t *testing.T) {
 	}
 }
 
+// TestREADMENamesOnlyKeys checks every `section.key` README names in
+// backticks anywhere in its text (`telegram.shadow = true` too) against the
+// key table: a renamed or misremembered key in the prose fails here, as
+// one in the config table fails TestKeyTable. A section (`relay.holysheep`)
+// and a secret's refused name (`telegram.token`, explained where README
+// says secrets never live in the file) are names, not keys.
+func TestREADMENamesOnlyKeys(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile("`((?:alerts|bus|enrich|general|http|pipeline|relay|store|telegram|venue)(?:\\.[a-z0-9_*-]+)+)(?: = [^`]*)?`")
+	venue := regexp.MustCompile(`^venue\.[a-z0-9*-]+\.`)
+	isSection := func(name string) bool {
+		for i := range keys {
+			if strings.HasPrefix(keys[i].name, name+".") {
+				return true
+			}
+		}
+		return false
+	}
+	n := 0
+	for _, m := range named.FindAllStringSubmatch(string(readme), -1) {
+		n++
+		name := venue.ReplaceAllString(m[1]+".", "venue.*.")
+		name = name[:len(name)-1]
+		if keyIndex[name] != nil || secretKeys[name] != "" || isSection(name) {
+			continue
+		}
+		i := strings.LastIndexByte(name, '.')
+		t.Errorf("README names %s: %s", m[0], unknownKeyMsg(name[:i], name[i+1:]))
+	}
+	if n == 0 {
+		t.Fatal("README names no section.key at all: the pattern is wrong")
+	}
+}
+
 func TestSetGoesThroughTheSetters(t *testing.T) {
 	c, err := LoadConfig("")
 	if err != nil {

@@ -118,7 +118,12 @@ const (
 
 // AppendTerminalLine formats an alert as one aligned line:
 //
-//	12:04:05.120  binance-usdm   BTCUSDT          LONG  liquidated   $1.25M  @ 82,651.9   lat 85µs
+//	12:04:05.120  binance-usdm   BTCUSDT          LONG  liquidated   $1.25M  @ 82,651.9   seq 7  on-box 85µs
+//
+// The on-box figure is now less the event's receive time; a zero now
+// leaves it out, for lines written from the log (replay, stats), where the
+// line is not written when the event arrived and any figure would be
+// made up.
 func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) []byte {
 	t := time.UnixMilli(ev.TimeMs).UTC()
 	dst = t.AppendFormat(dst, "15:04:05.000")
@@ -168,8 +173,10 @@ func AppendTerminalLine(dst []byte, ev *event.Event, now time.Time, color bool) 
 	}
 	dst = append(dst, "   seq "...)
 	dst = strconv.AppendUint(dst, ev.Seq, 10)
-	dst = append(dst, "  on-box "...)
-	dst = appendDuration(dst, time.Duration(now.UnixNano()-ev.RecvNs))
+	if !now.IsZero() {
+		dst = append(dst, "  on-box "...)
+		dst = appendDuration(dst, time.Duration(now.UnixNano()-ev.RecvNs))
+	}
 	if color {
 		dst = append(dst, ansiReset...)
 	}

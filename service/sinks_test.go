@@ -24,6 +24,9 @@ func TestTerminalLine(t *testing.T) {
 	if strings.Contains(got, "\x1b[") {
 		t.Error("colour codes without a TTY")
 	}
+	if l := string(AppendTerminalLine(nil, &ev, time.Time{}, false)); strings.Contains(l, "on-box") || !strings.HasSuffix(l, "seq 42\n") {
+		t.Errorf("a line from the log (no now) = %q, want it to end at the seq, with no on-box figure", l)
+	}
 	if !strings.Contains(string(AppendTerminalLine(nil, &ev, now, true)), "\x1b[32m") {
 		t.Error("no colour on a TTY")
 	}

@@ -401,11 +401,7 @@ func sidesName(sides uint8) string {
 }
 
 func (b *Bot) venuesCmd(c *chat, user int64, args []string, t *texts, s *settings) string {
-	var names []string
-	for _, v := range event.Venues() {
-		names = append(names, v.String())
-	}
-	usage := escape(fmt.Sprintf(t.VenuesUsage, strings.Join(names, " ")))
+	usage := escape(fmt.Sprintf(t.VenuesUsage, strings.Join(event.VenueNames(), " ")))
 	if len(args) == 0 {
 		if len(s.Venues) == 0 {
 			return escape(t.VenuesAll)
