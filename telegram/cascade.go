@@ -283,9 +283,8 @@ func (b *Bot) persistCascades(c *chat) {
 }
 
 // loadCascades reads back the cascade messages the last run kept current.
-// b.mu must be held (or b not yet shared).
 // A record that cannot be read is skipped (logged and counted): its
-// messages get no closing line.
+// messages get no closing line. b.mu must be held (or b not yet shared).
 func (b *Bot) loadCascades() error {
 	err := b.o.KV.ForEach(bucketCascades, func(k, v []byte) error {
 		id, err := strconv.ParseInt(string(k), 10, 64)
