@@ -50,6 +50,9 @@ type Bot struct {
 	// persistLog spaces the lines about failed asynchronous writes: a
 	// failing disk must not flood the log.
 	persistLog logthrottle.Throttle
+	// skipped logs the records of the log read back at start that were
+	// skipped because they cannot be read (records.go).
+	skipped *skippedRecords
 
 	// username is the bot's own, from getMe; nil until known.
 	username atomic.Pointer[string]
@@ -77,6 +80,7 @@ type botMetrics struct {
 	handoff, request, endToEnd            *latency.Histogram // the stages (Stages)
 	limitWait                             *metrics.PrometheusHistogram
 	apiErrs                               map[string]*metrics.Counter
+	badRecords                            map[string]*metrics.Counter // by record kind (records.go)
 	cascSent, cascEdits, cascDropped      *metrics.Counter
 	cascResumed                           *metrics.Counter
 	cascHandoff                           *latency.Histogram
@@ -123,6 +127,7 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 		endToEnd:      latency.New(s, `liqbox_stage_end_to_end_seconds`, "Exchange event time to Telegram's answer for the alert."),
 		limitWait:     metricdoc.Histogram(s, `liqbox_telegram_alert_limit_wait_seconds`, "Time an alert waited for Telegram's limits (the chat's budget, the group and global windows, retry_after) before its request.", latency.Buckets),
 		apiErrs:       apiErrCounters(s),
+		badRecords:    badRecordCounters(s),
 		cascSent:      s.NewCounter(`liqbox_telegram_sent_total{kind="cascade"}`),
 		cascEdits:     s.NewCounter(`liqbox_telegram_edits_total{kind="cascade"}`),
 		cascDropped:   s.NewCounter(`liqbox_telegram_dropped_total{reason="cascade_too_many"}`),
@@ -132,10 +137,16 @@ func newBotMetrics(s *metrics.Set) botMetrics {
 }
 
 func apiErrCounters(s *metrics.Set) map[string]*metrics.Counter {
-	metricdoc.Describe(s, `liqbox_telegram_api_errors_total`, "Failed Bot API requests by error code (5xx folded, network = no answer).")
-	m := make(map[string]*metrics.Counter, len(apiErrCodes))
-	for _, c := range apiErrCodes {
-		m[c] = s.NewCounter(`liqbox_telegram_api_errors_total{code="` + c + `"}`)
+	return labelledCounters(s, `liqbox_telegram_api_errors_total`, "Failed Bot API requests by error code (5xx folded, network = no answer).", "code", apiErrCodes)
+}
+
+// labelledCounters declares family on s with help, one counter per value
+// of label, keyed by the value: a fixed label set.
+func labelledCounters(s *metrics.Set, family, help, label string, values []string) map[string]*metrics.Counter {
+	metricdoc.Describe(s, family, help)
+	m := make(map[string]*metrics.Counter, len(values))
+	for _, v := range values {
+		m[v] = s.NewCounter(family + `{` + label + `="` + v + `"}`)
 	}
 	return m
 }
@@ -258,6 +269,7 @@ func New(o Options) (*Bot, error) {
 	}
 	b.lat.init(4096)
 	b.persistLog.Every = time.Minute
+	b.skipped = newSkippedRecords(b.log)
 	b.registerQueueMetrics(o.Metrics)
 	for _, u := range o.AllowUsers {
 		b.allow[u] = true
@@ -289,18 +301,18 @@ func (b *Bot) defaults() *settings {
 	return &settings{MinUSD: b.o.MinUSD, Lang: b.o.Lang, Mutes: map[string]int64{}}
 }
 
+// loadChats reads the chats' settings back from the log. A chat whose
+// record cannot be read is skipped (logged and counted): one bad record
+// must not keep the box from starting and serving the other chats. A chat
+// of telegram.chats skipped so gets the defaults below, as a new one.
 func (b *Bot) loadChats() error {
-	err := b.o.KV.ForEach(bucketChats, func(k, v []byte) error {
-		id, s, err := decodeSettings(k, v, b.defaults())
-		if err != nil {
-			return err
-		}
+	err := forEachSettings(b.o.KV, b.defaults, func(id int64, s *settings) {
 		s.pruneMutes(time.Now())
 		c := b.newChat(id)
 		c.cfg.Store(s.prepare())
 		b.chats[id] = c
-		return nil
-	})
+	}, func(k []byte, err error) { b.badRecord(recChat, k, err) })
+	b.skipped.summary(recChat)
 	if err != nil {
 		return fmt.Errorf("cannot load telegram chat settings: %w", err)
 	}

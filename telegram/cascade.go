@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -282,29 +283,35 @@ func (b *Bot) persistCascades(c *chat) {
 }
 
 // loadCascades reads back the cascade messages the last run kept current.
-// b.mu must be held (or b not yet shared).
+// A record that cannot be read is skipped (logged and counted): its
+// messages get no closing line. b.mu must be held (or b not yet shared).
 func (b *Bot) loadCascades() error {
-	return b.o.KV.ForEach(bucketCascades, func(k, v []byte) error {
+	err := b.o.KV.ForEach(bucketCascades, func(k, v []byte) error {
 		id, err := strconv.ParseInt(string(k), 10, 64)
 		if err != nil {
-			return nil // not ours
+			b.badRecord(recCascades, k, fmt.Errorf("cannot parse chat id: %w", err))
+			return nil
 		}
 		c := b.chats[id]
 		if c == nil {
 			return nil
 		}
-		var recs []cascadeRecord
-		if err := json.Unmarshal(v, &recs); err != nil {
-			b.log.Warn("cannot read the chat's cascade messages back; they get no closing line", "chat", id, "err", err)
+		recs, dropped, err := decodeCascades(v)
+		if err != nil {
+			b.badRecord(recCascades, k, err)
 			return nil
 		}
+		if dropped > 0 {
+			b.badRecord(recCascades, k, fmt.Errorf("%d of the chat's cascade messages name no valid rule or message", dropped))
+		}
 		for _, rec := range recs {
-			if r, ok := rec.Rule.rule(); ok && rec.MsgID != 0 {
-				c.casc.restored[r] = rec
-			}
+			r, _ := rec.Rule.rule() // decodeCascades kept only valid ones
+			c.casc.restored[r] = rec
 		}
 		return nil
 	})
+	b.skipped.summary(recCascades)
+	return err
 }
 
 // CascadeSeedFrom is the earliest start of a cascade whose message the
@@ -563,23 +570,17 @@ func RuleWords(r cascade.Rule, code string) string { return ruleWords(r, lang(co
 
 // StoredCascadeRules reads from kv (the log) the cascade rules every chat
 // set with /cascade; a chat that set none has the configured defaults and
-// is not listed.
+// is not listed. A record that cannot be read is skipped with a line in
+// slog's default log.
 func StoredCascadeRules(kv KV) (map[int64][]cascade.Rule, error) {
 	out := map[int64][]cascade.Rule{}
-	err := kv.ForEach(bucketChats, func(k, v []byte) error {
-		id, err := strconv.ParseInt(string(k), 10, 64)
-		if err != nil {
-			return nil
-		}
-		var s settings
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("cannot decode settings of chat %d: %w", id, err)
-		}
+	skipped := newSkippedRecords(slog.Default().With("component", "telegram"))
+	err := forEachSettings(kv, func() *settings { return &settings{Lang: "en"} }, func(id int64, s *settings) {
 		if s.CascadesSet {
 			out[id] = s.prepare().rules
 		}
-		return nil
-	})
+	}, func(k []byte, err error) { skipped.skip(recChat, k, err) })
+	skipped.summary(recChat)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the chats' cascade rules: %w", err)
 	}

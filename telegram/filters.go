@@ -3,6 +3,7 @@ package telegram
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"sort"
 	"strconv"
@@ -17,6 +18,9 @@ func decodeSettings(k, v []byte, def *settings) (int64, *settings, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("cannot parse chat id %q: %w", k, err)
 	}
+	// The record is decoded over def itself: keep the defaults that stand
+	// in for a value the record has wrong.
+	minUSD, code := def.MinUSD, def.Lang
 	s := def
 	if err := json.Unmarshal(v, s); err != nil {
 		return 0, nil, fmt.Errorf("cannot decode settings of chat %d: %w", id, err)
@@ -25,10 +29,10 @@ func decodeSettings(k, v []byte, def *settings) (int64, *settings, error) {
 		s.Mutes = map[string]int64{}
 	}
 	if _, ok := languages[s.Lang]; !ok {
-		s.Lang = def.Lang
+		s.Lang = code
 	}
-	if s.MinUSD <= 0 {
-		s.MinUSD = def.MinUSD
+	if !(s.MinUSD > 0) {
+		s.MinUSD = minUSD
 	}
 	return id, s, nil
 }
@@ -44,17 +48,15 @@ type ChatFilter struct {
 // LoadChatFilters reads every chat whose settings are in the log (chats
 // that used a command; a chat only named in telegram.chats, with the
 // defaults, has no record), oldest id first; minUSD is the threshold of a
-// chat that never set one (telegram.min_usd).
+// chat that never set one (telegram.min_usd). A record that cannot be read
+// is skipped with a line in slog's default log; the others are returned.
 func LoadChatFilters(kv KV, minUSD float64) ([]ChatFilter, error) {
 	var out []ChatFilter
-	err := kv.ForEach(bucketChats, func(k, v []byte) error {
-		id, s, err := decodeSettings(k, v, &settings{MinUSD: minUSD, Lang: "en"})
-		if err != nil {
-			return err
-		}
+	skipped := newSkippedRecords(slog.Default().With("component", "telegram"))
+	err := forEachSettings(kv, func() *settings { return &settings{MinUSD: minUSD, Lang: "en"} }, func(id int64, s *settings) {
 		out = append(out, ChatFilter{Chat: id, s: s.prepare()})
-		return nil
-	})
+	}, func(k []byte, err error) { skipped.skip(recChat, k, err) })
+	skipped.summary(recChat)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load telegram chat settings: %w", err)
 	}

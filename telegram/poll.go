@@ -3,6 +3,7 @@ package telegram
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/mymmrac/telego"
@@ -20,8 +21,10 @@ func (b *Bot) poll(ctx context.Context) {
 	offset := 0
 	if v, err := b.o.KV.Get(bucketState, keyOffset); err != nil {
 		b.log.Error("cannot read update offset: starting from the server's", "err", err)
-	} else if len(v) == 8 {
-		offset = int(binary.BigEndian.Uint64(v))
+	} else if o, err := decodeOffset(v); err != nil {
+		b.badRecord(recOffset, keyOffset, fmt.Errorf("%w: starting from the server's", err))
+	} else {
+		offset = o
 	}
 	var backoff time.Duration
 	for ctx.Err() == nil {

@@ -1,7 +1,7 @@
 package telegram
 
 import (
-	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/liqbox/liqbox/event"
@@ -51,41 +51,11 @@ func (w *awaiting) persistLocked(b *Bot) {
 	v := make([]byte, 1, 1+len(w.m)*sentEntrySize)
 	v[0] = sentVersion
 	for seq, sa := range w.m {
-		v = binary.BigEndian.AppendUint64(v, seq)
-		v = binary.BigEndian.AppendUint64(v, uint64(sa.msgID))
-		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.onBox))
-		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.wait))
-		v = binary.BigEndian.AppendUint64(v, uint64(sa.facts.late))
-		v = append(v, byte(sa.facts.replay))
+		v = appendSent(v, seq, persistedAlert{msgID: sa.msgID, facts: sa.facts})
 	}
 	if err := b.o.AsyncKV.PutAsync(bucketSent, w.key, v); err != nil {
 		b.logPersistError(err)
 	}
-}
-
-// decodeSent reads a bucketSent value; a value of another version or shape
-// reads as empty (ok false).
-func decodeSent(v []byte) (map[uint64]persistedAlert, bool) {
-	if len(v) == 0 {
-		return nil, true
-	}
-	if v[0] != sentVersion || (len(v)-1)%sentEntrySize != 0 {
-		return nil, false
-	}
-	out := make(map[uint64]persistedAlert, (len(v)-1)/sentEntrySize)
-	for p := v[1:]; len(p) >= sentEntrySize; p = p[sentEntrySize:] {
-		seq := binary.BigEndian.Uint64(p)
-		out[seq] = persistedAlert{
-			msgID: int(binary.BigEndian.Uint64(p[8:])),
-			facts: alertFacts{
-				onBox:  time.Duration(binary.BigEndian.Uint64(p[16:])),
-				wait:   time.Duration(binary.BigEndian.Uint64(p[24:])),
-				late:   time.Duration(binary.BigEndian.Uint64(p[32:])),
-				replay: replayKind(p[40]),
-			},
-		}
-	}
-	return out, true
 }
 
 // recover reads back, before the chat's first send, what the previous run
@@ -100,9 +70,12 @@ func (r *chatRun) recover(now time.Time) {
 	var sent map[uint64]persistedAlert
 	if v, err := b.o.KV.Get(bucketSent, c.aw.key); err != nil {
 		b.log.Error("cannot read the alerts awaiting analysis", "chat", c.id, "err", err)
-	} else if m, ok := decodeSent(v); !ok {
-		b.log.Error("ignoring alerts awaiting analysis of unknown format", "chat", c.id, "bytes", len(v))
+	} else if m, dropped, err := decodeSent(v); err != nil {
+		b.badRecord(recAwaiting, c.aw.key, err)
 	} else {
+		if dropped > 0 {
+			b.badRecord(recAwaiting, c.aw.key, fmt.Errorf("%d of the chat's alerts awaiting analysis have no valid message id or replay kind", dropped))
+		}
 		sent = m
 	}
 	cfg := c.cfg.Load()

@@ -105,7 +105,10 @@ func TestLimiterBudget(t *testing.T) {
 
 // TestAlertRightAfterAnEditGoesAtOnce: an analysis edit that goes out in a
 // lull leaves the reserve, so an alert a moment later is sent without
-// waiting for the chat's slot.
+// waiting for the chat's slot. The burst is 2 with a reserve of 1, so the
+// first alert leaves one message: with the default burst of 3 there would
+// be one to spare for the edit even with no reserve, and the test would
+// not see the reserve at all.
 func TestAlertRightAfterAnEditGoesAtOnce(t *testing.T) {
 	f := newFakeAPI(t)
 	const slot = 300 * time.Millisecond
@@ -113,6 +116,7 @@ func TestAlertRightAfterAnEditGoesAtOnce(t *testing.T) {
 		o.Chats = []int64{5}
 		o.Limits = DefaultLimits
 		o.Limits.PerChat = slot
+		o.Limits.Burst, o.Limits.Reserve = 2, 1
 	})
 	a := testEvent("BTCUSDT", event.Long, 2e6)
 	a.Seq = 1

@@ -221,6 +221,11 @@ func storeRule(r cascade.Rule) storedRule {
 
 // rule reads a stored rule back, refusing one the parser would refuse.
 func (sr storedRule) rule() (cascade.Rule, bool) {
+	// Bounded in seconds first: a huge count of seconds would overflow
+	// the Duration and could wrap into the allowed range.
+	if sr.WindowS < int64(cascade.MinWindow/time.Second) || sr.WindowS > int64(cascade.MaxWindow/time.Second) {
+		return cascade.Rule{}, false
+	}
 	r := cascade.Rule{USD: sr.USD, Window: time.Duration(sr.WindowS) * time.Second, Sides: cascade.Both}
 	if sr.Asset != "" {
 		a, ok := asset.Coin(sr.Asset)
