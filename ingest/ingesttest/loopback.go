@@ -119,6 +119,9 @@ type LoopbackOptions struct {
 	// the venue-specific tests run on this one exchange instead of
 	// WebSocket servers of their own.
 	OnConnect func(c *Conn) func(msg []byte)
+	// CloseWait is how long a connection the exchange closed (Conn.Close)
+	// waits for the client's close echo before it is cut [2 s].
+	CloseWait time.Duration
 }
 
 // Conn is one client connection of a Loopback, as an OnConnect script
@@ -154,15 +157,11 @@ func (c *Conn) Ping(payload []byte) {
 // Close queues a close frame with code and text after everything queued
 // before it, as a venue ends a connection (Binance's 1001 at 24 h): no
 // frame follows it, the client's close echo ends the connection, and so
-// does closeWait without one. A close handshake, unlike DropAll, lets the
+// does CloseWait without one. A close handshake, unlike DropAll, lets the
 // frames in flight arrive.
 func (c *Conn) Close(code int, text string) {
 	c.l.queue(c.c, outFrame{op: wsClose, p: websocket.FormatCloseMessage(code, text)})
 }
-
-// closeWait is how long a connection the exchange closed (Conn.Close)
-// waits for the client's close echo before it is cut.
-const closeWait = 2 * time.Second
 
 // outFrame is one entry of a client's queue: a text payload (op 0, the
 // frames of Broadcast, SendTo, replies and scripts) or a control frame a
@@ -220,6 +219,9 @@ func NewLoopback(o LoopbackOptions) (*Loopback, error) {
 	}
 	if o.Queue <= 0 {
 		o.Queue = 65536
+	}
+	if o.CloseWait <= 0 {
+		o.CloseWait = 2 * time.Second
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -433,7 +435,7 @@ func (l *Loopback) writer(c *loopClient) {
 			if !c.closing.Swap(true) {
 				hdr = appendWSFrame(hdr[:0], wsClose, f.p)
 				bw.Write(hdr)
-				nc.SetReadDeadline(time.Now().Add(closeWait))
+				nc.SetReadDeadline(time.Now().Add(l.o.CloseWait))
 			}
 			return false
 		}
