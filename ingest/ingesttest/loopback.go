@@ -2,9 +2,12 @@
 // demo` and `liqbox bench`: a WebSocket server on 127.0.0.1 that plays
 // frames to connected clients, serves each venue's canary stream, answers
 // keepalives, and misbehaves on purpose (abrupt close, silence, a silent
-// canary, a drop after a few frames) so that the real ingest client can be
-// proven to recover. Beside it are the frame encoders of every venue
-// (frames.go), the one set that tests, demo and bench build frames with.
+// canary, a drop after a few frames, a stalled handshake) so that the real
+// ingest client can be proven to recover. A per-connection script
+// (LoopbackOptions.OnConnect) plays what one venue does on one connection,
+// so that venue-specific tests need no WebSocket server of their own.
+// Beside it are the frame encoders of every venue (frames.go), the one set
+// that tests, demo and bench build frames with.
 package ingesttest
 
 import (
@@ -117,7 +120,10 @@ type LoopbackOptions struct {
 	// subscription, answers the first ping differently from the next, or
 	// cuts the first connection and serves the second in full. With it
 	// the venue-specific tests run on this one exchange instead of
-	// WebSocket servers of their own.
+	// WebSocket servers of their own. OnConnect and the handler run on
+	// the connection's reader, one call at a time, so the handler's own
+	// state needs no lock; neither may block, as nothing is read
+	// meanwhile.
 	OnConnect func(c *Conn) func(msg []byte)
 	// CloseWait is how long a connection the exchange closed (Conn.Close)
 	// waits for the client's close echo before it is cut [2 s].
@@ -648,8 +654,8 @@ func (l *Loopback) WaitClients(ctx context.Context, n int) error {
 // Accepted is how many connections were accepted in total.
 func (l *Loopback) Accepted() int64 { return l.accepted.Load() }
 
-// Sent is how many data frames (Broadcast and OnMessage replies) were
-// written in total; canary frames are counted by CanarySent.
+// Sent is how many data frames (Broadcast, SendTo, OnMessage replies,
+// Conn.Send) were written in total; canary frames are counted by CanarySent.
 func (l *Loopback) Sent() int64 { return l.sent.Load() }
 
 // CanarySent is how many canary frames were written in total.
