@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/event"
 	"github.com/liqbox/liqbox/ingest/ingesttest"
@@ -305,50 +301,21 @@ func TestStreamGarbageAndOversized(t *testing.T) {
 // payload and keep a quiet connection alive past StaleAfter; the client's
 // own keepalive pings are answered by the server and give an RTT.
 func TestStreamPings(t *testing.T) {
-	var pongs atomic.Int64
-	var badPong atomic.Bool
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		ws.SetPongHandler(func(s string) error {
-			if !strings.HasPrefix(s, "hb-") {
-				badPong.Store(true)
-			}
-			pongs.Add(1)
-			return nil
-		})
-		go func() {
-			for i := 0; ; i++ {
-				if ws.WriteControl(websocket.PingMessage, []byte("hb-"+strconv.Itoa(i)), time.Now().Add(time.Second)) != nil {
-					return
-				}
-				time.Sleep(40 * time.Millisecond)
-			}
-		}()
-		for {
-			// The default ping handler answers the client's pings.
-			if _, _, err := ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}))
-	defer srv.Close()
-	spec := BinanceUSDMSpec(VenueConfig{StreamURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/"})
-	spec.MaxLifetime = 0
+	// No canary: nothing but pings reaches the client. Each ping carries
+	// its own payload, so an echo is told from any other pong.
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{NoCanary: true, PingEvery: 40 * time.Millisecond,
+		PingPayload: func(n int) []byte { return []byte("hb-" + strconv.Itoa(n)) }})
+	spec := loopbackSpec(l)
 	spec.StaleAfter = 150 * time.Millisecond
 	spec.PingEvery = 30 * time.Millisecond
 	h := startHarness(t, spec, StreamOptions{})
 	time.Sleep(600 * time.Millisecond) // four times StaleAfter with no data frame
 	h.stop()
-	if n := pongs.Load(); n < 5 {
+	if n := l.Pongs(); n < 5 {
 		t.Errorf("server got %d pongs, want at least 5", n)
 	}
-	if badPong.Load() {
-		t.Error("a pong did not echo the ping's payload")
+	if n := l.StrayPongs(); n != 0 {
+		t.Errorf("%d pongs did not echo a ping's payload", n)
 	}
 	if got := h.metric(`liqbox_ingest_connects_total`); got != 1 {
 		t.Errorf("%v connects, want 1: pings must keep a quiet connection alive", got)
@@ -442,27 +409,10 @@ func TestStreamSubscribeErrors(t *testing.T) {
 // TestStreamSlowHandshake: a server that accepts TCP but never answers the
 // WebSocket handshake is given up on after DialTimeout, counted, retried.
 func TestStreamSlowHandshake(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int64
-	var held sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			held.Add(1)
-			go func() { defer held.Done(); defer c.Close(); time.Sleep(2 * time.Second) }()
-		}
-	}()
-	defer func() { ln.Close() }()
-	spec := BinanceUSDMSpec(VenueConfig{StreamURL: "ws://" + ln.Addr().String() + "/market/stream"})
-	h := startHarness(t, spec, StreamOptions{DialTimeout: 100 * time.Millisecond})
-	waitFor(t, 3*time.Second, "two timed-out dials", func() bool { return accepted.Load() >= 2 })
+	l := newTestLoopback(t, ingesttest.LoopbackOptions{})
+	l.StallHandshake(true)
+	h := startHarness(t, loopbackSpec(l), StreamOptions{DialTimeout: 100 * time.Millisecond})
+	waitFor(t, 3*time.Second, "two timed-out dials", func() bool { return l.Stalled() >= 2 })
 	h.stop()
 	if got := h.metric(`liqbox_ingest_reconnects_total{venue="binance-usdm",stream="!forceOrder@arr",conn="0",cause="dial"}`); got < 2 {
 		t.Errorf("dial failures = %v, want at least 2", got)

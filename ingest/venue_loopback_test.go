@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,36 +14,22 @@ import (
 
 	liqembed "github.com/liqbox/liqbox/embed"
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
-// wsVenue is a loopback WebSocket server; serve runs once per accepted
-// connection with the connection's index (0 for the first).
-type wsVenue struct {
-	srv   *httptest.Server
-	conns atomic.Int64
-	wg    sync.WaitGroup
-}
-
-func newWSVenue(t *testing.T, serve func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int)) *wsVenue {
+// newScriptedVenue starts the loopback exchange on every path with a
+// per-connection script (see LoopbackOptions.OnConnect): what one venue's
+// server does on each connection.
+func newScriptedVenue(t *testing.T, script func(c *ingesttest.Conn) func(msg []byte)) *ingesttest.Loopback {
 	t.Helper()
-	v := &wsVenue{}
-	up := websocket.Upgrader{}
-	v.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		v.wg.Add(1)
-		defer v.wg.Done()
-		defer ws.Close()
-		serve(t, ws, r, int(v.conns.Add(1)-1))
-	}))
-	t.Cleanup(func() { v.srv.CloseClientConnections(); v.srv.Close(); v.wg.Wait() })
-	return v
+	return newTestLoopback(t, ingesttest.LoopbackOptions{Path: "/", OnConnect: script})
 }
 
-func (v *wsVenue) url(pathQuery string) string {
-	return "ws" + strings.TrimPrefix(v.srv.URL, "http") + pathQuery
+// sendLines queues the lines of a testdata frames file as text frames.
+func sendLines(c *ingesttest.Conn, lines [][]byte) {
+	for _, l := range lines {
+		c.Send(l)
+	}
 }
 
 // runStream runs spec through the real Stream until want events arrived (or
@@ -81,34 +66,6 @@ func runStream(t *testing.T, spec Spec, want int) []event.Event {
 	return got
 }
 
-// writeLines sends the lines of a testdata frames file as text frames.
-func writeLines(t *testing.T, ws *websocket.Conn, lines [][]byte) error {
-	for _, l := range lines {
-		if err := ws.WriteMessage(websocket.TextMessage, l); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readUntilClosed drains the client's frames, answering each with reply
-// (when non-nil), until the connection ends.
-func readUntilClosed(ws *websocket.Conn, reply func(msg []byte) []byte) {
-	for {
-		_, msg, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if reply != nil {
-			if out := reply(msg); out != nil {
-				if ws.WriteMessage(websocket.TextMessage, out) != nil {
-					return
-				}
-			}
-		}
-	}
-}
-
 // TestBinanceUSDMLoopback: the server checks the /market/stream path, pings
 // with WebSocket control frames, sends control replies and every recorded
 // frame, then cuts the connection as Binance does at 24 h; the client comes
@@ -117,32 +74,29 @@ func TestBinanceUSDMLoopback(t *testing.T) {
 	lines := readLines(t, "frames/binance_usdm.jsonl")
 	ctl := readLines(t, "frames/binance_usdm.control.jsonl")
 	var badPath atomic.Bool
-	v := newWSVenue(t, func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int) {
-		if r.URL.Path != "/market/stream" || r.URL.Query().Get("streams") != "!forceOrder@arr" {
+	l := newScriptedVenue(t, func(c *ingesttest.Conn) func([]byte) {
+		if u := c.Request().URL; u.Path != "/market/stream" || u.Query().Get("streams") != "!forceOrder@arr" {
 			badPath.Store(true)
 		}
-		ws.WriteControl(websocket.PingMessage, []byte("hb"), time.Now().Add(time.Second))
-		writeLines(t, ws, ctl)
-		if idx == 0 {
-			writeLines(t, ws, lines[:4])
-			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "24h"), time.Now().Add(time.Second))
-			// Read what the client sent (its subscription, its ping) and
-			// its close reply: closing with unread data would reset the
-			// connection and lose the frames still in flight.
-			ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-			readUntilClosed(ws, nil)
-			return
+		c.Ping([]byte("hb"))
+		sendLines(c, ctl)
+		if c.Index() == 0 {
+			sendLines(c, lines[:4])
+			// A close handshake, not a cut: the frames still in flight
+			// arrive before the client's close echo ends the connection.
+			c.Close(websocket.CloseGoingAway, "24h")
+			return nil
 		}
-		writeLines(t, ws, lines[4:])
-		readUntilClosed(ws, nil)
+		sendLines(c, lines[4:])
+		return nil
 	})
-	spec := BinanceUSDMSpec(VenueConfig{StreamURL: v.url("/market/stream?streams=!forceOrder@arr")})
+	spec := BinanceUSDMSpec(VenueConfig{StreamURL: l.URL("/market/stream?streams=!forceOrder@arr")})
 	got := runStream(t, spec, len(lines))
 	if badPath.Load() {
 		t.Error("client did not use the /market/stream path")
 	}
-	if v.conns.Load() < 2 {
-		t.Errorf("%d connections, want a reconnect after the cut", v.conns.Load())
+	if l.Accepted() < 2 {
+		t.Errorf("%d connections, want a reconnect after the cut", l.Accepted())
 	}
 	if got[0].Symbol.String() != "BTCUSDT" || got[0].Side != event.Long || got[4].Symbol.String() != "XRPUSDT" || got[4].Side != event.Short {
 		t.Errorf("unexpected events %v / %v", got[0], got[4])
@@ -157,11 +111,11 @@ func TestBinanceCOINMLoopback(t *testing.T) {
 	}))
 	defer rest.Close()
 	lines := readLines(t, "frames/binance_coinm.jsonl")
-	v := newWSVenue(t, func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int) {
-		writeLines(t, ws, lines)
-		readUntilClosed(ws, nil)
+	l := newScriptedVenue(t, func(c *ingesttest.Conn) func([]byte) {
+		sendLines(c, lines)
+		return nil
 	})
-	cfg := VenueConfig{StreamURL: v.url("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL, Snapshots: liqembed.Instruments}
+	cfg := VenueConfig{StreamURL: l.URL("/stream?streams=!forceOrder@arr"), RESTURL: rest.URL, Snapshots: liqembed.Instruments}
 	inst, err := NewInstruments(event.BinanceCOINM, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -182,48 +136,46 @@ func TestBybitLoopback(t *testing.T) {
 	rest := newVenueREST(t)
 	lines := readLines(t, "frames/bybit.jsonl")
 	var pings atomic.Int64
-	v := newWSVenue(t, func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int) {
-		topics := map[string]bool{}
-		ws.SetReadDeadline(time.Now().Add(3 * time.Second))
-		_, msg, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		ws.SetReadDeadline(time.Time{})
-		for _, a := range strings.Split(string(msg), `"`) {
-			if strings.HasPrefix(a, "allLiquidation.") {
-				topics[a] = true
-			}
-		}
-		ws.WriteMessage(websocket.TextMessage, []byte(`{"success":true,"ret_msg":"","conn_id":"c1","req_id":"","op":"subscribe"}`))
+	pong := []byte(`{"success":true,"ret_msg":"pong","conn_id":"c1","req_id":"","op":"ping"}`)
+	l := newScriptedVenue(t, func(c *ingesttest.Conn) func([]byte) {
+		var topics map[string]bool
 		var last []byte
-		for _, l := range lines {
-			topic := strings.Split(string(l), `"`)[3]
-			if topics[topic] {
-				if last != nil {
-					ws.WriteMessage(websocket.TextMessage, last)
+		return func(m []byte) {
+			if topics == nil { // the first message is the subscription
+				topics = map[string]bool{}
+				for _, a := range strings.Split(string(m), `"`) {
+					if strings.HasPrefix(a, "allLiquidation.") {
+						topics[a] = true
+					}
 				}
-				last = l
+				c.Send([]byte(`{"success":true,"ret_msg":"","conn_id":"c1","req_id":"","op":"subscribe"}`))
+				for _, l := range lines {
+					topic := strings.Split(string(l), `"`)[3]
+					if topics[topic] {
+						if last != nil {
+							c.Send(last)
+						}
+						last = l
+					}
+				}
+				return
+			}
+			if !strings.Contains(string(m), `"op":"ping"`) {
+				return
+			}
+			c.Send(pong)
+			// The last liquidation follows the first heartbeat, so the
+			// test sees both before it stops the client.
+			if pings.Add(1) == 1 && last != nil {
+				c.Send(last)
 			}
 		}
-		// The last liquidation follows the first heartbeat, so the test
-		// sees both before it stops the client.
-		readUntilClosed(ws, func(m []byte) []byte {
-			if strings.Contains(string(m), `"op":"ping"`) {
-				if pings.Add(1) == 1 {
-					ws.WriteMessage(websocket.TextMessage, []byte(`{"success":true,"ret_msg":"pong","conn_id":"c1","req_id":"","op":"ping"}`))
-					return last
-				}
-				return []byte(`{"success":true,"ret_msg":"pong","conn_id":"c1","req_id":"","op":"ping"}`)
-			}
-			return nil
-		})
 	})
 	inst, err := NewInstruments(event.Bybit, VenueConfig{RESTURL: rest.srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := BybitSpec(VenueConfig{StreamURL: v.url("/v5/public/linear")}, inst, event.Linear)
+	spec := BybitSpec(VenueConfig{StreamURL: l.URL("/v5/public/linear")}, inst, event.Linear)
 	spec.PingEvery = 20 * time.Millisecond
 	// Subscribed: BTCUSDT (frames 2, 8: 4 events), MAGICUSDT (18,19,21,22,23,40: 10), RLCUSDT (34-38, 41-45: 10).
 	got := runStream(t, spec, 24)
@@ -249,30 +201,30 @@ func TestOKXLoopback(t *testing.T) {
 		`{"bkLoss":"0","bkPx":"82655.7","ccy":"","posSide":"net","side":"sell","sz":"2","ts":"` + strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + `"},` +
 		`{"bkLoss":"0","bkPx":"82600.1","ccy":"","posSide":"net","side":"buy","sz":"3","ts":"` + strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + `"}],` +
 		`"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT"}]}`
-	v := newWSVenue(t, func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int) {
-		_, msg, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		s := string(msg)
-		subOK.Store(strings.Contains(s, `"instType":"SWAP"`) && strings.Contains(s, `"instType":"FUTURES"`) && strings.Contains(s, `liquidation-orders`))
-		ws.WriteMessage(websocket.TextMessage, []byte(`{"event":"subscribe","arg":{"channel":"liquidation-orders","instType":"SWAP"},"connId":"a1"}`))
-		writeLines(t, ws, lines)
-		// The fresh push and the upgrade notice follow the first heartbeat,
-		// written by this goroutine only (one writer per connection).
-		readUntilClosed(ws, func(m []byte) []byte {
+	l := newScriptedVenue(t, func(c *ingesttest.Conn) func([]byte) {
+		subscribed := false
+		return func(m []byte) {
+			if !subscribed { // the first message is the subscription
+				subscribed = true
+				s := string(m)
+				subOK.Store(strings.Contains(s, `"instType":"SWAP"`) && strings.Contains(s, `"instType":"FUTURES"`) && strings.Contains(s, `liquidation-orders`))
+				c.Send([]byte(`{"event":"subscribe","arg":{"channel":"liquidation-orders","instType":"SWAP"},"connId":"a1"}`))
+				sendLines(c, lines)
+				return
+			}
 			if string(m) != "ping" {
-				return nil
+				return
 			}
+			c.Send([]byte("pong"))
+			// The fresh push and the upgrade notice follow the first
+			// heartbeat.
 			if pings.Add(1) == 1 {
-				ws.WriteMessage(websocket.TextMessage, []byte("pong"))
-				ws.WriteMessage(websocket.TextMessage, []byte(fresh))
-				return []byte(`{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a1"}`)
+				c.Send([]byte(fresh))
+				c.Send([]byte(`{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a1"}`))
 			}
-			return []byte("pong")
-		})
+		}
 	})
-	spec := OKXSpec(VenueConfig{StreamURL: v.url("/ws/v5/public")}, offlineInstruments(t, event.OKX))
+	spec := OKXSpec(VenueConfig{StreamURL: l.URL("/ws/v5/public")}, offlineInstruments(t, event.OKX))
 	spec.PingEvery = 20 * time.Millisecond
 	got := runStream(t, spec, 8)
 	if !subOK.Load() {
@@ -305,22 +257,21 @@ func TestBitMEXLoopback(t *testing.T) {
 	}
 	partial := []byte(`{"table":"liquidation","action":"partial","keys":["orderID"],"types":{},"filter":{},"data":[{"orderID":"p1","symbol":"XBTUSD","side":"Sell","price":90000.5,"leavesQty":100}]}`)
 	var badQuery atomic.Bool
-	v := newWSVenue(t, func(t *testing.T, ws *websocket.Conn, r *http.Request, idx int) {
-		if r.URL.Query().Get("subscribe") != "liquidation" {
+	l := newScriptedVenue(t, func(c *ingesttest.Conn) func([]byte) {
+		if c.Request().URL.Query().Get("subscribe") != "liquidation" {
 			badQuery.Store(true)
 		}
-		ws.WriteMessage(websocket.TextMessage, ctl[2]) // welcome
-		ws.WriteMessage(websocket.TextMessage, []byte(`{"success":true,"subscribe":"liquidation","request":{"op":"subscribe","args":["liquidation"]}}`))
-		ws.WriteMessage(websocket.TextMessage, partial)
-		writeLines(t, ws, lines)
-		readUntilClosed(ws, func(m []byte) []byte {
+		c.Send(ctl[2]) // welcome
+		c.Send([]byte(`{"success":true,"subscribe":"liquidation","request":{"op":"subscribe","args":["liquidation"]}}`))
+		c.Send(partial)
+		sendLines(c, lines)
+		return func(m []byte) {
 			if string(m) == "ping" {
-				return []byte("pong")
+				c.Send([]byte("pong"))
 			}
-			return nil
-		})
+		}
 	})
-	spec := BitMEXSpec(VenueConfig{StreamURL: v.url("/realtime?subscribe=liquidation")}, offlineInstruments(t, event.BitMEX))
+	spec := BitMEXSpec(VenueConfig{StreamURL: l.URL("/realtime?subscribe=liquidation")}, offlineInstruments(t, event.BitMEX))
 	spec.PingEvery = 20 * time.Millisecond
 	got := runStream(t, spec, inserts+1)
 	if badQuery.Load() {

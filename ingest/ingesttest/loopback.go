@@ -2,9 +2,12 @@
 // demo` and `liqbox bench`: a WebSocket server on 127.0.0.1 that plays
 // frames to connected clients, serves each venue's canary stream, answers
 // keepalives, and misbehaves on purpose (abrupt close, silence, a silent
-// canary, a drop after a few frames) so that the real ingest client can be
-// proven to recover. Beside it are the frame encoders of every venue
-// (frames.go), the one set that tests, demo and bench build frames with.
+// canary, a drop after a few frames, a stalled handshake) so that the real
+// ingest client can be proven to recover. A per-connection script
+// (LoopbackOptions.OnConnect) plays what one venue does on one connection,
+// so that venue-specific tests need no WebSocket server of their own.
+// Beside it are the frame encoders of every venue (frames.go), the one set
+// that tests, demo and bench build frames with.
 package ingesttest
 
 import (
@@ -53,6 +56,13 @@ type Loopback struct {
 	slowKick     atomic.Int64
 	answered     atomic.Int64 // heartbeats answered
 	hbKicks      atomic.Int64 // clients cut off for unanswered heartbeats
+	pongs        atomic.Int64 // pongs received
+	strayPongs   atomic.Int64 // pongs that echo no ping this exchange sent
+	stall        atomic.Bool
+	stalled      atomic.Int64 // handshakes left unanswered by StallHandshake
+
+	quit     chan struct{} // closed by Close: ends stalled handshakes
+	quitOnce sync.Once
 
 	hmu        sync.Mutex // guards lastHeader
 	lastHeader http.Header
@@ -96,11 +106,80 @@ type LoopbackOptions struct {
 	HeartbeatMisses  int
 	IsHeartbeatReply func(msg []byte) bool
 	Farewell         []byte
+	// PingPayload, if set, gives the payload of the n-th WebSocket ping
+	// (0 first) the exchange sends a connection; nil sends "lb". Venues
+	// put a counter or a time in their pings and a client must echo it:
+	// a distinct payload per ping lets Pongs and StrayPongs tell an echo
+	// from a stale or made-up pong.
+	PingPayload func(n int) []byte
+	// OnConnect, if set, runs once per accepted connection, before the
+	// connection's first message is read, with a handle on it (Conn); the
+	// handler it returns, if not nil, gets every message of that
+	// connection after OnMessage. It scripts what a stateless OnMessage
+	// cannot: a venue that acts on the request URL, acks only the first
+	// subscription, answers the first ping differently from the next, or
+	// cuts the first connection and serves the second in full. With it
+	// the venue-specific tests run on this one exchange instead of
+	// WebSocket servers of their own. OnConnect and the handler run on
+	// the connection's reader, one call at a time, so the handler's own
+	// state needs no lock; neither may block, as nothing is read
+	// meanwhile.
+	OnConnect func(c *Conn) func(msg []byte)
+	// CloseWait is how long a connection the exchange closed (Conn.Close)
+	// waits for the client's close echo before it is cut [2 s].
+	CloseWait time.Duration
+}
+
+// Conn is one client connection of a Loopback, as an OnConnect script
+// sees it. Everything it sends goes through the connection's one writer,
+// in the order sent, among the exchange's own frames (canary, heartbeat,
+// replies); its methods may be called from any goroutine.
+type Conn struct {
+	l   *Loopback
+	c   *loopClient
+	idx int
+	req *http.Request
+}
+
+// Index is the connection's place among all the exchange ever accepted,
+// 0 for the first: a script tells a first connection from a reconnect.
+func (c *Conn) Index() int { return c.idx }
+
+// Request is the handshake request (URL, headers); it must not be
+// modified.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Send queues a text frame (gzipped and binary with Gzip), as Broadcast
+// does for this connection only. frame must not be modified afterwards.
+func (c *Conn) Send(frame []byte) { c.l.sendTo(c.c, frame) }
+
+// Ping queues a WebSocket ping carrying payload (at most 125 bytes), as
+// Binance pings right after the handshake; the client's pong is counted
+// by Pongs.
+func (c *Conn) Ping(payload []byte) {
+	c.l.queue(c.c, outFrame{op: wsPing, p: payload})
+}
+
+// Close queues a close frame with code and text after everything queued
+// before it, as a venue ends a connection (Binance's 1001 at 24 h): no
+// frame follows it, the client's close echo ends the connection, and so
+// does CloseWait without one. A close handshake, unlike DropAll, lets the
+// frames in flight arrive.
+func (c *Conn) Close(code int, text string) {
+	c.l.queue(c.c, outFrame{op: wsClose, p: websocket.FormatCloseMessage(code, text)})
+}
+
+// outFrame is one entry of a client's queue: a text payload (op 0, the
+// frames of Broadcast, SendTo, replies and scripts) or a control frame a
+// script queued in order with them (op wsPing or wsClose).
+type outFrame struct {
+	p  []byte
+	op byte
 }
 
 type loopClient struct {
 	ws     *websocket.Conn
-	out    chan []byte
+	out    chan outFrame
 	ctrl   chan []byte // pongs, written by the writer so frames never interleave
 	canary chan canarySub
 	done   chan struct{}
@@ -108,6 +187,35 @@ type loopClient struct {
 	// unanswered counts the heartbeats sent since the client last
 	// answered one.
 	unanswered atomic.Int32
+	// closing is set once the exchange queued a close frame (Conn.Close):
+	// nothing is written after it, and the client's close echo is not
+	// answered again.
+	closing atomic.Bool
+
+	pmu   sync.Mutex // guards pings
+	pings [8]string  // payloads of the latest pings sent, a ring
+	np    int        // pings sent
+}
+
+// pinged records that a ping with payload p was sent.
+func (c *loopClient) pinged(p []byte) {
+	c.pmu.Lock()
+	c.pings[c.np%len(c.pings)] = string(p)
+	c.np++
+	c.pmu.Unlock()
+}
+
+// echoes reports whether a pong payload s is that of one of the latest
+// pings sent.
+func (c *loopClient) echoes(s string) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for i := 0; i < len(c.pings) && i < c.np; i++ {
+		if c.pings[i] == s {
+			return true
+		}
+	}
+	return false
 }
 
 // NewLoopback listens on 127.0.0.1 at a free port and serves.
@@ -118,11 +226,14 @@ func NewLoopback(o LoopbackOptions) (*Loopback, error) {
 	if o.Queue <= 0 {
 		o.Queue = 65536
 	}
+	if o.CloseWait <= 0 {
+		o.CloseWait = 2 * time.Second
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	l := &Loopback{ln: ln, o: o, clients: map[*loopClient]struct{}{}}
+	l := &Loopback{ln: ln, o: o, clients: map[*loopClient]struct{}{}, quit: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc(o.Path, l.serveWS)
 	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -146,6 +257,16 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	if l.stall.Load() {
+		// The request was read; the answer never comes. The client's own
+		// handshake timeout ends the connection.
+		l.stalled.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-l.quit:
+		}
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -153,7 +274,7 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 	l.hmu.Lock()
 	l.lastHeader = r.Header.Clone()
 	l.hmu.Unlock()
-	c := &loopClient{ws: ws, out: make(chan []byte, l.o.Queue), ctrl: make(chan []byte, 4),
+	c := &loopClient{ws: ws, out: make(chan outFrame, l.o.Queue), ctrl: make(chan []byte, 4),
 		canary: make(chan canarySub, 8), done: make(chan struct{})}
 	// The writer owns every byte written to the connection; gorilla's own
 	// ping handler would write a pong concurrently with it.
@@ -164,11 +285,28 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	ws.SetPongHandler(func(data string) error {
+		l.pongs.Add(1)
+		if !c.echoes(data) {
+			l.strayPongs.Add(1)
+		}
+		return nil
+	})
+	// Gorilla echoes a close frame itself, beside the writer; once the
+	// exchange sent its own close (Conn.Close) the client's frame is the
+	// echo, which is not answered.
+	echoClose := ws.CloseHandler()
+	ws.SetCloseHandler(func(code int, text string) error {
+		if c.closing.Load() {
+			return nil
+		}
+		return echoClose(code, text)
+	})
 	l.mu.Lock()
 	l.clients[c] = struct{}{}
 	l.order = append(l.order, c)
 	l.mu.Unlock()
-	l.accepted.Add(1)
+	idx := int(l.accepted.Add(1) - 1)
 	defer func() {
 		l.mu.Lock()
 		delete(l.clients, c)
@@ -186,6 +324,10 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 		l.addCanary(c, sub)
 	}
 	go l.writer(c)
+	var script func(msg []byte)
+	if l.o.OnConnect != nil {
+		script = l.o.OnConnect(&Conn{l: l, c: c, idx: idx, req: r})
+	}
 	for {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
@@ -199,6 +341,9 @@ func (l *Loopback) serveWS(w http.ResponseWriter, r *http.Request) {
 			for _, f := range l.o.OnMessage(msg) {
 				l.sendTo(c, f)
 			}
+		}
+		if script != nil {
+			script(msg)
 		}
 		for _, sub := range canariesIn(msg, combined) {
 			l.addCanary(c, sub)
@@ -258,7 +403,7 @@ func (l *Loopback) writer(c *loopClient) {
 	// put queues one text frame (gzipped and binary with Gzip); false
 	// once DropAfter frames went out.
 	put := func(p []byte) bool {
-		if l.o.DropAfter > 0 && texts >= l.o.DropAfter {
+		if l.o.DropAfter > 0 && texts >= l.o.DropAfter || c.closing.Load() {
 			return false
 		}
 		op := byte(wsText)
@@ -278,6 +423,29 @@ func (l *Loopback) writer(c *loopClient) {
 		bw.Write(p)
 		texts++
 		return true
+	}
+	// putFrame queues one entry of the client's queue and reports
+	// whether it was a text frame that went out.
+	pings := 0
+	putFrame := func(f outFrame) bool {
+		switch f.op {
+		case wsPing:
+			if c.closing.Load() {
+				return false
+			}
+			c.pinged(f.p)
+			hdr = appendWSFrame(hdr[:0], wsPing, f.p)
+			bw.Write(hdr)
+			return false
+		case wsClose:
+			if !c.closing.Swap(true) {
+				hdr = appendWSFrame(hdr[:0], wsClose, f.p)
+				bw.Write(hdr)
+				nc.SetReadDeadline(time.Now().Add(l.o.CloseWait))
+			}
+			return false
+		}
+		return put(f.p)
 	}
 	flush := func() bool {
 		nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -313,13 +481,13 @@ func (l *Loopback) writer(c *loopClient) {
 				continue
 			}
 			n := int64(0)
-			if put(f) {
+			if putFrame(f) {
 				n++
 			}
 			for more := true; more; {
 				select {
 				case f = <-c.out:
-					if put(f) {
+					if putFrame(f) {
 						n++
 					}
 				default:
@@ -331,7 +499,7 @@ func (l *Loopback) writer(c *loopClient) {
 				return
 			}
 		case f := <-c.ctrl:
-			if l.silent.Load() {
+			if l.silent.Load() || c.closing.Load() {
 				continue
 			}
 			bw.Write(f)
@@ -375,12 +543,17 @@ func (l *Loopback) writer(c *loopClient) {
 				return
 			}
 		case <-ping:
-			if l.silent.Load() {
+			if l.silent.Load() || c.closing.Load() {
 				continue
 			}
-			hdr = appendWSHeader(hdr[:0], wsPing, 2)
+			p := []byte("lb")
+			if l.o.PingPayload != nil {
+				p = l.o.PingPayload(pings)
+			}
+			pings++
+			c.pinged(p)
+			hdr = appendWSFrame(hdr[:0], wsPing, p)
 			bw.Write(hdr)
-			bw.WriteString("lb")
 			if !flush() {
 				return
 			}
@@ -392,6 +565,7 @@ func (l *Loopback) writer(c *loopClient) {
 const (
 	wsText   = 0x1
 	wsBinary = 0x2
+	wsClose  = 0x8
 	wsPing   = 0x9
 	wsPong   = 0xA
 )
@@ -419,8 +593,13 @@ func appendWSHeader(dst []byte, op byte, n int) []byte {
 }
 
 func (l *Loopback) sendTo(c *loopClient, frame []byte) {
+	l.queue(c, outFrame{p: frame})
+}
+
+// queue puts f on c's queue, or disconnects c when it is full.
+func (l *Loopback) queue(c *loopClient, f outFrame) {
 	select {
-	case c.out <- frame:
+	case c.out <- f:
 	default:
 		// Too slow: a real exchange drops such a client.
 		l.slowKick.Add(1)
@@ -475,8 +654,8 @@ func (l *Loopback) WaitClients(ctx context.Context, n int) error {
 // Accepted is how many connections were accepted in total.
 func (l *Loopback) Accepted() int64 { return l.accepted.Load() }
 
-// Sent is how many data frames (Broadcast and OnMessage replies) were
-// written in total; canary frames are counted by CanarySent.
+// Sent is how many data frames (Broadcast, SendTo, OnMessage replies,
+// Conn.Send) were written in total; canary frames are counted by CanarySent.
 func (l *Loopback) Sent() int64 { return l.sent.Load() }
 
 // CanarySent is how many canary frames were written in total.
@@ -492,6 +671,23 @@ func (l *Loopback) HeartbeatsAnswered() int64 { return l.answered.Load() }
 // HeartbeatKicks is how many clients were disconnected for leaving
 // HeartbeatMisses heartbeats unanswered.
 func (l *Loopback) HeartbeatKicks() int64 { return l.hbKicks.Load() }
+
+// Pongs is how many WebSocket pongs clients sent, to the exchange's pings
+// (PingEvery, Conn.Ping) or unsolicited.
+func (l *Loopback) Pongs() int64 { return l.pongs.Load() }
+
+// StrayPongs is how many of Pongs carried a payload that is not that of
+// one of the latest pings sent on their connection: a client that does
+// not echo the ping it answers.
+func (l *Loopback) StrayPongs() int64 { return l.strayPongs.Load() }
+
+// StallHandshake makes the exchange read each new handshake request and
+// never answer it (true), as an overloaded gateway that accepts TCP does,
+// or answer again (false); open connections are left alone.
+func (l *Loopback) StallHandshake(on bool) { l.stall.Store(on) }
+
+// Stalled is how many handshakes StallHandshake left unanswered.
+func (l *Loopback) Stalled() int64 { return l.stalled.Load() }
 
 // LastHeader returns the handshake headers of the latest connection.
 func (l *Loopback) LastHeader() http.Header {
@@ -527,6 +723,7 @@ func (l *Loopback) SilenceCanary(on bool) { l.canarySilent.Store(on) }
 
 // Close stops the server and disconnects everyone.
 func (l *Loopback) Close() error {
+	l.quitOnce.Do(func() { close(l.quit) })
 	l.DropAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
