@@ -83,7 +83,9 @@ func (r *running) stop(t testing.TB) {
 
 func waitDurable(t testing.TB, s *Store, seq uint64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound, not a timing check: tens of thousands of fsynced events
+	// under -race on a loaded 2-core box took more than 10 s.
+	deadline := time.Now().Add(30 * time.Second)
 	for s.Durable() < seq {
 		if time.Now().After(deadline) {
 			t.Fatalf("durable %d, want %d", s.Durable(), seq)
