@@ -198,6 +198,7 @@ func TestFaultsSIGKILL(t *testing.T) {
 	randomKills := 0
 	for k := 0; k < kills; k++ {
 		stderr, _ := os.Create(filepath.Join(dir, "child"+strconv.Itoa(k)+".log"))
+		sentBefore := len(bot.Requests("sendMessage"))
 		cmd := exec.Command(bin, "run", "--config", cfgPath)
 		cmd.Env = append(os.Environ(), "TELEGRAM_BOT_TOKEN="+telegramtest.Token, "HOLYSHEEP_API_KEY=")
 		cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -212,6 +213,17 @@ func TestFaultsSIGKILL(t *testing.T) {
 			cmd.Wait()
 			b, _ := os.ReadFile(stderr.Name())
 			t.Fatalf("child %d did not connect: %v\n%s", k, err, b)
+		}
+		// This run is under way (an alert of its own reached the Bot API)
+		// before the clock of the random kill starts: on a loaded box the
+		// start alone can outlast the random moment.
+		for deadline := time.Now().Add(15 * time.Second); len(bot.Requests("sendMessage")) <= sentBefore; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				b, _ := os.ReadFile(stderr.Name())
+				t.Fatalf("child %d sent no alert in 15 s\n%s", k, b)
+			}
 		}
 		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
 		if k%2 == 1 {
