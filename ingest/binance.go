@@ -189,12 +189,13 @@ func binanceFields(k string) (int, bool) {
 	return -1, false
 }
 
-// binanceOrderLayout is the `o` object as Binance's USD-M and COIN-M
-// (COIN-M adds "ps" after "s", USD-M "ps" and "st" at the end) and Aster
-// send it; the order type, time in force and status never change on a
-// liquidation order.
+// binanceOrderLayout is the `o` object as Binance's USD-M (since 2026
+// with "ps" and "st" at the end) and Aster send it; COIN-M's "ps" after
+// "s" is read by the general walk. The order type, time in force and
+// status never change on a liquidation order.
 var binanceOrderLayout = newLayout(binanceFields,
-	`"s":"`, `"S":"`, `"o":"LIMIT"`, `"f":"IOC"`, `"q":"`, `"p":"`, `"ap":"`, `"X":"FILLED"`, `"l":"`, `"z":"`, `"T":`)
+	`"s":"`, `"S":"`, `"o":"LIMIT"`, `"f":"IOC"`, `"q":"`, `"p":"`, `"ap":"`, `"X":"FILLED"`, `"l":"`, `"z":"`, `"T":`,
+	`"ps":"`, `"st":`)
 
 // order decodes the `o` object at i of one forceOrder event.
 func (d *BinanceDecoder) order(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
