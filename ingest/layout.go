@@ -86,24 +86,24 @@ func newLayout(fm fieldMap, members ...string) layout {
 	return l
 }
 
-// match reads the member at i, just after the value of the one before
-// it, if it is st (its comma included), and returns the position after
-// its value; -1 when it is not, with nothing read.
-func (st *layoutStep) match(s string, i int, vals *[nFields]string) int {
+// match reads the member at i if it is st, and returns the position after
+// its value; -1 when it is not, with nothing read. i is the comma before
+// the member, or for the first member (first) the object's '{', which
+// stands where the comma would and is not compared.
+func (st *layoutStep) match(s string, i int, first bool, vals *[nFields]string) int {
 	if i+8 > len(s) {
 		return -1 // the end of the frame: left to readFields
 	}
+	mask := st.mask
+	if first {
+		mask &^= 0xff
+	}
 	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	if binary.LittleEndian.Uint64(b[i:])&st.mask != st.word ||
+	if binary.LittleEndian.Uint64(b[i:])&mask != st.word&mask ||
 		len(st.comma) > 8 && !strings.HasPrefix(s[i+8:], st.comma[8:]) {
 		return -1
 	}
-	return st.value(s, i+len(st.comma), vals)
-}
-
-// value reads the value that follows lit at j into its slot and returns
-// the position after it; -1 when it is not of the kind expected.
-func (st *layoutStep) value(s string, j int, vals *[nFields]string) int {
+	j := i + len(st.comma)
 	var v string
 	switch st.kind {
 	case stepString:
@@ -129,20 +129,18 @@ func (st *layoutStep) value(s string, j int, vals *[nFields]string) int {
 // one after when the member read had the step's key. Either way every
 // member is read once, in order.
 func readLayout(s string, i int, l layout, fm fieldMap, vals *[nFields]string) int {
-	i++ // '{'
-	next, first := 0, true
-	if len(l) > 0 && strings.HasPrefix(s[i:], l[0].lit) {
-		if j := l[0].value(s, i+len(l[0].lit), vals); j >= 0 {
-			i, next, first = j, 1, false
-		}
-	}
-	for ; ; first = false {
-		if next < len(l) && !first {
-			if j := l[next].match(s, i, vals); j >= 0 {
+	// i is on the comma before the next member, or on the '{'.
+	next := 0
+	for first := true; ; first = false {
+		if next < len(l) {
+			if j := l[next].match(s, i, first, vals); j >= 0 {
 				i = j
 				next++
 				continue
 			}
+		}
+		if first {
+			i++ // '{'
 		}
 		k, j, done := nextKey(s, i, first)
 		if i = j; i < 0 || done {
