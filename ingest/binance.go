@@ -94,7 +94,37 @@ func (d *BinanceDecoder) payload(s string, i int, dst []event.Event, t *Table, r
 	var typ string
 	var haveOrder, haveData, control bool
 	var orderBad, dataBad error
-	i = members(s, i, func(k string, i int) int {
+	// Binance writes its members in one order: the combined envelope's
+	// stream and data, the payload's e, E and o. Matched as constant
+	// prefixes, they are read without their keys being read and looked
+	// up; anything else (another order, white space, a reply) is left to
+	// the member walk below, which reads what the prefixes did not.
+	i++ // '{'
+	first := true
+	if top && strings.HasPrefix(s[i:], `"stream":"`) {
+		if _, j := str(s, i+len(`"stream":`)); j >= 0 {
+			i, first = j, false
+			if strings.HasPrefix(s[i:], `,"data":{`) {
+				haveData = true
+				if dst, i, dataBad = d.payload(s, i+len(`,"data":`), dst, t, recvNs, false); i < 0 {
+					return dst, i, nil
+				}
+			}
+		}
+	} else if strings.HasPrefix(s[i:], `"e":"forceOrder","E":`) {
+		if j := i + len(`"e":"forceOrder","E":`); isDigit(at(s, j)) {
+			typ = "forceOrder"
+			_, i = number(s, j)
+			first = false
+			if strings.HasPrefix(s[i:], `,"o":{`) {
+				haveOrder = true
+				if dst, i, orderBad = d.order(s, i+len(`,"o":`), dst, t, recvNs); i < 0 {
+					return dst, i, nil
+				}
+			}
+		}
+	}
+	i = membersFrom(s, i, first, func(k string, i int) int {
 		switch {
 		case k == "e":
 			typ, i = strField(s, i)
@@ -159,10 +189,18 @@ func binanceFields(k string) (int, bool) {
 	return -1, false
 }
 
+// binanceOrderLayout is the `o` object as Binance's USD-M (since 2026
+// with "ps" and "st" at the end) and Aster send it; COIN-M's "ps" after
+// "s" is read by the general walk. The order type, time in force and
+// status never change on a liquidation order.
+var binanceOrderLayout = newLayout(binanceFields,
+	`"s":"`, `"S":"`, `"o":"LIMIT"`, `"f":"IOC"`, `"q":"`, `"p":"`, `"ap":"`, `"X":"FILLED"`, `"l":"`, `"z":"`, `"T":`,
+	`"ps":"`, `"st":`)
+
 // order decodes the `o` object at i of one forceOrder event.
 func (d *BinanceDecoder) order(s string, i int, dst []event.Event, t *Table, recvNs int64) ([]event.Event, int, error) {
 	var vals [nFields]string
-	if i = readFields(s, i, binanceFields, &vals); i < 0 {
+	if i = readLayout(s, i, binanceOrderLayout, binanceFields, &vals); i < 0 {
 		return dst, i, nil
 	}
 	fe := &binanceErrs

@@ -279,11 +279,14 @@ func (d *BitfinexDecoder) Control(frame []byte) (bool, string) {
 // restarts) and 20061 (maintenance is over: subscriptions must be made
 // again, which a new connection does). 20060, maintenance starting, needs
 // nothing: the channel pauses, and a pause past the stale limit is a gap.
-func bitfinexRespond(frame []byte) ([]byte, bool) {
+func bitfinexRespond(dst, frame []byte) ([]byte, Response) {
 	if len(frame) > 256 || !bytes.HasPrefix(frame, bitfinexInfo) {
-		return nil, false
+		return dst, NoResponse
 	}
-	return nil, bytes.Contains(frame, bitfinexRestart) || bytes.Contains(frame, bitfinexMaintenance)
+	if bytes.Contains(frame, bitfinexRestart) || bytes.Contains(frame, bitfinexMaintenance) {
+		return dst, Reconnect
+	}
+	return dst, NoResponse
 }
 
 // BitfinexSpec returns the Spec of Bitfinex's global liquidation feed. The

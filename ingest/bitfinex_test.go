@@ -89,8 +89,8 @@ func TestBitfinexRespond(t *testing.T) {
 		`{"event":"info","version":2,"platform":{"status":1}}`:                                   false,
 		`[7,"hb"]`: false,
 	} {
-		if r, rc := bitfinexRespond([]byte(f)); r != nil || rc != want {
-			t.Errorf("%s: %s %v, want reconnect %v", f, r, rc, want)
+		if r, resp := bitfinexRespond(nil, []byte(f)); r != nil || (resp == Reconnect) != want || (resp != Reconnect && resp != NoResponse) {
+			t.Errorf("%s: %s %v, want reconnect %v", f, r, resp, want)
 		}
 	}
 }

@@ -104,9 +104,6 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	if spec.NewConnDecoder != nil {
 		c.dec = spec.NewConnDecoder()
 	}
-	if spec.Respond != nil {
-		c.replies = make(chan []byte, 4)
-	}
 	if spec.Inflate != nil {
 		c.inf = spec.Inflate()
 	}
@@ -140,9 +137,6 @@ type conn struct {
 	ring    *ring.Ring
 	dec     Decoder // Spec.Decoder, or this connection's own (Spec.NewConnDecoder)
 	started time.Time
-	// replies carries Spec.Respond's answers from the reader to the
-	// watchdog, which writes them: the reader never waits on a write.
-	replies chan []byte
 	done    chan error    // the reader's exit error, sent once
 	quit    chan struct{} // closed by stop
 	alive   chan struct{} // closed when the connection goes live
@@ -157,7 +151,7 @@ type conn struct {
 
 	// Owned by the reader: the inflater (Spec.Inflate; nil when frames
 	// come uncompressed), the buffer it inflates into and the buffer
-	// keepalive answers are built in, all reused frame after frame.
+	// Spec.Respond's answers are built in, all reused frame after frame.
 	inf   Inflater
 	plain []byte
 	reply []byte
@@ -358,11 +352,6 @@ func (c *conn) watch() {
 			if !c.ping(now) {
 				return // the reader sees the broken connection too and ends it
 			}
-		case r := <-c.replies:
-			c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if c.ws.WriteMessage(websocket.TextMessage, r) != nil {
-				return
-			}
 		case now := <-canaryC:
 			last := c.lastProof.Load()
 			if silent := now.UnixNano() - last; silent > int64(spec.Canary.After) {
@@ -486,14 +475,8 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		c.observeRTT(now)
 		return evs
 	}
-	if spec.Answer != nil {
-		if out, ok := spec.Answer(c.reply[:0], buf); ok {
-			c.reply = out
-			// A failed write breaks the connection, which the reader sees
-			// on its next read and ends.
-			_ = c.write(out, now)
-			return evs
-		}
+	if spec.Respond != nil && c.respond(buf, now) {
+		return evs
 	}
 	s.decoded.Add(1)
 	dec := c.dec
@@ -514,9 +497,6 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 		}
 	}
 	if len(evs) == 0 {
-		if spec.Respond != nil {
-			c.respond(buf, now)
-		}
 		if s.ctl != nil {
 			c.inspectControl(buf, now)
 		}
@@ -549,21 +529,24 @@ func (c *conn) frame(mt int, buf []byte, evs []event.Event, now time.Time) []eve
 	return evs
 }
 
-// respond hands the venue's answer to a frame (Spec.Respond) to the
-// watchdog, and replaces the connection when the venue asked for that.
-func (c *conn) respond(frame []byte, now time.Time) {
-	reply, reconnect := c.sl.s.spec.Respond(frame)
-	if reply != nil && c.replies != nil {
-		select {
-		case c.replies <- reply:
-		default:
-			// Four answers waiting means the watchdog cannot write:
-			// the connection is failing and the reader will see it.
-		}
+// respond does what a control message asks (Spec.Respond): it writes the
+// answer at once, or replaces the connection. It reports whether the frame
+// was such a message, which is then not decoded.
+func (c *conn) respond(frame []byte, now time.Time) bool {
+	spec := &c.sl.s.spec
+	reply, r := spec.Respond(c.reply[:0], frame)
+	switch r {
+	case Reply:
+		c.reply = reply
+		// A failed write breaks the connection, which the reader sees on
+		// its next read and ends.
+		_ = c.write(reply, now)
+	case Reconnect:
+		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80, spec.Secret)})
+	default:
+		return false
 	}
-	if reconnect {
-		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80, c.sl.s.spec.Secret)})
-	}
+	return true
 }
 
 // inspectControl counts and logs (throttled) a venue's error reply. It runs

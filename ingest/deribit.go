@@ -39,6 +39,7 @@ var (
 	deribitTest      = []byte(`{"jsonrpc":"2.0","id":9,"method":"public/test","params":{}}`)
 	deribitTestReply = []byte(`{"jsonrpc":"2.0","id":9,`)
 	deribitTestReq   = []byte(`"test_request"`)
+	deribitHeartbeat = []byte(`"method":"heartbeat"`)
 	deribitIndex     = []byte(`"channel":"deribit_price_index.`)
 )
 
@@ -154,7 +155,8 @@ func (d *DeribitDecoder) Decode(dst []event.Event, frame []byte, recvNs int64) (
 		}
 		return dst[:n0], errDeribitChannel
 	case method == "heartbeat", control && method == "":
-		// Heartbeats and test_requests (answered by Spec.Respond), replies
+		// Heartbeats (a test_request is answered by Spec.Respond and not
+		// decoded), replies
 		// to our requests.
 		return dst[:n0], nil
 	}
@@ -259,12 +261,13 @@ func (d *DeribitDecoder) Control(frame []byte) (bool, string) {
 
 // deribitRespond answers the server's test_request (a heartbeat message of
 // that type) with public/test: without the answer Deribit closes the
-// connection at once.
-func deribitRespond(frame []byte) ([]byte, bool) {
-	if len(frame) < 160 && bytes.Contains(frame, deribitTestReq) {
-		return deribitTest, false
+// connection at once. The request is some 70 bytes, and a trade
+// notification is several times that, so the length rejects those first.
+func deribitRespond(dst, frame []byte) ([]byte, Response) {
+	if len(frame) < 160 && bytes.Contains(frame, deribitTestReq) && bytes.Contains(frame, deribitHeartbeat) {
+		return append(dst, deribitTest...), Reply
 	}
-	return nil, false
+	return dst, NoResponse
 }
 
 func isDeribitPong(frame []byte) bool { return bytes.HasPrefix(frame, deribitTestReply) }

@@ -103,12 +103,12 @@ func TestDeribitUnits(t *testing.T) {
 
 // TestDeribitRespond: a test_request gets public/test, nothing else does.
 func TestDeribitRespond(t *testing.T) {
-	if r, rc := deribitRespond(ingesttest.DeribitTestRequest); string(r) != string(deribitTest) || rc {
-		t.Errorf("test_request: %s %v", r, rc)
+	if r, resp := deribitRespond([]byte("old"), ingesttest.DeribitTestRequest); string(r) != "old"+string(deribitTest) || resp != Reply {
+		t.Errorf("test_request: %s %v", r, resp)
 	}
 	for _, f := range [][]byte{[]byte(`{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}`), deribitFrame()} {
-		if r, rc := deribitRespond(f); r != nil || rc {
-			t.Errorf("%s: answered %s %v", f, r, rc)
+		if r, resp := deribitRespond(nil, f); r != nil || resp != NoResponse {
+			t.Errorf("%s: answered %s %v", f, r, resp)
 		}
 	}
 }

@@ -341,7 +341,7 @@ func htxDeliveryFamilies(m map[string]Instrument) {
 // and the market hosts', {"ping":<ts>}.
 var htxPing = []byte(`"ping"`)
 
-// htxAnswer answers HTX's heartbeat: {"op":"ping","ts":"1492420473058"}
+// htxRespond answers HTX's heartbeat: {"op":"ping","ts":"1492420473058"}
 // gets {"op":"pong","ts":"1492420473058"}, and the market hosts'
 // {"ping":N} gets {"pong":N}. ts is echoed verbatim, quotes and all: HTX
 // sends it as a string in pings and as a number elsewhere, and a client
@@ -350,17 +350,17 @@ var htxPing = []byte(`"ping"`)
 // of digits, quoted or not, is echoed, so nothing else a frame carries
 // can be reflected into the connection. A heartbeat is a few dozen bytes:
 // longer frames are not looked at.
-func htxAnswer(dst, frame []byte) ([]byte, bool) {
+func htxRespond(dst, frame []byte) ([]byte, Response) {
 	if len(frame) > 96 {
-		return dst, false
+		return dst, NoResponse
 	}
 	if !bytes.Contains(frame, htxPing) {
-		return dst, false
+		return dst, NoResponse
 	}
 	s := view(frame)
 	i := ws(s, 0)
 	if at(s, i) != '{' {
-		return dst, false
+		return dst, NoResponse
 	}
 	var op, ts, bare string
 	i = members(s, i, func(k string, i int) int {
@@ -378,17 +378,17 @@ func htxAnswer(dst, frame []byte) ([]byte, bool) {
 	})
 	switch {
 	case i < 0:
-		return dst, false
+		return dst, NoResponse
 	case op == "ping" && digitsToken(ts):
 		dst = append(dst, `{"op":"pong","ts":`...)
 	case op == "" && digitsToken(bare):
 		dst = append(dst, `{"pong":`...)
 		ts = bare
 	default:
-		return dst, false
+		return dst, NoResponse
 	}
 	dst = append(dst, ts...)
-	return append(dst, '}'), true
+	return append(dst, '}'), Reply
 }
 
 // digitsToken reports whether tok is 1 to 20 digits, bare or quoted.
@@ -448,7 +448,7 @@ func HTXSpec(o VenueConfig, inst *Instruments, market event.Market) Spec {
 		Stream:     stream,
 		URL:        url,
 		Subscribe:  staticFrames(frames...),
-		Answer:     htxAnswer,
+		Respond:    htxRespond,
 		Inflate:    func() Inflater { return newGzipInflater(htxMaxInflated) },
 		StaleAfter: orDuration(o.StaleAfter, htxStaleAfter),
 		Canary:     htxCanary(o, syms),

@@ -10,12 +10,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/liqbox/liqbox/event"
+	"github.com/liqbox/liqbox/ingest/ingesttest"
 )
 
 // TestFrameAllocsHTXGate extends TestFrameAllocs to HTX (gzip frames
 // inflated by the connection's reused inflater) and Gate: every frame
 // but HTX's heartbeat (its answer is written, see
-// TestHTXHeartbeatAnswerAllocs) is handled without allocating.
+// TestRespondAnswerAllocs) is handled without allocating.
 func TestFrameAllocsHTXGate(t *testing.T) {
 	htxFrames := func(files ...string) [][]byte {
 		var out [][]byte
@@ -61,49 +62,68 @@ func TestFrameAllocsHTXGate(t *testing.T) {
 	}
 }
 
-// TestHTXHeartbeatAnswerAllocs: answering HTX's heartbeat on a real
-// connection costs the WebSocket writer's own allocation and no more; it
-// happens every 5 s per connection, never for a liquidation.
-func TestHTXHeartbeatAnswerAllocs(t *testing.T) {
-	got := make(chan string, 1000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			_, m, err := ws.ReadMessage()
+// TestRespondAnswerAllocs: answering a venue's control message on a real
+// connection (HTX's heartbeat, Deribit's test_request, both through
+// Spec.Respond) costs the WebSocket writer's own allocation and no more,
+// writes the answer, and never hands the frame to the decoder. It happens
+// every few seconds per connection, never for a liquidation.
+func TestRespondAnswerAllocs(t *testing.T) {
+	cases := []struct {
+		name  string
+		spec  Spec
+		mt    int
+		frame []byte
+		want  string
+	}{
+		{"htx", HTXSpec(VenueConfig{}, nil, event.Linear), websocket.BinaryMessage,
+			gzipped(t, []byte(`{"op":"ping","ts":"1789676447110"}`)), `{"op":"pong","ts":"1789676447110"}`},
+		{"deribit", DeribitSpec(VenueConfig{}, nil), websocket.TextMessage,
+			ingesttest.DeribitTestRequest, string(deribitTest)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := make(chan string, 1000)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer ws.Close()
+				for {
+					_, m, err := ws.ReadMessage()
+					if err != nil {
+						return
+					}
+					select {
+					case got <- string(m):
+					default:
+					}
+				}
+			}))
+			defer srv.Close()
+			ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
-			select {
-			case got <- string(m):
-			default:
+			defer ws.Close()
+			st := NewStream(c.spec, StreamOptions{})
+			sl := st.slots[0]
+			cn := &conn{sl: sl, ws: ws, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{})}
+			if c.spec.Inflate != nil {
+				cn.inf = c.spec.Inflate()
 			}
-		}
-	}))
-	defer srv.Close()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	spec := HTXSpec(VenueConfig{}, nil, event.Linear)
-	st := NewStream(spec, StreamOptions{})
-	sl := st.slots[0]
-	cn := &conn{sl: sl, ws: ws, ring: sl.rings[0], started: time.Now(), alive: make(chan struct{}), inf: spec.Inflate()}
-	ping := gzipped(t, []byte(`{"op":"ping","ts":"1789676447110"}`))
-	evs := make([]event.Event, 0, 8)
-	n := testing.AllocsPerRun(100, func() { evs = cn.frame(websocket.BinaryMessage, ping, evs, time.Now()) })
-	t.Logf("%v allocs per heartbeat answered", n)
-	if n > 2 {
-		t.Errorf("%v allocs per heartbeat answered, want at most gorilla's writer", n)
-	}
-	if m := <-got; m != `{"op":"pong","ts":"1789676447110"}` {
-		t.Errorf("answered %s", m)
-	}
-	if st.decoded.Load() != 0 {
-		t.Error("the heartbeat was handed to the decoder")
+			evs := make([]event.Event, 0, 8)
+			n := testing.AllocsPerRun(100, func() { evs = cn.frame(c.mt, c.frame, evs, time.Now()) })
+			t.Logf("%v allocs per control message answered", n)
+			if n > 2 {
+				t.Errorf("%v allocs per control message answered, want at most gorilla's writer", n)
+			}
+			if m := <-got; m != c.want {
+				t.Errorf("answered %s, want %s", m, c.want)
+			}
+			if st.decoded.Load() != 0 {
+				t.Error("the control message was handed to the decoder")
+			}
+		})
 	}
 }

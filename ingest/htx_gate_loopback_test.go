@@ -153,7 +153,7 @@ func TestHTXUnansweredHeartbeatIsCut(t *testing.T) {
 	t.Parallel() // it waits on the clock, not the CPU
 	lin, _, _, _ := htxLoopbacks(t, ingesttest.LoopbackOptions{HeartbeatEvery: 20 * time.Millisecond, CanaryEvery: 50 * time.Millisecond})
 	spec := HTXSpec(VenueConfig{StreamURL: lin.URL(ingesttest.VenuePath(event.HTX))}, nil, event.Linear)
-	spec.Answer = nil
+	spec.Respond = nil
 	b := runBare(t, spec, StreamOptions{MinDialInterval: 10 * time.Millisecond})
 	waitFor(t, 5*time.Second, "cut off and reconnected", func() bool { return lin.HeartbeatKicks() >= 1 && lin.Accepted() >= 2 })
 	if n := b.counter(`liqbox_ingest_venue_errors_total` + lbl(spec, -1, "")); n == 0 {

@@ -258,9 +258,10 @@ func TestHTXAnswer(t *testing.T) {
 		`{"op":"sub","topic":"x","err-code":0}`:                                 "",
 		string(htxPush("ETH-USDT", htxRow("ETH-USDT", `"op":"ping","ts":"1"`))): "",
 	} {
-		out, ok := htxAnswer([]byte("old"), []byte(frame))
+		out, resp := htxRespond([]byte("old"), []byte(frame))
+		ok := resp == Reply
 		if want == "" {
-			if ok {
+			if resp != NoResponse {
 				t.Errorf("%s answered %q", frame, out)
 			}
 			continue
@@ -270,7 +271,7 @@ func TestHTXAnswer(t *testing.T) {
 		}
 	}
 	ping, dst := []byte(`{"op":"ping","ts":"1789676447110"}`), make([]byte, 0, 64)
-	if n := testing.AllocsPerRun(100, func() { dst, _ = htxAnswer(dst[:0], ping) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { dst, _ = htxRespond(dst[:0], ping) }); n != 0 {
 		t.Errorf("%v allocs per answer", n)
 	}
 }

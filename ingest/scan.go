@@ -293,8 +293,13 @@ func elemsOf(s string, i int, dst []event.Event, open byte, notElem error, one e
 // position after the value (negative: bad syntax, which stops the walk).
 // It returns the position after the '}'.
 func members(s string, i int, member func(k string, i int) int) int {
-	i++ // '{'
-	for first := true; ; first = false {
+	return membersFrom(s, i+1, true, member)
+}
+
+// membersFrom is members resumed at i inside an object: after its '{'
+// (first) or after the value of a member already read.
+func membersFrom(s string, i int, first bool, member func(k string, i int) int) int {
+	for ; ; first = false {
 		k, j, done := nextKey(s, i, first)
 		if i = j; i < 0 || done {
 			return i

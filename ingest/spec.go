@@ -35,15 +35,6 @@ type Spec struct {
 	// round-trip can be measured. Optional.
 	IsPong func(frame []byte) bool
 
-	// Answer recognises a keepalive request the venue sends as a data
-	// frame, which must be answered or the venue disconnects (HTX's
-	// {"op":"ping","ts":"…"} every 5 s), and appends the reply to dst.
-	// The reader writes the reply at once; the frame is not decoded. It
-	// runs on every frame that is not a canary or a pong, so it must be a
-	// cheap byte test. Nil: the venue pings with WebSocket control frames
-	// (answered by the client) or not at all.
-	Answer func(dst, frame []byte) ([]byte, bool)
-
 	// Inflate, when set, makes the decompressor of one connection: every
 	// binary frame is inflated with it before anything else (canary test,
 	// keepalive, decoder) sees it (HTX gzips every frame). Text frames pass
@@ -71,15 +62,23 @@ type Spec struct {
 	// liquidation differ; redundant connections are not compared.
 	RecvTime bool
 
-	// Respond, when set, is asked about every frame that carried no
-	// liquidation (acks, heartbeats, notices). It returns a text frame to
-	// send back at once (Deribit closes a connection that does not answer
-	// its test_request with public/test; nil: nothing to send; the frame
-	// must not alias the one it was given) and whether the venue asked for
+	// Respond, when set, is asked about every frame that is not a canary
+	// or a pong, before it is decoded, whether it is a control message
+	// that asks something of the connection. It is the one place for all
+	// of a venue's demands: an answer that must go back at once or the
+	// venue cuts the connection (HTX's {"op":"ping","ts":…} every 5 s gets
+	// its pong, Deribit's test_request gets public/test), or a request for
 	// a new connection (Bitfinex's info 20051, server restart, and 20061,
-	// maintenance over: resubscribe). It runs on the reader goroutine, so
-	// it must be a cheap byte test that allocates nothing.
-	Respond func(frame []byte) (reply []byte, reconnect bool)
+	// maintenance over: resubscribe), which ends the connection with
+	// CauseVenueRequest. An answer is appended to dst, a buffer the
+	// connection reuses, so answering allocates nothing. A frame answered
+	// or asking for a reconnect is not decoded.
+	//
+	// It runs on the reader goroutine for every data frame, so it must
+	// reject a liquidation with a cheap byte test (length, prefix) and
+	// allocate nothing. Nil: the venue asks nothing of the connection, or
+	// pings with WebSocket control frames, which the client answers.
+	Respond func(dst, frame []byte) (reply []byte, r Response)
 
 	Decoder Decoder
 	// NewConnDecoder, when set, builds a decoder for each connection, for a
@@ -123,3 +122,20 @@ type Canary struct {
 	// nothing.
 	Match func(frame []byte) bool
 }
+
+// Response is what a control message asks of the connection (Spec.Respond).
+type Response uint8
+
+const (
+	// NoResponse: the frame asks nothing; it is decoded as any other.
+	NoResponse Response = iota
+	// Reply: send the reply back now. The reader writes it itself rather
+	// than hand it to another goroutine: it is due at once, it is a few
+	// dozen bytes a healthy socket takes without waiting, the write
+	// deadline bounds the wait on a failing one, and the reused buffer
+	// needs no copy.
+	Reply
+	// Reconnect: the venue asked for a new connection. It is replaced at
+	// once and the short gap has cause CauseVenueRequest.
+	Reconnect
+)
