@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -176,7 +177,9 @@ func decodeOffset(v []byte) (int, error) {
 		return 0, fmt.Errorf("cannot decode update offset: %w: %d bytes, want 8", errRecordLength, len(v))
 	}
 	u := binary.BigEndian.Uint64(v)
-	if u > maxAPIInt {
+	// A 32-bit box's int ends before the API's 53 bits: refused, not
+	// truncated.
+	if u > maxAPIInt || u > math.MaxInt {
 		return 0, fmt.Errorf("cannot decode update offset: %d is beyond any update id", u)
 	}
 	return int(u), nil

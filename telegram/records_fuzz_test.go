@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"maps"
+	"math"
 	"reflect"
 	"strconv"
 	"testing"
@@ -213,8 +214,15 @@ func FuzzDecodeCascades(f *testing.F) {
 }
 
 func TestOffsetRoundTrip(t *testing.T) {
-	for _, want := range []int{0, 1, 102, 1 << 40} {
-		if got, err := decodeOffset(binary.BigEndian.AppendUint64(nil, uint64(want))); err != nil || got != want {
+	for _, want := range []uint64{0, 1, 102, 1 << 40} {
+		got, err := decodeOffset(binary.BigEndian.AppendUint64(nil, want))
+		if want > math.MaxInt { // a 32-bit int: refused, never truncated
+			if err == nil {
+				t.Errorf("offset %d decoded as %d on a %d-bit int", want, got, strconv.IntSize)
+			}
+			continue
+		}
+		if err != nil || uint64(got) != want {
 			t.Errorf("offset %d decoded as %d, %v", want, got, err)
 		}
 	}
@@ -234,7 +242,7 @@ func FuzzDecodeOffset(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if o < 0 || o > maxAPIInt {
+		if o < 0 || uint64(o) > maxAPIInt {
 			t.Fatalf("offset %d", o)
 		}
 		if o2, err := decodeOffset(binary.BigEndian.AppendUint64(nil, uint64(o))); err != nil || o2 != o {
