@@ -16,6 +16,9 @@ import (
 )
 
 func TestReplayToTelegramGoesOnlyToTheShadowChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 5 s, the same on every architecture: the full suite runs it")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "log.db")
 	st, err := store.Open(path, store.Options{BatchDelay: time.Millisecond})
@@ -89,6 +92,9 @@ global = 1ms
 // engine too: the cascade reaches the shadow chat as one message, kept
 // current to its final summary.
 func TestReplayToTelegramSendsCascades(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 5 s, the same on every architecture: the full suite runs it")
+	}
 	path := cascadeLog(t)
 	api, err := telegramtest.NewServer(telegramtest.Options{})
 	if err != nil {

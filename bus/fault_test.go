@@ -94,6 +94,9 @@ func checkSameLogs(t *testing.T, edge, central *store.Store) {
 // gone, the central box's ledger has a gap for the remote stream, labelled
 // with the edge box, from the loss to the reconnect.
 func TestServerRestartLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 6 s, the same on every architecture: the full suite runs it")
+	}
 	srv := natsServer(t)
 	edge := startBox(t, boxOpts{name: "edge-1", url: srv.URL(), publish: true})
 	central := startBox(t, boxOpts{name: "central", url: srv.URL(), consume: true})

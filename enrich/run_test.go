@@ -109,6 +109,9 @@ func checkAllAnalysed(t *testing.T, env *testEnv, alerts []offered, rulesOK bool
 // answers in 300 ms: every alert gets the model's analysis, in time to
 // edit it.
 func TestSparseAlertsAllAnalysed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 6 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel() // these tests mostly wait: let them wait together
 	srv, err := enrichtest.New(enrichtest.Options{Delay: scaled(enrichtest.DefaultDelay)})
 	if err != nil {
@@ -127,6 +130,9 @@ func TestSparseAlertsAllAnalysed(t *testing.T) {
 // timeout; the alerts that come while it hangs are answered by the model
 // meanwhile, not after it.
 func TestHungRequestDoesNotHoldBackOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 3 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel()
 	srv, err := enrichtest.New(enrichtest.Options{
 		Handler: enrichtest.Sequence(enrichtest.Hang(), enrichtest.AnswerAll()),
@@ -160,6 +166,9 @@ func TestHungRequestDoesNotHoldBackOthers(t *testing.T) {
 // every request hangs; every alert still gets an analysis (the rules'
 // while the model is out) in time to edit it, and the model's again after.
 func TestModelOutageAnalysesInTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 10 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel()
 	var mu sync.Mutex
 	var outageEnd time.Time

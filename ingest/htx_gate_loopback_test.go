@@ -303,6 +303,9 @@ func TestGateLoopback(t *testing.T) {
 // subscription is caught after the limit, not before, and the gap starts
 // at the last ticker.
 func TestGateSilentCanaryAtItsLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 18 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel() // it waits on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.Gate, ingesttest.LoopbackOptions{})
 	if err != nil {

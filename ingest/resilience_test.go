@@ -136,6 +136,9 @@ var canaryVenues = []venueUnderTest{
 // venues run at once, in goroutines: the test waits on the clock, and
 // parallel subtests would queue behind GOMAXPROCS.
 func TestSilentSubscriptionCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 9 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel()
 	var wg sync.WaitGroup
 	for _, vt := range canaryVenues {
@@ -418,6 +421,9 @@ func TestDecodeErrorRate(t *testing.T) {
 // missing the liquidations its sibling delivers (its canary still flowing)
 // is counted and replaced; the sibling carries the stream, so no gap.
 func TestSiblingThatMissesIsReplaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 4 s, the same on every architecture: the full suite runs it")
+	}
 	t.Parallel() // they wait on the clock, not the CPU
 	l, err := ingesttest.NewVenue(event.BinanceUSDM, ingesttest.LoopbackOptions{CanaryEvery: 100 * time.Millisecond})
 	if err != nil {

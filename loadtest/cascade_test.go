@@ -10,6 +10,9 @@ import (
 // TestCascadePattern runs the cascade bench briefly and checks counts, not
 // times: every burst's cascade reached the Bot API exactly once.
 func TestCascadePattern(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 3 s, the same on every architecture: the full suite runs it")
+	}
 	r, err := RunCascade(context.Background(), CascadeOptions{Rate: 200, Bursts: 4, Every: 1100 * time.Millisecond, Conns: 1, Dir: t.TempDir()}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

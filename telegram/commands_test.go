@@ -76,6 +76,9 @@ func TestUsernameUnknown(t *testing.T) {
 // it; 60 writing privately get a few; the owner's command in the middle of
 // it is answered within a second, and an alert goes at once.
 func TestOutsiderFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 5 s, the same on every architecture: the full suite runs it")
+	}
 	f := newFakeAPI(t)
 	const group = -100
 	h := newHarness(t, f, newMemKV(), func(o *Options) {

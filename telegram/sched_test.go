@@ -145,6 +145,9 @@ func TestAlertRightAfterAnEditGoesAtOnce(t *testing.T) {
 // time. Every alert gets its analysis in the chat, by an edit or in a
 // reply that carries several, and Telegram's per-chat budget holds.
 func TestEveryAlertGetsItsAnalysis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock test of about 3 s, the same on every architecture: the full suite runs it")
+	}
 	const scale = 20
 	f := newFakeAPI(t)
 	h := newHarness(t, f, newMemKV(), func(o *Options) {
