@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite and the demo on arm64 and armv7, under Debian's
-# qemu-user-static (.ci/run installs it). Measured on the 2-core CI machine:
-# about 35 s per architecture for the suite (build included), 10 s per demo.
+# qemu-user-static (.ci/run installs it). Measured on the 2-core machine:
+# 86 s (arm64) and 100 s (armv7) for the suite, build included; 16–19 s per demo.
 #
 # The suite runs with -short. Tests that start a child process of the
 # target architecture skip themselves then (TestFaultsSIGKILL,
