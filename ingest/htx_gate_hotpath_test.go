@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,7 +114,13 @@ func TestRespondAnswerAllocs(t *testing.T) {
 				cn.inf = c.spec.Inflate()
 			}
 			evs := make([]event.Event, 0, 8)
-			n := testing.AllocsPerRun(100, func() { evs = cn.frame(c.mt, c.frame, evs, time.Now()) })
+			// The least of three runs: a collection in the middle of one
+			// empties the pools the socket's writer and the inflater draw
+			// from, which a run then pays for once (seen under qemu).
+			n := math.Inf(1)
+			for range 3 {
+				n = min(n, testing.AllocsPerRun(100, func() { evs = cn.frame(c.mt, c.frame, evs, time.Now()) }))
+			}
 			t.Logf("%v allocs per control message answered", n)
 			if n > 2 {
 				t.Errorf("%v allocs per control message answered, want at most gorilla's writer", n)
