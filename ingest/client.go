@@ -61,8 +61,9 @@ type Stream struct {
 	// the three never disagree; readers load it without the lock.
 	live atomic.Int32
 
-	mu       sync.Mutex // guards gap, stopping, ledger and every slot's liveConns and downFrom
+	mu       sync.Mutex // guards gap, lastGap, stopping, ledger and every slot's liveConns and downFrom
 	gap      openGap
+	lastGap  Gap // the latest gap ended, End set; zero before any
 	stopping bool
 	ledger   []ledgerOp
 	wake     chan struct{} // tells the monitor the ledger has work

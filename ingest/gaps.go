@@ -124,6 +124,7 @@ func (s *Stream) endGapLocked(end time.Time) {
 	}
 	gv := s.gapValue(end)
 	s.gap = openGap{}
+	s.lastGap = gv
 	d := end.Sub(gv.Start)
 	s.m.gaps.Inc()
 	s.m.gapSeconds.Add(d.Seconds())
@@ -154,6 +155,15 @@ func (s *Stream) CurrentGap() (Gap, bool) {
 		return Gap{}, false
 	}
 	return s.gapValue(time.Time{}), true
+}
+
+// LastGap returns the latest gap the stream ended, with its End, for the
+// status model: the ledger learns of the end from the housekeeping
+// goroutine within its tick, and until then still holds the gap as open.
+func (s *Stream) LastGap() (Gap, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastGap, !s.lastGap.End.IsZero()
 }
 
 // monitor is the stream's housekeeping goroutine: it hands the ledger its

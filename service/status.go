@@ -145,14 +145,24 @@ func GapLength(g store.Gap, now time.Time) time.Duration {
 	return max(0, end.Sub(g.Start))
 }
 
-// withCurrentGaps adds to the ledger's gaps the one each stream is in now
-// when the ledger has no open gap for that stream: a gap it could not
-// store (a full write queue on a failing disk) is still shown while it
-// lasts.
+// withCurrentGaps brings the ledger's gaps up to the streams' own word. A
+// gap the stream has ended while the ledger still holds it open (the end
+// is on its way, within the stream's housekeeping tick) is shown ended.
+// The one each stream is in now is added when the ledger has no open gap
+// for that stream: a gap it could not store (a full write queue on a
+// failing disk) is still shown while it lasts.
 func (s *Service) withCurrentGaps(gaps []store.Gap) []store.Gap {
 	open := map[[2]string]bool{}
-	for _, g := range gaps {
-		if g.IsOpen() {
+	for i, g := range gaps {
+		if !g.IsOpen() {
+			continue
+		}
+		for _, str := range s.streams {
+			if e, ok := str.LastGap(); ok && e.Venue == g.Venue && e.Stream == g.Stream && e.Start.Equal(g.Start) {
+				gaps[i].End = e.End
+			}
+		}
+		if gaps[i].IsOpen() {
 			open[[2]string{g.Venue, g.Stream}] = true
 		}
 	}
