@@ -471,7 +471,7 @@ func TestHistoryCommands(t *testing.T) {
 	h := newHarness(t, f, newMemKV(), func(o *Options) { o.History = hist; o.Status = fakeStatus{}; o.Cost = fakeCost{} })
 	got := h.command(owner, 4, "/stats 1h")
 	for _, want := range []string{"Stats, last 1h", "BTCUSDT", "SHORT", "exchange→box", "box→Telegram", "exchange→box: 5.",
-		"<b>Top assets, all venues</b>\n<pre>asset             1h        24h\nBTC              $4M       ≥$5M\nETH            $4.2M     ≥$4.2M\n</pre>",
+		"<b>Top assets, all venues</b>\n<pre>asset             1h        24h\nBTC             ≥$4M       ≥$5M\nETH           ≥$4.2M     ≥$4.2M\n</pre>",
 		"≥ includes a sampled venue: a lower bound"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/stats lacks %q: %s", want, got)

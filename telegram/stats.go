@@ -114,11 +114,16 @@ func (b *Bot) statsCmd(args []string, t *texts) string {
 		fmt.Fprintf(&sb, "%-10s %9s %10s\n", escape(clip(t.StatsAssetColumn, 10)), "1h", "24h")
 		lower := false
 		for _, a := range top {
-			mark := ""
-			if a.LowerBound {
-				mark, lower = "≥", true
+			// Each column is marked on its own: an hour of complete
+			// venues is complete though a sampled one added to the day.
+			hour, day := "", ""
+			if a.Coverage1h.Coverage() == event.CoverageSampled {
+				hour, lower = "≥", true
 			}
-			fmt.Fprintf(&sb, "%-10s %9s %10s\n", escape(clip(a.Name.String(), 10)), usd(a.USD1h, ""), mark+usd(a.USD1d, ""))
+			if a.LowerBound {
+				day, lower = "≥", true
+			}
+			fmt.Fprintf(&sb, "%-10s %9s %10s\n", escape(clip(a.Name.String(), 10)), hour+usd(a.USD1h, ""), day+usd(a.USD1d, ""))
 		}
 		sb.WriteString("</pre>")
 		if lower {
