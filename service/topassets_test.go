@@ -101,11 +101,14 @@ func TestTopAssetsOnStatsAndStatus(t *testing.T) {
 		var blk strings.Builder
 		blk.WriteString("<b>Top assets, all venues</b>\n<pre>asset             1h        24h\n")
 		for _, a := range b.Service.StatusJSON(time.Now()).TopAssets.Assets {
-			mark := ""
-			if a.Coverage24h == "sampled" {
-				mark = "≥"
+			hour, day := "", ""
+			if a.Coverage1h == "sampled" {
+				hour = "≥"
 			}
-			fmt.Fprintf(&blk, "%-10s %9s %10s\n", a.Asset, money.AppendUSD(nil, a.USD1h, ""), mark+string(money.AppendUSD(nil, a.USD24h, "")))
+			if a.Coverage24h == "sampled" {
+				day = "≥"
+			}
+			fmt.Fprintf(&blk, "%-10s %9s %10s\n", a.Asset, hour+string(money.AppendUSD(nil, a.USD1h, "")), day+string(money.AppendUSD(nil, a.USD24h, "")))
 		}
 		blk.WriteString("</pre>≥ includes a sampled venue: a lower bound\n")
 		if !strings.Contains(reply, blk.String()) {

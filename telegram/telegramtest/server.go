@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,20 +326,32 @@ func (s *Server) hang(ctx context.Context) bool {
 	}
 }
 
-// getUpdates answers with the queued updates, or holds the request, as
-// Telegram's long polling does, until one is pushed, the request's timeout
-// (capped by MaxHold) passes, or the server closes.
+// getUpdates answers with the updates not yet confirmed, or holds the
+// request, as Telegram's long polling does, until one is pushed, the
+// request's timeout (capped by MaxHold) passes, or the server closes. As
+// Telegram does, it forgets an update only once a request's offset is
+// past its update_id: an answer the client never read (its request was
+// cancelled as the answer was written) is given again to the next poll.
 func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, req Request) {
 	hold := s.o.MaxHold
 	if t := time.Duration(int64Param(req.Params["timeout"])) * time.Second; t < hold {
 		hold = t
 	}
+	offset := int64Param(req.Params["offset"])
+	limit := int(int64Param(req.Params["limit"]))
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
 	timer := time.NewTimer(hold)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		ups := s.updates
-		s.updates = nil
+		n := 0
+		for n < len(s.updates) && int64(s.updates[n]["update_id"].(int)) < offset {
+			n++
+		}
+		s.updates = s.updates[n:]
+		ups := slices.Clone(s.updates[:min(limit, len(s.updates))])
 		pushed := s.pushed
 		s.mu.Unlock()
 		if len(ups) > 0 || hold <= 0 {
@@ -360,9 +373,23 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, req Request)
 	}
 }
 
+// params reads a request's parameters in any of the four ways the Bot
+// API takes them: the URL's query string, a urlencoded form, JSON, or
+// multipart/form-data.
 func params(r *http.Request) map[string]any {
 	out := map[string]any{}
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+	ct := r.Header.Get("Content-Type")
+	if r.URL.RawQuery != "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err == nil {
+			for k, v := range r.Form {
+				out[k] = v[0]
+			}
+		}
+		if !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "multipart/") {
+			return out
+		}
+	}
+	if strings.HasPrefix(ct, "multipart/") {
 		if err := r.ParseMultipartForm(10 << 20); err == nil {
 			for k, v := range r.MultipartForm.Value {
 				out[k] = v[0]
