@@ -393,6 +393,7 @@ func (sl *slot) run(ctx context.Context) {
 				setTimer(time.Until(cur.started.Add(spec.MaxLifetime)))
 			}
 		}
+		rot := false
 		select {
 		case <-ctx.Done():
 			return
@@ -410,6 +411,13 @@ func (sl *slot) run(ctx context.Context) {
 				return
 			}
 		case <-rotate:
+			rot = true
+		case <-cur.rotateNow:
+			// The venue's notice of a cut: the planned rotation, now.
+			sl.log.Info("the venue announced a cut of the connection: rotating it now", "age", time.Since(cur.started).Round(time.Second).String())
+			rot = true
+		}
+		if rot {
 			stopTimer()
 			next := sl.rotate(ctx, cur, ringIdx^1, &bo, &lastDial)
 			if ctx.Err() != nil {

@@ -100,6 +100,8 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 		done:    make(chan error, 1),
 		quit:    make(chan struct{}),
 		alive:   make(chan struct{}),
+
+		rotateNow: make(chan struct{}, 1),
 	}
 	if spec.NewConnDecoder != nil {
 		c.dec = spec.NewConnDecoder()
@@ -140,7 +142,10 @@ type conn struct {
 	done    chan error    // the reader's exit error, sent once
 	quit    chan struct{} // closed by stop
 	alive   chan struct{} // closed when the connection goes live
-	wg      sync.WaitGroup
+	// rotateNow gets a value when the venue announces a cut of this
+	// connection (Spec.Respond's Rotate); the slot rotates it.
+	rotateNow chan struct{}
+	wg        sync.WaitGroup
 
 	state     atomic.Int32
 	lastProof atomic.Int64 // unix ns of the last canary frame or liquidation, or of the subscription
@@ -543,6 +548,11 @@ func (c *conn) respond(frame []byte, now time.Time) bool {
 		_ = c.write(reply, now)
 	case Reconnect:
 		c.kill(now, &errKilled{cause: CauseVenueRequest, why: "the venue asked for a new connection: " + firstBytes(frame, 80, spec.Secret)})
+	case Rotate:
+		select {
+		case c.rotateNow <- struct{}{}:
+		default: // already asked: one rotation serves every notice
+		}
 	default:
 		return false
 	}

@@ -281,9 +281,8 @@ func notAnObject(frame []byte, s string) error {
 }
 
 // Control implements ControlInspector: {"event":"error",…} is a rejected
-// request; {"event":"notice","code":"64008",…} announces a disconnect for a
-// service upgrade within 30 s, which the client should treat like an error
-// and reconnect early.
+// request; any other {"event":"notice",…} is reported (the 64008
+// service-upgrade notice rotates the connection: okxRespond).
 func (d *OKXDecoder) Control(frame []byte) (bool, string) {
 	s := view(frame)
 	switch gjson.Get(s, "event").String() {
@@ -292,6 +291,27 @@ func (d *OKXDecoder) Control(frame []byte) (bool, string) {
 			gjson.Get(s, "code").String() + ": " + gjson.Get(s, "msg").String())
 	}
 	return false, ""
+}
+
+// okxEvent starts OKX's event messages (acks, errors, notices), as in the
+// service-upgrade notice {"event":"notice","code":"64008","msg":"The
+// connection will soon be closed for a service upgrade. Please
+// reconnect.","connId":"a4d3ae55"}; pushes start {"arg":.
+var okxEvent = []byte(`{"event":`)
+
+// okxRespond rotates the connection on the 64008 notice: OKX closes it
+// about 30 s later and says to reconnect before that, which a replacement
+// brought up beside it does without a blind moment. A push is turned away
+// by its first bytes.
+func okxRespond(dst, frame []byte) ([]byte, Response) {
+	if len(frame) > 512 || !bytes.HasPrefix(frame, okxEvent) {
+		return dst, NoResponse
+	}
+	s := view(frame)
+	if gjson.Get(s, "event").Str == "notice" && gjson.Get(s, "code").Str == "64008" {
+		return dst, Rotate
+	}
+	return dst, NoResponse
 }
 
 // OKXSpec returns the Spec of OKX's liquidation-orders channel for SWAP
@@ -306,6 +326,7 @@ func OKXSpec(o VenueConfig, inst *Instruments) Spec {
 		Ping:          okxPing,
 		PingEvery:     okxPingEvery,
 		IsPong:        isTextPong,
+		Respond:       okxRespond,
 		StaleAfter:    orDuration(o.StaleAfter, okxStaleAfter),
 		BacklogWindow: okxBacklogWindow,
 		Canary:        okxCanary(o, mustCanary(o.Canary, defaultCanary["okx"])),

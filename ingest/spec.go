@@ -70,9 +70,10 @@ type Spec struct {
 	// its pong, Deribit's test_request gets public/test), or a request for
 	// a new connection (Bitfinex's info 20051, server restart, and 20061,
 	// maintenance over: resubscribe), which ends the connection with
-	// CauseVenueRequest. An answer is appended to dst, a buffer the
+	// CauseVenueRequest, or the notice of a cut to come (OKX's 64008),
+	// which rotates it. An answer is appended to dst, a buffer the
 	// connection reuses, so answering allocates nothing. A frame answered
-	// or asking for a reconnect is not decoded.
+	// or asking for a new connection is not decoded.
 	//
 	// It runs on the reader goroutine for every data frame, so it must
 	// reject a liquidation with a cheap byte test (length, prefix) and
@@ -138,4 +139,9 @@ const (
 	// Reconnect: the venue asked for a new connection. It is replaced at
 	// once and the short gap has cause CauseVenueRequest.
 	Reconnect
+	// Rotate: the venue announced that it will close this connection
+	// soon (OKX's 64008 service-upgrade notice, 30 s ahead). A replacement
+	// is brought up beside it and takes over before the cut, as before a
+	// planned one (Spec.MaxLifetime): no blind moment.
+	Rotate
 )

@@ -298,3 +298,40 @@ func offlineInstruments(t testing.TB, v event.Venue) *Instruments {
 	}
 	return in
 }
+
+// TestOKXUpgradeNoticeRotates: OKX's 64008 notice says the connection will
+// be closed for a service upgrade (about 30 s later) and to reconnect. The
+// client brings a replacement up beside it and then closes the old one, a
+// rotation without a gap, and the notice is no venue error. A liquidation
+// priced 64008 is still a liquidation.
+func TestOKXUpgradeNoticeRotates(t *testing.T) {
+	l, err := ingesttest.NewVenue(event.OKX, ingesttest.LoopbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := OKXSpec(VenueConfig{StreamURL: l.URL(ingesttest.VenuePath(event.OKX))}, offlineInstruments(t, event.OKX))
+	h := startHarness(t, spec, StreamOptions{Overlap: 50 * time.Millisecond})
+	waitFor(t, 3*time.Second, "live", func() bool { return h.st.Live() == 1 })
+	priced := ingesttest.Liquidation{Symbol: "BTC-USDT-SWAP", Side: event.Long, Price: "64008", Qty: "2", TimeMs: time.Now().Add(time.Hour).UnixMilli()}
+	l.Broadcast(ingesttest.AppendOKX(nil, &priced))
+	waitFor(t, 3*time.Second, "the liquidation priced 64008", func() bool { return h.count() == 1 })
+	l.Broadcast([]byte(`{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}`))
+	rotations := h.set.GetOrCreateCounter(`liqbox_ingest_reconnects_total` + lbl(spec, 0, `,cause="rotation"`))
+	waitFor(t, 3*time.Second, "the rotation", func() bool {
+		return rotations.Get() == 1 && l.Accepted() == 2 && l.Clients() == 1 && h.st.Live() == 1
+	})
+	if g := h.gaps.list(); len(g) != 0 {
+		t.Errorf("gaps %+v: the replacement was up before the old connection closed", g)
+	}
+	if n := h.metric(`liqbox_ingest_venue_errors_total` + lbl(spec, -1, "")); n != 0 {
+		t.Errorf("%v venue errors: the notice is acted on, not reported", n)
+	}
+	fresh := ingesttest.Liquidation{Symbol: "BTC-USDT-SWAP", Side: event.Short, Price: "64100", Qty: "3", TimeMs: time.Now().Add(time.Hour).UnixMilli()}
+	l.Broadcast(ingesttest.AppendOKX(nil, &fresh))
+	waitFor(t, 3*time.Second, "a liquidation on the new connection", func() bool { return h.count() == 2 })
+	evs, perRing := h.snapshot()
+	if evs[0].Price != 64008 || evs[1].Side != event.Short || perRing[0] != 1 || perRing[1] != 1 {
+		t.Errorf("events %+v, per ring %v: want one on each connection's ring", evs, perRing)
+	}
+}
