@@ -92,15 +92,14 @@ func (sl *slot) dial(ctx context.Context, ringIdx int) (*conn, error) {
 	}
 	ws.SetWriteDeadline(time.Time{})
 	c := &conn{
-		sl:      sl,
-		ws:      ws,
-		ring:    sl.rings[ringIdx],
-		dec:     spec.Decoder,
-		started: time.Now(),
-		done:    make(chan error, 1),
-		quit:    make(chan struct{}),
-		alive:   make(chan struct{}),
-
+		sl:        sl,
+		ws:        ws,
+		ring:      sl.rings[ringIdx],
+		dec:       spec.Decoder,
+		started:   time.Now(),
+		done:      make(chan error, 1),
+		quit:      make(chan struct{}),
+		alive:     make(chan struct{}),
 		rotateNow: make(chan struct{}, 1),
 	}
 	if spec.NewConnDecoder != nil {

@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,13 +350,13 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, req Request)
 			n++
 		}
 		s.updates = s.updates[n:]
-		ups := slices.Clone(s.updates[:min(limit, len(s.updates))])
+		ups := append([]map[string]any{}, s.updates[:min(limit, len(s.updates))]...)
 		pushed := s.pushed
 		s.mu.Unlock()
 		if len(ups) > 0 || hold <= 0 {
 			req.Status = http.StatusOK
 			s.record(req)
-			data, _ := json.Marshal(map[string]any{"ok": true, "result": append([]map[string]any{}, ups...)})
+			data, _ := json.Marshal(map[string]any{"ok": true, "result": ups})
 			w.Write(data)
 			return
 		}
@@ -378,18 +377,14 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, req Request)
 // multipart/form-data.
 func params(r *http.Request) map[string]any {
 	out := map[string]any{}
-	ct := r.Header.Get("Content-Type")
-	if r.URL.RawQuery != "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		if err := r.ParseForm(); err == nil {
-			for k, v := range r.Form {
-				out[k] = v[0]
-			}
-		}
-		if !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "multipart/") {
-			return out
+	// ParseForm reads the query string and a urlencoded body, nothing
+	// else; a JSON body is read below, and a urlencoded one leaves it empty.
+	if err := r.ParseForm(); err == nil {
+		for k, v := range r.Form {
+			out[k] = v[0]
 		}
 	}
-	if strings.HasPrefix(ct, "multipart/") {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		if err := r.ParseMultipartForm(10 << 20); err == nil {
 			for k, v := range r.MultipartForm.Value {
 				out[k] = v[0]
